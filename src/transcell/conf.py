@@ -1,0 +1,139 @@
+"""All of transcell's options, registered on one oslo.config object.
+
+``list_opts`` feeds ``oslo-config-generator`` so the sample config stays in
+step with the code (``make sample-config``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+default_opts = [
+    cfg.StrOpt("state_dir", default=os.path.abspath("state"),
+               help="Directory holding databases, the image store, host disks and "
+                    "generated files of the embedded cloud."),
+    cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
+    cfg.PortOpt("bind_port", default=8774, help="Port the API listens on."),
+    cfg.StrOpt("region_name", default="RegionOne", help="Region in the service catalog."),
+]
+
+api_database_opts = [
+    cfg.StrOpt("connection", secret=True,
+               help="SQLAlchemy URL of the API database. Default: SQLite in state_dir."),
+]
+
+embedded_opts = [
+    cfg.IntOpt("cells", default=2, min=1, help="Number of cells the embedded cloud creates."),
+    cfg.IntOpt("hosts_per_cell", default=2, min=1, help="Compute hosts per cell."),
+    cfg.StrOpt("cell_database_template", secret=True,
+               help="URL template for cell databases, with {name} for the cell name "
+                    "(e.g. postgresql://u@h/transcell_{name}). Default: SQLite files."),
+]
+
+placement_opts = [
+    cfg.StrOpt("url", help="URL of an external Placement service. When unset, the real "
+                           "openstack-placement package is mounted in-process at /placement."),
+    cfg.StrOpt("database_connection", secret=True,
+               help="Database of the in-process Placement. Default: SQLite in state_dir."),
+    cfg.StrOpt("auth_token", default="admin:admin",
+               help="Token sent to an external Placement running with noauth2."),
+]
+
+image_opts = [
+    cfg.StrOpt("store_dir", help="Root of the content-addressed chunk store. "
+                                 "Default: state_dir/images."),
+    cfg.IntOpt("chunk_size", default=4 * 1024 * 1024, min=4096,
+               help="Size in bytes of the fixed chunks images are split into."),
+]
+
+compute_opts = [
+    cfg.StrOpt("virt_driver", default="fake", choices=["fake"],
+               help="Virt driver of the compute host agents."),
+    cfg.StrOpt("disk_format", default="qcow2", choices=["qcow2", "raw"],
+               help="Format of instance root disks: a qcow2 overlay on the cached "
+                    "image or a sparse raw copy."),
+    cfg.IntOpt("vcpus", default=16, help="vCPUs each fake host reports."),
+    cfg.IntOpt("memory_mb", default=32768, help="Memory (MB) each fake host reports."),
+    cfg.IntOpt("disk_gb", default=500, help="Disk (GB) each fake host reports."),
+    cfg.FloatOpt("cpu_allocation_ratio", default=4.0),
+    cfg.FloatOpt("ram_allocation_ratio", default=1.0),
+    cfg.FloatOpt("disk_allocation_ratio", default=1.0),
+    cfg.IntOpt("service_down_time", default=60,
+               help="Seconds without a heartbeat after which a service counts as down."),
+    cfg.IntOpt("report_interval", default=10, help="Seconds between service heartbeats."),
+]
+
+scheduler_opts = [
+    cfg.IntOpt("max_attempts", default=3, min=1,
+               help="Hosts tried for one build: the chosen host plus alternates."),
+    cfg.IntOpt("max_placement_results", default=1000, min=1),
+]
+
+identity_opts = [
+    cfg.IntOpt("token_expiration", default=3600, min=1, help="Token lifetime in seconds."),
+    cfg.StrOpt("auth_strategy", default="builtin", choices=["builtin", "keystone"],
+               help="builtin: transcell issues and checks its own tokens; keystone: "
+                    "keystonemiddleware validates tokens against a real Keystone."),
+]
+
+rpc_opts = [
+    cfg.StrOpt("transport_url", default="inproc://api",
+               help="Bus of the API-level services (conductor, scheduler)."),
+    cfg.IntOpt("rpc_response_timeout", default=60, min=1,
+               help="Seconds an RPC call waits for its reply."),
+]
+
+quota_opts = [
+    cfg.IntOpt("instances", default=20, help="Servers per project (-1 = unlimited)."),
+    cfg.IntOpt("cores", default=40),
+    cfg.IntOpt("ram", default=100 * 1024),
+    cfg.IntOpt("key_pairs", default=100),
+]
+
+GROUPS = {
+    None: default_opts,
+    "api_database": api_database_opts,
+    "embedded": embedded_opts,
+    "placement": placement_opts,
+    "image": image_opts,
+    "compute": compute_opts,
+    "scheduler": scheduler_opts,
+    "identity": identity_opts,
+    "rpc": rpc_opts,
+    "quota": quota_opts,
+}
+
+
+def register(conf: cfg.ConfigOpts = CONF) -> cfg.ConfigOpts:
+    for group, opts in GROUPS.items():
+        conf.register_opts(opts, group=group)
+    return conf
+
+
+def list_opts():
+    return [(group, opts) for group, opts in GROUPS.items()]
+
+
+register()
+
+
+def state_path(*parts: str) -> str:
+    return os.path.join(CONF.state_dir, *parts)
+
+
+def api_database_url() -> str:
+    return CONF.api_database.connection or f"sqlite:///{state_path('api.sqlite')}"
+
+
+def cell_database_url(name: str) -> str:
+    if CONF.embedded.cell_database_template:
+        return CONF.embedded.cell_database_template.format(name=name)
+    return f"sqlite:///{state_path(name + '.sqlite')}"
+
+
+def image_store_dir() -> str:
+    return CONF.image.store_dir or state_path("images")

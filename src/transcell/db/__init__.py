@@ -1,0 +1,1 @@
+"""Databases: the global API database and one database per cell (plus cell0)."""

@@ -1,0 +1,122 @@
+"""The global API database: where things are, and what is shared by all cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from transcell.db.types import JSONText, utcnow
+
+
+class APIBase(DeclarativeBase):
+    pass
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class CellMapping(TimestampMixin, APIBase):
+    __tablename__ = "cell_mappings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    database_connection: Mapped[str] = mapped_column(Text)
+    transport_url: Mapped[str] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+
+    @property
+    def is_cell0(self) -> bool:
+        return self.uuid == self.CELL0_UUID
+
+
+class HostMapping(TimestampMixin, APIBase):
+    __tablename__ = "host_mappings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), unique=True)
+    cell_id: Mapped[int] = mapped_column(ForeignKey("cell_mappings.id"))
+    cell: Mapped[CellMapping] = relationship(lazy="joined")
+
+
+class InstanceMapping(TimestampMixin, APIBase):
+    """The single authority on which cell a server lives in."""
+
+    __tablename__ = "instance_mappings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("cell_mappings.id"), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    queued_for_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    cell: Mapped[CellMapping | None] = relationship(lazy="joined")
+
+
+class RequestSpec(TimestampMixin, APIBase):
+    """What was asked for when a server was built; moves re-read it."""
+
+    __tablename__ = "request_specs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    spec: Mapped[dict] = mapped_column(JSONText)
+
+
+class Flavor(TimestampMixin, APIBase):
+    __tablename__ = "flavors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flavorid: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    root_gb: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
+    swap: Mapped[int] = mapped_column(Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra_specs: Mapped[list[FlavorExtraSpec]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+    projects: Mapped[list[FlavorProject]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class FlavorExtraSpec(TimestampMixin, APIBase):
+    __tablename__ = "flavor_extra_specs"
+    __table_args__ = (UniqueConstraint("flavor_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flavor_id: Mapped[int] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class FlavorProject(TimestampMixin, APIBase):
+    __tablename__ = "flavor_projects"
+    __table_args__ = (UniqueConstraint("flavor_id", "project_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flavor_id: Mapped[int] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(255))
+
+
+class KeyPair(TimestampMixin, APIBase):
+    __tablename__ = "key_pairs"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(32), default="ssh")

@@ -1,0 +1,128 @@
+"""Errors that carry their HTTP meaning.
+
+Services raise these; API layers turn them into their own error envelope
+(Nova's fault body, Glance's or Neutron's), so a message written once reads
+the same whichever API reports it.
+"""
+
+from __future__ import annotations
+
+
+class TranscellError(Exception):
+    code = 500
+    msg_fmt = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        if message is None:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError):
+                message = self.msg_fmt
+        super().__init__(message)
+        self.kwargs = kwargs
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class Invalid(TranscellError):
+    code = 400
+    msg_fmt = "Invalid input: %(reason)s"
+
+
+class ValidationError(Invalid):
+    msg_fmt = "Invalid input for field/attribute %(field)s. %(reason)s"
+
+
+class NotAuthenticated(TranscellError):
+    code = 401
+    msg_fmt = "The request you have made requires authentication."
+
+
+class Forbidden(TranscellError):
+    code = 403
+    msg_fmt = "Policy doesn't allow %(action)s to be performed."
+
+
+class NotFound(TranscellError):
+    code = 404
+    msg_fmt = "Resource could not be found."
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = "Instance %(instance_id)s could not be found."
+
+
+class FlavorNotFound(NotFound):
+    msg_fmt = "Flavor %(flavor_id)s could not be found."
+
+
+class ImageNotFound(NotFound):
+    msg_fmt = "Image %(image_id)s could not be found."
+
+
+class NetworkNotFound(NotFound):
+    msg_fmt = "Network %(network_id)s could not be found."
+
+
+class PortNotFound(NotFound):
+    msg_fmt = "Port %(port_id)s could not be found."
+
+
+class KeypairNotFound(NotFound):
+    msg_fmt = "Keypair %(name)s not found for user %(user_id)s"
+
+
+class CellNotFound(NotFound):
+    msg_fmt = "Cell %(cell)s doesn't have any mapping."
+
+
+class ComputeHostNotFound(NotFound):
+    msg_fmt = "Compute host %(host)s could not be found."
+
+
+class Conflict(TranscellError):
+    code = 409
+    msg_fmt = "There was a conflict when trying to complete your request."
+
+
+class InstanceInvalidState(Conflict):
+    msg_fmt = ("Cannot '%(action)s' instance %(instance_uuid)s while it is in "
+               "%(attr)s %(state)s")
+
+
+class OverQuota(TranscellError):
+    code = 403
+    msg_fmt = "Quota exceeded: %(reason)s"
+
+
+class NoValidHost(TranscellError):
+    code = 400
+    msg_fmt = "No valid host was found. %(reason)s"
+
+
+class RPCTimeout(TranscellError):
+    code = 503
+    msg_fmt = "Timed out waiting for a reply to %(method)s on %(topic)s."
+
+
+class RemoteError(TranscellError):
+    """An exception raised by the other end of an RPC call, carried back by name."""
+
+    msg_fmt = "Remote error: %(exc_type)s %(value)s"
+
+    def __init__(self, exc_type: str, value: str, traceback: str = ""):
+        super().__init__(exc_type=exc_type, value=value)
+        self.exc_type = exc_type
+        self.value = value
+        self.traceback = traceback
+
+
+class PlacementError(TranscellError):
+    code = 502
+    msg_fmt = "Placement request failed: %(reason)s"
+
+
+class DiskError(TranscellError):
+    msg_fmt = "Disk operation failed: %(reason)s"
