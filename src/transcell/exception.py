@@ -126,3 +126,23 @@ class PlacementError(TranscellError):
 
 class DiskError(TranscellError):
     msg_fmt = "Disk operation failed: %(reason)s"
+
+
+class ChecksumMismatch(TranscellError):
+    """Stored or transferred bytes do not hash to what was recorded: never use them."""
+
+    code = 500
+    msg_fmt = "Checksum mismatch for %(what)s: expected %(expected)s, got %(actual)s."
+
+
+class UnsupportedMediaType(TranscellError):
+    code = 415
+    msg_fmt = "Unsupported media type %(content_type)s."
+
+
+class AllocationConflict(Conflict):
+    msg_fmt = "Allocations of consumer %(consumer)s changed concurrently: %(reason)s"
+
+
+class ResourceProviderNotFound(NotFound):
+    msg_fmt = "Resource provider %(uuid)s could not be found."

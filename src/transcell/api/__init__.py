@@ -1,0 +1,1 @@
+"""The HTTP APIs transcell serves: compute, identity, image, network (and Placement mounted)."""

@@ -1,0 +1,89 @@
+"""Image records: list, create, show, patch, delete."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import webob
+
+from transcell import exception
+from transcell.api.image import patch, views
+from transcell.api.image.app import service_of
+from transcell.wsgi.app import (
+    application_url,
+    context_of,
+    empty_response,
+    json_response,
+    read_json,
+)
+
+#: Glance's page size when the client gives none, and the most it will return at once.
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+
+
+def _list_params(req: webob.Request) -> tuple[dict, dict]:
+    """Split the query into service filters and paging/sorting options."""
+    filters: dict = {}
+    options: dict = {"limit": DEFAULT_LIMIT}
+    for key, value in req.GET.items():
+        if key == "tag":
+            filters.setdefault("tag", []).append(value)
+        elif key in ("limit", "marker", "sort_key", "sort_dir"):
+            options[key] = value
+        elif key == "sort":
+            first = value.split(",")[0]
+            sort_key, _, sort_dir = first.partition(":")
+            options["sort_key"] = sort_key.strip()
+            options["sort_dir"] = sort_dir.strip() or "desc"
+        else:
+            filters[key] = value
+    try:
+        options["limit"] = min(int(options["limit"]), MAX_LIMIT)
+    except ValueError:
+        raise exception.Invalid(f"limit must be an integer, got {options['limit']!r}.") from None
+    return filters, options
+
+
+def index(req: webob.Request) -> webob.Response:
+    filters, options = _list_params(req)
+    records = service_of(req).list(context_of(req), filters, **options)
+    body = {"images": [views.image(r) for r in records], "first": "/v2/images",
+            "schema": "/v2/schemas/images"}
+    limit = options["limit"]
+    if records and len(records) == limit:
+        query = [(k, v) for k, v in req.GET.items() if k not in ("marker", "limit")]
+        query += [("marker", records[-1]["id"]), ("limit", str(limit))]
+        body["next"] = f"/v2/images?{urlencode(query)}"
+    return json_response(body)
+
+
+def create(req: webob.Request) -> webob.Response:
+    body = read_json(req)
+    if not isinstance(body, dict):
+        raise exception.Invalid("The request body must be a JSON object of image properties.")
+    record = service_of(req).create(context_of(req), **body)
+    location = f"{application_url(req)}/v2/images/{record['id']}"
+    return json_response(views.image(record), status=201, headers={"Location": location})
+
+
+def show(req: webob.Request, image_id: str) -> webob.Response:
+    return json_response(views.image(service_of(req).get(context_of(req), image_id)))
+
+
+def update(req: webob.Request, image_id: str) -> webob.Response:
+    media_type = (req.content_type or "").lower()
+    if media_type not in patch.MEDIA_TYPES:
+        raise exception.UnsupportedMediaType(
+            f"Unsupported Content-Type {media_type or 'none'!r}; send the patch as "
+            f"{patch.V21}.")
+    service, ctx = service_of(req), context_of(req)
+    record = service.get(ctx, image_id)
+    changes, remove = patch.changes_of(record, read_json(req), media_type)
+    record = service.update(ctx, image_id, changes, remove)
+    return json_response(views.image(record))
+
+
+def delete(req: webob.Request, image_id: str) -> webob.Response:
+    service_of(req).delete(context_of(req), image_id)
+    return empty_response(204)

@@ -1,0 +1,101 @@
+"""JSON schemas of images, for clients (glanceclient, OSC) that fetch them to validate input.
+
+Built from the same enumerations the service validates against, so the
+schema cannot drift from what the API accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webob
+
+from transcell.image import service
+from transcell.wsgi.app import json_response
+
+_UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+_DATE = {"type": "string", "readOnly": True}
+
+
+def _nullable_enum(choices: tuple[str, ...], description: str) -> dict[str, Any]:
+    return {"type": ["null", "string"], "enum": [None, *choices], "description": description}
+
+
+def image_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "id": {"type": "string", "pattern": _UUID,
+               "description": "An identifier for the image"},
+        "name": {"type": ["null", "string"], "maxLength": 255,
+                 "description": "Descriptive name for the image"},
+        "status": {"type": "string", "readOnly": True, "enum": list(service.STATUSES),
+                   "description": "Status of the image"},
+        "visibility": {"type": "string", "enum": list(service.VISIBILITIES),
+                       "description": "Scope of image accessibility"},
+        "protected": {"type": "boolean",
+                      "description": "If true, image will not be deletable."},
+        "os_hidden": {"type": "boolean",
+                      "description": "If true, image will not appear in default image list "
+                                     "response."},
+        "checksum": {"type": ["null", "string"], "readOnly": True, "maxLength": 32,
+                     "description": "md5 hash of image contents."},
+        "os_hash_algo": {"type": ["null", "string"], "readOnly": True, "maxLength": 64,
+                         "description": "Algorithm to calculate the os_hash_value"},
+        "os_hash_value": {"type": ["null", "string"], "readOnly": True, "maxLength": 128,
+                          "description": "Hexdigest of the image contents using the "
+                                         "algorithm specified by the os_hash_algo"},
+        "owner": {"type": ["null", "string"], "maxLength": 255,
+                  "description": "Owner of the image"},
+        "size": {"type": ["null", "integer"], "readOnly": True,
+                 "description": "Size of image file in bytes"},
+        "virtual_size": {"type": ["null", "integer"], "readOnly": True,
+                         "description": "Virtual size of image in bytes"},
+        "min_disk": {"type": "integer", "minimum": 0,
+                     "description": "Amount of disk space (in GB) required to boot image."},
+        "min_ram": {"type": "integer", "minimum": 0,
+                    "description": "Amount of ram (in MB) required to boot image."},
+        "disk_format": _nullable_enum(service.DISK_FORMATS, "Format of the disk"),
+        "container_format": _nullable_enum(service.CONTAINER_FORMATS,
+                                           "Format of the container"),
+        "created_at": dict(_DATE, description="Date and time of image registration"),
+        "updated_at": dict(_DATE, description="Date and time of the last image "
+                                              "modification"),
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 255},
+                 "description": "List of strings related to the image"},
+        "self": {"type": "string", "readOnly": True,
+                 "description": "An image self url"},
+        "file": {"type": "string", "readOnly": True,
+                 "description": "An image file url"},
+        "schema": {"type": "string", "readOnly": True,
+                   "description": "An image schema url"},
+    }
+    return {
+        "name": "image",
+        "properties": properties,
+        "additionalProperties": {"type": "string"},
+        "links": [{"rel": "self", "href": "{self}"},
+                  {"rel": "enclosure", "href": "{file}"},
+                  {"rel": "describedby", "href": "{schema}"}],
+    }
+
+
+def images_schema() -> dict[str, Any]:
+    return {
+        "name": "images",
+        "properties": {
+            "images": {"type": "array", "items": image_schema()},
+            "schema": {"type": "string"},
+            "first": {"type": "string"},
+            "next": {"type": "string"},
+        },
+        "links": [{"rel": "first", "href": "{first}"},
+                  {"rel": "next", "href": "{next}"},
+                  {"rel": "describedby", "href": "{schema}"}],
+    }
+
+
+def image(req: webob.Request) -> webob.Response:
+    return json_response(image_schema())
+
+
+def images(req: webob.Request) -> webob.Response:
+    return json_response(images_schema())

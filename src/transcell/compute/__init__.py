@@ -1,0 +1,1 @@
+"""Compute host agents: one per host, each in one cell."""

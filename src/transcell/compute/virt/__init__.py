@@ -1,0 +1,1 @@
+"""Virt drivers: what a compute host agent uses to run guests and keep their disks."""

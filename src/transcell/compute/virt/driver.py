@@ -1,0 +1,123 @@
+"""The contract between a compute host agent and the hypervisor it drives.
+
+The compute manager only ever talks to a guest through these methods, so the
+fake driver (real disks, simulated guest) and a real qemu driver are
+interchangeable underneath the same build, power and move flows.
+
+Rules every driver keeps, because the manager and the move sagas rely on them:
+
+* Instances are named by uuid; everything returned is JSON-serialisable, since
+  results travel over RPC.
+* Every mutating method is idempotent: a step retried after a crash or a
+  timeout must reach the same end state, not fail because half of it was
+  already done.
+* An operation on a guest the host does not have raises
+  :class:`transcell.exception.InstanceNotFound`; disk trouble raises
+  :class:`transcell.exception.DiskError`.
+* Disks and guests have separate lifetimes: ``destroy(uuid, destroy_disks=False)``
+  removes the guest and keeps its disks, which is how a moved server's source
+  host holds its data until the move is confirmed (and how a revert comes back
+  to it: ``spawn`` on a host that still has the disks reuses them).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import TypedDict
+
+FetchImage = Callable[[str, str], None]
+"""``fetch_image(image_id, dest_path)``: write the whole image to ``dest_path``."""
+
+
+class HostResources(TypedDict):
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    hypervisor_type: str
+    hypervisor_version: int
+    hypervisor_hostname: str
+
+
+class ComputeDriver(abc.ABC):
+    """What a compute host agent needs from a hypervisor."""
+
+    @abc.abstractmethod
+    def init_host(self) -> None:
+        """Prepare the host at agent start-up and clear leftovers of a crashed process.
+
+        Must be safe to call on every start; guests and disks of a previous run
+        stay, so the agent can reconcile them against its database.
+        """
+
+    @abc.abstractmethod
+    def get_available_resource(self) -> HostResources:
+        """Total capacity of the host, reported to Placement as its inventory."""
+
+    @abc.abstractmethod
+    def list_instances(self) -> list[str]:
+        """Uuids of the guests defined on this host (not of disks kept without a guest)."""
+
+    @abc.abstractmethod
+    def instance_exists(self, uuid: str) -> bool:
+        """Whether a guest (not merely its disks) is defined for ``uuid``."""
+
+    @abc.abstractmethod
+    def spawn(self, instance: dict, image_meta: dict, fetch_image: FetchImage,
+              disk_gb: int, power_on: bool = True) -> None:
+        """Create the guest and its root disk, and start it unless ``power_on`` is False.
+
+        ``instance`` has at least ``uuid``, ``display_name``, ``vcpus`` and
+        ``memory_mb``. ``image_meta`` has ``id`` and ``disk_format`` of the
+        image to boot from; the driver calls ``fetch_image(image_id, path)``
+        only when it does not already hold the image, and at most once per
+        image however many spawns run at the same time. The root disk's
+        virtual size is ``disk_gb`` GiB, or the image's size when ``disk_gb``
+        is 0, and never smaller than the image.
+
+        If the root disk for ``uuid`` already exists (a retried spawn, or a
+        revert to a host that kept the disks) it is reused as it is; a disk
+        built from a different image is an error, not silently replaced.
+        """
+
+    @abc.abstractmethod
+    def power_off(self, uuid: str) -> None:
+        """Stop the guest; already stopped is fine."""
+
+    @abc.abstractmethod
+    def power_on(self, uuid: str) -> None:
+        """Start the guest; already running is fine."""
+
+    @abc.abstractmethod
+    def get_power_state(self, uuid: str) -> int:
+        """One of :mod:`transcell.compute.virt.power_state`'s values."""
+
+    @abc.abstractmethod
+    def destroy(self, uuid: str, destroy_disks: bool = True) -> None:
+        """Remove the guest, and its disks too when ``destroy_disks``.
+
+        Never fails because the guest or the disks are already gone.
+        """
+
+    @abc.abstractmethod
+    def get_disk_paths(self, uuid: str) -> dict[str, str]:
+        """Disk files this host holds for ``uuid``, e.g. ``{"root": path}``; empty if none.
+
+        Kept disks of a destroyed guest are included: they are still on the host.
+        """
+
+    @abc.abstractmethod
+    def root_disk_path(self, uuid: str) -> str:
+        """Path of the root disk, which must exist (DiskError otherwise).
+
+        Callers read it with :mod:`transcell.compute.virt.disk`, e.g. to
+        checksum it or flatten it for upload to the image store.
+        """
+
+    @abc.abstractmethod
+    def root_disk_format(self, uuid: str) -> str:
+        """Format of the root disk ("raw" or "qcow2"), to pass to the disk helpers.
+
+        Passing it rather than letting qemu-img probe keeps a guest that writes
+        a qcow2 header into a raw disk from changing how the host reads it.
+        """

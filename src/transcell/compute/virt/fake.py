@@ -1,0 +1,342 @@
+"""A driver whose guests are simulated but whose disks are real files.
+
+Moving a server between cells is about its bytes: a root disk flattened,
+chunked through the image store and rebuilt elsewhere. The fake driver keeps
+that data path real (qcow2 overlays on a cached base, or sparse raw copies,
+made by qemu-img) while the guest itself is a small JSON file, so tests run
+fast and still prove that what arrives is what left.
+
+Layout, all of it on disk so a restarted agent sees the same host::
+
+    image_cache_dir/<image_id>           base images, fetched once each
+    instances_dir/<uuid>/disk            the root disk
+    instances_dir/<uuid>/disk.json       how the root disk was built (format, image)
+    instances_dir/<uuid>/guest.json      the simulated guest: power state, name, size
+
+A guest and its disks live apart: destroying the guest with
+``destroy_disks=False`` leaves ``disk`` and ``disk.json`` in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import functools
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from transcell import exception
+from transcell.compute.virt import disk, power_state
+from transcell.compute.virt.driver import ComputeDriver, FetchImage, HostResources
+
+GiB = 1024 ** 3
+DISK_FORMATS = ("qcow2", "raw")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _safe_name(value: Any, what: str) -> str:
+    """Uuids and image ids become path components; refuse anything that could escape."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value):
+        raise exception.Invalid(reason=f"{what} {value!r} is not a valid identifier")
+    return value
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_json_atomically(path: str, data: dict) -> None:
+    """Readers see the old file or the new one, never half of either, even across a crash."""
+    tmp = disk.temp_path_for(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _injectable(func: F) -> F:
+    """Let tests make the next call of this method raise (see ``inject_failure``)."""
+
+    @functools.wraps(func)
+    def wrapper(self: FakeDriver, *args: Any, **kwargs: Any) -> Any:
+        self._raise_injected(func.__name__)
+        return func(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class FakeDriver(ComputeDriver):
+    """Simulated guests on real disks; see the module docstring for the layout."""
+
+    hypervisor_type = "fake"
+    hypervisor_version = 1000
+
+    def __init__(self, host: str, instances_dir: str, image_cache_dir: str,
+                 disk_format: str = "qcow2", vcpus: int = 16, memory_mb: int = 32768,
+                 disk_gb: int = 1000):
+        if disk_format not in DISK_FORMATS:
+            raise ValueError(f"disk_format must be one of {DISK_FORMATS}, not {disk_format!r}")
+        self.host = host
+        self.instances_dir = os.path.abspath(instances_dir)
+        self.image_cache_dir = os.path.abspath(image_cache_dir)
+        self.disk_format = disk_format
+        self.vcpus = vcpus
+        self.memory_mb = memory_mb
+        self.disk_gb = disk_gb
+        self.fail_next: dict[str, BaseException] = {}
+        self._guard = threading.Lock()
+        self._instance_locks: dict[str, threading.Lock] = {}
+        os.makedirs(self.instances_dir, exist_ok=True)
+        os.makedirs(self.image_cache_dir, exist_ok=True)
+
+    # -- fault injection ----------------------------------------------------
+
+    def inject_failure(self, method: str, exc: BaseException) -> None:
+        """Make the next call of ``method`` raise ``exc`` before doing anything."""
+        if not callable(getattr(ComputeDriver, method, None)):
+            raise ValueError(f"{method!r} is not a driver method")
+        with self._guard:
+            self.fail_next[method] = exc
+
+    def _raise_injected(self, method: str) -> None:
+        with self._guard:
+            exc = self.fail_next.pop(method, None)
+        if exc is not None:
+            raise exc
+
+    # -- paths and locks ----------------------------------------------------
+
+    def _instance_dir(self, uuid: str) -> str:
+        return os.path.join(self.instances_dir, _safe_name(uuid, "instance uuid"))
+
+    def _guest_path(self, uuid: str) -> str:
+        return os.path.join(self._instance_dir(uuid), "guest.json")
+
+    def _root_path(self, uuid: str) -> str:
+        return os.path.join(self._instance_dir(uuid), "disk")
+
+    def _disk_meta_path(self, uuid: str) -> str:
+        return os.path.join(self._instance_dir(uuid), "disk.json")
+
+    def _lock_for(self, uuid: str) -> threading.Lock:
+        with self._guard:
+            return self._instance_locks.setdefault(uuid, threading.Lock())
+
+    @contextlib.contextmanager
+    def _image_lock(self, image_id: str) -> Iterator[None]:
+        # flock on a fresh open file serialises threads of this process as well
+        # as other processes sharing the cache, so each image is fetched once.
+        lock_path = os.path.join(self.image_cache_dir, f".{image_id}.lock")
+        with open(lock_path, "ab") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    # -- host ---------------------------------------------------------------
+
+    @_injectable
+    def init_host(self) -> None:
+        os.makedirs(self.instances_dir, exist_ok=True)
+        os.makedirs(self.image_cache_dir, exist_ok=True)
+        disk.remove_stale_partials(self.image_cache_dir)
+        for entry in os.scandir(self.instances_dir):
+            if entry.is_dir() and not entry.name.startswith("."):
+                disk.remove_stale_partials(entry.path)
+
+    @_injectable
+    def get_available_resource(self) -> HostResources:
+        return {
+            "vcpus": self.vcpus,
+            "memory_mb": self.memory_mb,
+            "local_gb": self.disk_gb,
+            "hypervisor_type": self.hypervisor_type,
+            "hypervisor_version": self.hypervisor_version,
+            "hypervisor_hostname": self.host,
+        }
+
+    @_injectable
+    def list_instances(self) -> list[str]:
+        return sorted(
+            entry.name for entry in os.scandir(self.instances_dir)
+            if entry.is_dir() and _SAFE_NAME.match(entry.name)
+            and os.path.exists(os.path.join(entry.path, "guest.json")))
+
+    @_injectable
+    def instance_exists(self, uuid: str) -> bool:
+        return os.path.exists(self._guest_path(uuid))
+
+    # -- image cache ----------------------------------------------------------
+
+    def _cached_image(self, image_meta: dict, fetch_image: FetchImage) -> tuple[str, str]:
+        """Path and format of the base image, fetching it on first use."""
+        image_id = _safe_name(image_meta.get("id"), "image id")
+        path = os.path.join(self.image_cache_dir, image_id)
+        if not os.path.exists(path):
+            with self._image_lock(image_id):
+                if not os.path.exists(path):
+                    self._fetch(image_id, path, fetch_image)
+        fmt = image_meta.get("disk_format") or disk.info(path)["format"]
+        if fmt not in DISK_FORMATS:
+            raise exception.Invalid(
+                reason=f"image {image_id} has disk_format {fmt!r}; "
+                       f"supported: {', '.join(DISK_FORMATS)}")
+        details = disk.info(path, fmt)
+        if details["backing-filename"]:
+            raise exception.DiskError(
+                reason=f"image {image_id} depends on a backing file and cannot be used as a base")
+        return path, fmt
+
+    @staticmethod
+    def _fetch(image_id: str, path: str, fetch_image: FetchImage) -> None:
+        tmp = disk.temp_path_for(path)
+        try:
+            fetch_image(image_id, tmp)
+            if not os.path.isfile(tmp):
+                raise exception.DiskError(reason=f"fetching image {image_id} wrote no file")
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    # -- guests ---------------------------------------------------------------
+
+    @_injectable
+    def spawn(self, instance: dict, image_meta: dict, fetch_image: FetchImage,
+              disk_gb: int, power_on: bool = True) -> None:
+        uuid = _safe_name(instance.get("uuid"), "instance uuid")
+        with self._lock_for(uuid):
+            os.makedirs(self._instance_dir(uuid), exist_ok=True)
+            self._ensure_root_disk(uuid, image_meta or {}, fetch_image, disk_gb)
+            previous = _read_json(self._guest_path(uuid)) or {}
+            guest = {
+                "uuid": uuid,
+                "host": self.host,
+                "display_name": instance.get("display_name"),
+                "vcpus": instance.get("vcpus"),
+                "memory_mb": instance.get("memory_mb"),
+                "image_id": (image_meta or {}).get("id"),
+                "power_state": power_state.RUNNING if power_on else power_state.SHUTDOWN,
+                "created_at": previous.get("created_at") or _now(),
+                "updated_at": _now(),
+            }
+            _write_json_atomically(self._guest_path(uuid), guest)
+
+    def _ensure_root_disk(self, uuid: str, image_meta: dict, fetch_image: FetchImage,
+                          disk_gb: int) -> None:
+        root = self._root_path(uuid)
+        image_id = image_meta.get("id")
+        if os.path.exists(root):
+            self._check_reusable(uuid, image_meta, fetch_image)
+            return
+        size = int(disk_gb) * GiB
+        # Recorded before the disk appears (disk helpers rename into place last),
+        # so an existing disk always has its record.
+        _write_json_atomically(self._disk_meta_path(uuid),
+                               {"format": self.disk_format, "image_id": image_id})
+        if image_id is None:
+            if size <= 0:
+                raise exception.Invalid(reason="a server without an image needs a root disk size")
+            disk.create_blank(root, size, self.disk_format)
+            return
+        base, base_fmt = self._cached_image(image_meta, fetch_image)
+        if self.disk_format == "qcow2":
+            disk.create_qcow2_overlay(base, root, size, base_fmt)
+        else:
+            disk.create_raw_copy(base, root, size, base_fmt)
+
+    def _check_reusable(self, uuid: str, image_meta: dict, fetch_image: FetchImage) -> None:
+        """A disk left by an earlier spawn or a kept source is reused only if it is ours."""
+        record = _read_json(self._disk_meta_path(uuid)) or {}
+        image_id = image_meta.get("id")
+        if "image_id" in record and record["image_id"] != image_id:
+            raise exception.DiskError(
+                reason=f"instance {uuid} on host {self.host} already has a root disk built "
+                       f"from image {record['image_id']}, not {image_id}")
+        if record.get("format", self.disk_format) == "qcow2" and image_id is not None:
+            self._cached_image(image_meta, fetch_image)  # the overlay needs its base
+
+    def _load_guest(self, uuid: str) -> dict:
+        guest = _read_json(self._guest_path(uuid))
+        if guest is None:
+            raise exception.InstanceNotFound(instance_id=uuid)
+        return guest
+
+    def _set_power_state(self, uuid: str, state: int) -> None:
+        with self._lock_for(uuid):
+            guest = self._load_guest(uuid)
+            if guest.get("power_state") == state:
+                return
+            guest["power_state"] = state
+            guest["updated_at"] = _now()
+            _write_json_atomically(self._guest_path(uuid), guest)
+
+    @_injectable
+    def power_off(self, uuid: str) -> None:
+        self._set_power_state(uuid, power_state.SHUTDOWN)
+
+    @_injectable
+    def power_on(self, uuid: str) -> None:
+        self._set_power_state(uuid, power_state.RUNNING)
+
+    @_injectable
+    def get_power_state(self, uuid: str) -> int:
+        return int(self._load_guest(uuid).get("power_state", power_state.NOSTATE))
+
+    @_injectable
+    def destroy(self, uuid: str, destroy_disks: bool = True) -> None:
+        with self._lock_for(uuid):
+            if destroy_disks:
+                shutil.rmtree(self._instance_dir(uuid), ignore_errors=True)
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._guest_path(uuid))
+
+    # -- disks ----------------------------------------------------------------
+
+    @_injectable
+    def get_disk_paths(self, uuid: str) -> dict[str, str]:
+        root = self._root_path(uuid)
+        return {"root": root} if os.path.exists(root) else {}
+
+    def _existing_root(self, uuid: str) -> str:
+        root = self._root_path(uuid)
+        if not os.path.exists(root):
+            raise exception.DiskError(
+                reason=f"instance {uuid} has no root disk on host {self.host}")
+        return root
+
+    @_injectable
+    def root_disk_path(self, uuid: str) -> str:
+        return self._existing_root(uuid)
+
+    @_injectable
+    def root_disk_format(self, uuid: str) -> str:
+        self._existing_root(uuid)
+        record = _read_json(self._disk_meta_path(uuid)) or {}
+        return record.get("format", self.disk_format)

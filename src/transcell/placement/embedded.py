@@ -1,0 +1,205 @@
+"""The real openstack-placement service, mounted in-process.
+
+Placement is a separate service that happens to run inside the embedded
+cloud, so it gets its own oslo.config object: transcell's options never reach
+it and its options never appear in transcell's configuration.
+
+Placement keeps its database engine in a module-level enginefacade that can be
+configured only once per interpreter, and its policy enforcer is a module
+global too. So there is one Placement database per process: ``load_app`` with
+the URL already loaded returns the same app, and another URL raises
+``PlacementAlreadyLoaded``.
+
+SQLite files run in WAL mode with a busy timeout. SQLite still allows only one
+writer at a time, and Placement's transactions read before they write, which
+SQLite cannot upgrade safely under concurrency; so writes to a SQLite-backed
+Placement are serialised within the process (reads stay concurrent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+
+import webob
+import webob.dec
+import webob.exc
+from oslo_config import cfg
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from transcell import context as tc_context
+from transcell import exception
+
+LOG = logging.getLogger(__name__)
+
+WSGIApp = Callable[..., Iterable[bytes]]
+
+_load_lock = threading.Lock()
+_loaded: tuple[str, WSGIApp] | None = None
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class PlacementAlreadyLoaded(RuntimeError):
+    """Placement's database layer is process-global; only one database per process."""
+
+
+def database_url() -> str:
+    """The in-process Placement's database: configured, or a SQLite file in the state dir."""
+    from transcell import conf
+
+    return (conf.CONF.placement.database_connection
+            or f"sqlite:///{conf.state_path('placement.sqlite')}")
+
+
+def build_config(db_url: str) -> cfg.ConfigOpts:
+    """Placement's own configuration: no command line, no config files, no transcell options."""
+    from placement import conf as placement_conf
+
+    conf = cfg.ConfigOpts()
+    placement_conf.register_opts(conf)
+    # connection is a required option, so it must be set before parsing.
+    conf.set_override("connection", db_url, group="placement_database")
+    conf.set_override("sync_on_startup", True, group="placement_database")
+    conf.set_override("auth_strategy", "noauth2", group="api")
+    conf([], project="placement", default_config_files=[], default_config_dirs=[],
+         use_env=False)
+    return conf
+
+
+def load_app(db_url: str) -> WSGIApp:
+    """Build (once per process) the Placement WSGI app on ``db_url``, migrating its schema."""
+    global _loaded
+    with _load_lock:
+        if _loaded is not None:
+            loaded_url, app = _loaded
+            if loaded_url == db_url:
+                return app
+            raise PlacementAlreadyLoaded(
+                f"Placement is already loaded on {_safe(loaded_url)} in this process; it "
+                f"cannot also serve {_safe(db_url)} (its database layer is process-global).")
+        app = _build(db_url)
+        _loaded = (db_url, app)
+        return app
+
+
+def loaded_url() -> str | None:
+    """The database URL Placement was loaded on in this process, if it has been."""
+    with _load_lock:
+        return _loaded[0] if _loaded else None
+
+
+def _build(db_url: str) -> WSGIApp:
+    from placement import db_api, deploy
+
+    if db_api.configure.called:
+        raise PlacementAlreadyLoaded(
+            "Placement's database layer was already configured in this process (by other "
+            "code, or by an earlier load that failed); restart the process to load it.")
+    url = make_url(db_url)
+    is_sqlite_file = url.drivername.startswith("sqlite") and url.database not in (
+        None, "", ":memory:")
+    if is_sqlite_file:
+        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+
+    conf = build_config(db_url)
+    db_api.configure(conf)
+    if is_sqlite_file:
+        event.listen(db_api.get_placement_engine(), "connect", _sqlite_pragmas)
+    app = deploy.loadapp(conf)
+    LOG.info("Placement loaded in-process on %s", _safe(db_url))
+    if url.drivername.startswith("sqlite"):
+        return SerializedWrites(app)
+    return app
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Runs after oslo.db's own connect hook, which puts the connection in
+    # autocommit mode, so these take effect immediately.
+    dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _safe(db_url: str) -> str:
+    return make_url(db_url).render_as_string(hide_password=True)
+
+
+class SerializedWrites:
+    """Let one writing request at a time into a SQLite-backed Placement."""
+
+    def __init__(self, app: WSGIApp):
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD", "GET") in _READ_METHODS:
+            return self.app(environ, start_response)
+        with self._lock:
+            # Drain the body inside the lock: the work may happen lazily.
+            return list(self.app(environ, start_response))
+
+
+# Headers a caller could use to claim an identity; only ProtectedPlacement sets them.
+_IDENTITY_HEADER_PREFIXES = (
+    "HTTP_X_AUTH_", "HTTP_X_USER", "HTTP_X_PROJECT", "HTTP_X_TENANT", "HTTP_X_ROLE",
+    "HTTP_X_DOMAIN", "HTTP_X_SERVICE_", "HTTP_X_IDENTITY_STATUS", "HTTP_X_IS_ADMIN_PROJECT",
+    "HTTP_X_SYSTEM_SCOPE", "HTTP_OPENSTACK_SYSTEM_SCOPE", "HTTP_X_STORAGE_TOKEN",
+    "HTTP_X_TRUST", "HTTP_X_APP_CRED",
+)
+ALLOWED_ROLES = frozenset({"admin", "service"})
+
+
+class ProtectedPlacement:
+    """Placement on the public port, behind transcell's own tokens.
+
+    The in-process Placement runs with noauth2, which trusts whatever identity
+    a request names. This wrapper lets only the version document through
+    unauthenticated, checks every other request's transcell token, admits
+    admin and service roles only (as Placement's default policy would), and
+    then hands Placement the verified identity in the form noauth2 reads.
+    """
+
+    def __init__(self, app: WSGIApp,
+                 authenticate: Callable[[webob.Request], tc_context.RequestContext]):
+        self.app = app
+        self.authenticate = authenticate
+
+    @webob.dec.wsgify
+    def __call__(self, req: webob.Request) -> webob.Response:
+        if req.path_info in ("", "/"):
+            req.path_info = "/"
+            _strip_identity(req)
+            return req.get_response(self.app)
+        try:
+            ctx = self.authenticate(req)
+        except exception.TranscellError as exc:
+            code = exc.code if 400 <= exc.code < 500 else 401
+            return _error(code, exc.message)
+        if not ALLOWED_ROLES.intersection(ctx.roles):
+            return _error(403, "Access to Placement requires the admin or service role.")
+        _strip_identity(req)
+        req.headers["X-Auth-Token"] = f"{ctx.user_id}:{ctx.project_id or ctx.user_id}"
+        req.headers["X-Roles"] = ",".join(ctx.roles)
+        return req.get_response(self.app)
+
+
+def _strip_identity(req: webob.Request) -> None:
+    for key in [k for k in req.environ if k.startswith(_IDENTITY_HEADER_PREFIXES)]:
+        del req.environ[key]
+
+
+def _error(status: int, detail: str) -> webob.Response:
+    """An error in Placement's own envelope, so clients parse it like any other."""
+    title = webob.exc.status_map[status].title
+    body = {"errors": [{"status": status, "title": title, "detail": detail,
+                        "code": "placement.undefined_code",
+                        "request_id": tc_context.new_request_id()}]}
+    resp = webob.Response(status=status, content_type="application/json", charset="utf-8")
+    resp.text = json.dumps(body)
+    return resp
