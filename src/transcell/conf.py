@@ -94,6 +94,12 @@ quota_opts = [
     cfg.IntOpt("key_pairs", default=100),
 ]
 
+network_opts = [
+    cfg.StrOpt("database_connection", secret=True,
+               help="SQLAlchemy URL of the network service's database (networks, "
+                    "subnets, ports, bindings). Default: SQLite in state_dir."),
+]
+
 GROUPS = {
     None: default_opts,
     "api_database": api_database_opts,
@@ -105,6 +111,7 @@ GROUPS = {
     "identity": identity_opts,
     "rpc": rpc_opts,
     "quota": quota_opts,
+    "network": network_opts,
 }
 
 
@@ -137,3 +144,7 @@ def cell_database_url(name: str) -> str:
 
 def image_store_dir() -> str:
     return CONF.image.store_dir or state_path("images")
+
+
+def network_database_url() -> str:
+    return CONF.network.database_connection or f"sqlite:///{state_path('network.sqlite')}"

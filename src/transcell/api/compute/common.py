@@ -1,0 +1,267 @@
+"""Helpers every compute API resource shares: paging, links, booleans,
+request validation worded as Nova words it, and finding one server.
+
+Clients parse Nova's messages and follow Nova's links, so the wording and
+the URL shapes here are part of the API, not decoration.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import urllib.parse
+import uuid as uuidlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import webob
+from sqlalchemy import select
+
+from transcell import cell as cells
+from transcell import exception, policy
+from transcell.api.compute.app import api_version
+from transcell.context import RequestContext
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+from transcell.wsgi.app import application_url
+
+#: The most items one page of any list holds, as Nova's ``[api] max_limit``.
+MAX_LIMIT = 1000
+
+_TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
+_FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
+
+
+# -- microversions -----------------------------------------------------------
+
+def require_version(req: webob.Request, min_version: str) -> None:
+    """A route that does not exist yet at the request's microversion is a plain 404."""
+    if not api_version(req).matches(min_version):
+        raise exception.NotFound("The resource could not be found.")
+
+
+# -- paging and links --------------------------------------------------------
+
+def _integer(value: str, name: str, min_value: int | None = None) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise exception.Invalid(f"Invalid input received: {name} must be an integer") from None
+    if min_value is not None and number < min_value:
+        raise exception.Invalid(f"Invalid input received: {name} must be >= {min_value}")
+    return number
+
+
+def limit_and_marker(req: webob.Request) -> tuple[int, str | None]:
+    """``limit`` (capped at MAX_LIMIT, default MAX_LIMIT) and ``marker`` from the query."""
+    limit = MAX_LIMIT
+    if "limit" in req.GET:
+        limit = min(limit, _integer(req.GET["limit"], "limit", 0))
+    marker = req.GET.get("marker")
+    return limit, marker
+
+
+def page_after(items: list[Any], key, marker: Any, limit: int) -> list[Any]:
+    """Items after the one whose ``key(item) == marker``; 400 when there is no such item."""
+    start = 0
+    if marker is not None:
+        for index, item in enumerate(items):
+            if key(item) == marker:
+                start = index + 1
+                break
+        else:
+            raise exception.Invalid(f"marker [{marker}] not found")
+    return items[start:start + limit]
+
+
+def resource_links(req: webob.Request, collection: str, ident: Any) -> list[dict[str, str]]:
+    """Nova's pair of links: versioned ``self`` and unversioned ``bookmark``."""
+    base = application_url(req)
+    quoted = urllib.parse.quote(str(ident), safe="")
+    return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{quoted}"},
+            {"rel": "bookmark", "href": f"{base}/{collection}/{quoted}"}]
+
+
+def collection_links(req: webob.Request, items: list[Mapping[str, Any]], collection: str,
+                     id_key: str = "id") -> list[dict[str, str]]:
+    """A ``next`` link when the page is full: same query, marker = the last item."""
+    if "limit" in req.GET:
+        try:
+            page = min(int(req.GET["limit"]), MAX_LIMIT)
+        except ValueError:
+            page = MAX_LIMIT
+    else:
+        page = MAX_LIMIT
+    if not page or len(items) != page:
+        return []
+    params = [(k, v) for k, v in req.GET.items() if k != "marker"]
+    params.append(("marker", str(items[-1][id_key])))
+    href = f"{application_url(req)}/v2.1/{collection}?{urllib.parse.urlencode(params)}"
+    return [{"rel": "next", "href": href}]
+
+
+def is_uuid_like(value: Any) -> bool:
+    """A UUID in any of the spellings Python accepts (dashes optional, any case)."""
+    try:
+        text = str(value)
+        return uuidlib.UUID(text).hex == text.replace("-", "").replace("urn:uuid:", "") \
+            .strip("{}").lower()
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+# -- booleans ----------------------------------------------------------------
+
+def parse_bool(value: Any) -> bool:
+    """Strict boolean from a query string or body value; ValueError for anything else."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"Unrecognized value '{value}', acceptable values are: "
+                     "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
+
+
+def is_true(value: Any) -> bool:
+    """Lenient truth of a flag: anything not recognised as true is false."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def query_bool(req: webob.Request, name: str, default: bool = False) -> bool:
+    """A strict boolean query parameter; 400 naming the parameter when it is not one."""
+    if name not in req.GET:
+        return default
+    try:
+        return parse_bool(req.GET[name])
+    except ValueError as exc:
+        raise exception.Invalid(f"Invalid input for query parameters {name}. Value: "
+                                f"{req.GET[name]}. {exc}") from None
+
+
+# -- request validation ------------------------------------------------------
+
+BOOLEAN = {"type": ["boolean", "string"],
+           "enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+                    "y", "t", False, "False", "FALSE", "false", "0", "OFF", "Off", "off",
+                    "NO", "No", "no", "n", "f"]}
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
+
+_NAME_RULE = "printable characters. Can not start or end with whitespace."
+
+
+def _printable(char: str) -> bool:
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+def valid_name(value: Any) -> bool:
+    """Printable characters, neither first nor last a space (Nova's ``name`` format)."""
+    if not isinstance(value, str):
+        return False
+    if not value:
+        return True
+    if not all(_printable(c) for c in value):
+        return False
+    return unicodedata.category(value[0]) != "Zs" and unicodedata.category(value[-1]) != "Zs"
+
+
+class InvalidName(exception.Invalid):
+    msg_fmt = "An invalid 'name' value was provided. The name must be: %(reason)s"
+
+
+_FORMATS = jsonschema.FormatChecker()
+
+
+@_FORMATS.checks("name", raises=InvalidName)
+def _check_name(instance: Any) -> bool:
+    if valid_name(instance):
+        return True
+    raise InvalidName(reason=_NAME_RULE)
+
+
+def validate(schema: Mapping[str, Any], body: Any) -> None:
+    """Check ``body`` against a Draft 4 schema; 400 with Nova's message on the first error."""
+    validator = jsonschema.Draft4Validator(schema, format_checker=_FORMATS)
+    try:
+        validator.validate(body)
+    except jsonschema.ValidationError as error:
+        if isinstance(error.cause, InvalidName):
+            raise exception.ValidationError(error.cause.message) from None
+        path = list(error.path)
+        if path:
+            raise exception.ValidationError(
+                f"Invalid input for field/attribute {path[-1]}. Value: {error.instance}. "
+                f"{error.message}") from None
+        raise exception.ValidationError(error.message) from None
+
+
+def reject_unknown_query(req: webob.Request, allowed: Iterable[str]) -> None:
+    """For resources whose query parameters are closed at this microversion."""
+    unknown = sorted({k for k in req.GET.keys() if k not in set(allowed)})
+    if unknown:
+        listed = ", ".join(f"'{k}'" for k in unknown)
+        verb = "were" if len(unknown) > 1 else "was"
+        raise exception.ValidationError(
+            f"Additional properties are not allowed ({listed} {verb} unexpected)")
+
+
+# -- policy --------------------------------------------------------------------
+
+def authorize_or_fallback(ctx: RequestContext, action: str, fallback_rule: str,
+                          target: Mapping[str, Any]) -> None:
+    """Enforce ``action`` if policy declares it, else its documented default rule.
+
+    The Forbidden message names ``action`` either way, as Nova's does.
+    """
+    if action in policy.get_enforcer().registered_rules:
+        policy.authorize(ctx, action, target)
+    elif not policy.check(ctx, fallback_rule, target):
+        raise exception.Forbidden(action=action)
+
+
+# -- one server ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerRef:
+    """A server found through its instance mapping: its cell and its row (detached)."""
+
+    cell: cells.Cell
+    instance: cm.Instance
+
+    @property
+    def uuid(self) -> str:
+        return self.instance.uuid
+
+    @property
+    def project_id(self) -> str:
+        return self.instance.project_id
+
+
+def get_instance_or_404(ctx: RequestContext, server_id: str, read_deleted: bool = False
+                        ) -> ServerRef:
+    """The server's visible row in the cell its mapping names.
+
+    Unknown ids, servers not yet in a cell, deleted servers (unless
+    ``read_deleted``) and another project's servers (unless admin) are all
+    the same 404, so a caller learns nothing about servers it cannot see.
+    """
+    mapping = cells.instance_mapping(server_id)
+    if mapping is None or mapping["cell"] is None:
+        raise exception.InstanceNotFound(instance_id=server_id)
+    cell = mapping["cell"]
+    query = select(cm.Instance).where(cm.Instance.uuid == server_id,
+                                      cm.Instance.hidden.is_(False))
+    if not read_deleted:
+        query = query.where(cm.Instance.deleted == 0)
+    with cell_session(cell) as s:
+        row = s.scalar(query.order_by(cm.Instance.deleted, cm.Instance.id.desc()).limit(1))
+    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+        raise exception.InstanceNotFound(instance_id=server_id)
+    return ServerRef(cell, row)

@@ -1,0 +1,72 @@
+"""Microversion negotiation exactly as Nova does it.
+
+Both the standard ``OpenStack-API-Version: compute X.Y`` header and the
+legacy ``X-OpenStack-Nova-API-Version`` are read and echoed; no header means
+the minimum, ``latest`` means the maximum, outside the range is 406.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import microversion_parse
+
+from transcell import exception
+
+MIN_VERSION = "2.1"
+#: Raised only as far as every resource's shapes up to it are implemented.
+MAX_VERSION = "2.53"
+
+SERVICE_TYPE = "compute"
+LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
+
+_FORMAT = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+
+
+@dataclass(frozen=True, order=True)
+class APIVersion:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> APIVersion:
+        found = _FORMAT.match(text.strip())
+        if not found:
+            raise exception.Invalid(f"API Version String {text} is of invalid format. Must "
+                                    "be of format MajorNum.MinorNum.")
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    def matches(self, min_version: str | None = None, max_version: str | None = None
+                ) -> bool:
+        """True when this version is inside [min_version, max_version] (either may be open)."""
+        if min_version and self < APIVersion.parse(min_version):
+            return False
+        if max_version and self > APIVersion.parse(max_version):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+class NotAcceptableVersion(exception.TranscellError):
+    code = 406
+
+
+MIN = APIVersion.parse(MIN_VERSION)
+MAX = APIVersion.parse(MAX_VERSION)
+
+
+def negotiate(headers) -> APIVersion:
+    requested = microversion_parse.get_version(headers, service_type=SERVICE_TYPE,
+                                               legacy_headers=[LEGACY_HEADER])
+    if requested is None:
+        return MIN
+    if requested.strip().lower() == "latest":
+        return MAX
+    version = APIVersion.parse(requested)
+    if not MIN <= version <= MAX:
+        raise NotAcceptableVersion(f"Version {version} is not supported by the API. "
+                                   f"Minimum is {MIN} and maximum is {MAX}.")
+    return version

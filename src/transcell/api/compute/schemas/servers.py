@@ -1,0 +1,103 @@
+"""Server request bodies."""
+
+from __future__ import annotations
+
+from transcell.api.compute.microversion import APIVersion
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": r"^(?![\s])[\s\S]*(?<![\s])$"}
+UUID_OR_EMPTY = {"type": "string", "maxLength": 255}
+TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": "^[^,/]*$"}
+
+_NETWORK = {
+    "type": "object",
+    "properties": {"fixed_ip": {"type": "string"}, "port": {"type": ["string", "null"]},
+                   "uuid": {"type": "string"}},
+    "additionalProperties": False,
+}
+
+_BDM_V2 = {
+    "type": "object",
+    "properties": {
+        "uuid": {"type": "string"}, "source_type": {"enum": ["image", "volume", "snapshot",
+                                                              "blank"]},
+        "destination_type": {"enum": ["local", "volume"]},
+        "boot_index": {"type": ["integer", "string", "null"]},
+        "delete_on_termination": {"type": ["boolean", "string"]},
+        "volume_size": {"type": ["integer", "string", "null"]},
+        "device_name": {"type": ["string", "null"]}, "device_type": {"type": ["string", "null"]},
+        "disk_bus": {"type": ["string", "null"]}, "guest_format": {"type": ["string", "null"]},
+        "no_device": {}, "tag": TAG, "volume_type": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+
+
+def create(version: APIVersion) -> dict:
+    network = {**_NETWORK, "properties": dict(_NETWORK["properties"])}
+    bdm = {**_BDM_V2, "properties": dict(_BDM_V2["properties"])}
+    if not version.matches("2.32"):
+        bdm["properties"].pop("tag")
+    else:
+        network["properties"]["tag"] = TAG
+    if not version.matches("2.42") and version.matches("2.33"):
+        network["properties"]["tag"] = TAG
+    networks: dict = {"type": "array", "items": network}
+    if version.matches("2.37"):
+        networks = {"oneOf": [networks, {"enum": ["auto", "none"]}]}
+    server = {
+        "type": "object",
+        "properties": {
+            "name": NAME,
+            "imageRef": UUID_OR_EMPTY,
+            "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+            "adminPass": {"type": "string"},
+            "metadata": {"type": "object",
+                         "additionalProperties": {"type": "string", "maxLength": 255}},
+            "networks": networks,
+            "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]},
+            "accessIPv4": {"type": "string", "format": "ipv4"},
+            "accessIPv6": {"type": "string", "format": "ipv6"},
+            "key_name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+            "block_device_mapping_v2": {"type": "array", "items": bdm},
+            "config_drive": {"type": ["boolean", "string"]},
+            "min_count": {"type": ["integer", "string"], "minimum": 1},
+            "max_count": {"type": ["integer", "string"], "minimum": 1},
+            "return_reservation_id": {"type": ["boolean", "string"]},
+            "security_groups": {"type": "array",
+                                "items": {"type": "object",
+                                          "properties": {"name": {"type": "string"}}}},
+            "user_data": {"type": "string"},
+            "personality": {"type": "array"},
+        },
+        "required": ["name", "flavorRef"],
+        "additionalProperties": False,
+    }
+    if version.matches("2.19"):
+        server["properties"]["description"] = {"type": ["string", "null"], "maxLength": 255}
+    if version.matches("2.37"):
+        server["required"] = ["name", "flavorRef", "networks"]
+    if version.matches("2.52"):
+        server["properties"]["tags"] = {"type": "array", "items": TAG, "maxItems": 50}
+    return {
+        "type": "object",
+        "properties": {"server": server, "os:scheduler_hints": {"type": "object"},
+                       "OS-SCH-HNT:scheduler_hints": {"type": "object"}},
+        "required": ["server"],
+        "additionalProperties": False,
+    }
+
+
+def update(version: APIVersion) -> dict:
+    props = {"name": NAME, "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
+             "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]}}
+    if version.matches("2.19"):
+        props["description"] = {"type": ["string", "null"], "maxLength": 255}
+    return {
+        "type": "object",
+        "properties": {"server": {"type": "object", "properties": props,
+                                  "additionalProperties": False}},
+        "required": ["server"],
+        "additionalProperties": False,
+    }

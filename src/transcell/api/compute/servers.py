@@ -1,0 +1,280 @@
+"""/servers: create, list, show, rename and delete servers."""
+
+from __future__ import annotations
+
+import secrets
+import uuid as uuidlib
+from typing import Any
+
+import webob
+from sqlalchemy import select
+
+from transcell import exception, policy
+from transcell.api.compute.app import api_version
+from transcell.api.compute.schemas import servers as schema
+from transcell.api.compute.validation import validate
+from transcell.api.compute.views import servers as view
+from transcell.compute import vm_states
+from transcell.compute.api import API
+from transcell.db import api_models as am
+from transcell.db.session import api_session
+from transcell.registry import services
+from transcell.wsgi.app import context_of, empty_response, json_response, read_json
+
+compute_api = API()
+
+_TRUE = {"1", "t", "true", "on", "y", "yes"}
+_FALSE = {"0", "f", "false", "off", "n", "no"}
+
+
+def _bool_param(value: str, name: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise exception.Invalid(f"Invalid value '{value}' for query parameter {name}; "
+                            "use true or false.")
+
+
+def _limit(req: webob.Request) -> int | None:
+    if "limit" not in req.GET:
+        return None
+    try:
+        limit = int(req.GET["limit"])
+    except ValueError as exc:
+        raise exception.Invalid("limit param must be an integer") from exc
+    if limit < 0:
+        raise exception.Invalid("limit param must be positive")
+    return limit
+
+
+def _filters(req: webob.Request) -> dict[str, Any]:
+    ctx = context_of(req)
+    params = req.GET
+    filters: dict[str, Any] = {"project_id": ctx.project_id}
+    if "all_tenants" in params:
+        all_tenants = params["all_tenants"] == "" or _bool_param(params["all_tenants"],
+                                                                  "all_tenants")
+        if all_tenants:
+            policy.authorize(ctx, "os_compute_api:servers:detail:get_all_tenants", {})
+            filters["project_id"] = params.get("project_id") or params.get("tenant_id")
+    if "deleted" in params and _bool_param(params["deleted"], "deleted"):
+        if not ctx.is_admin:
+            raise exception.Forbidden(action="deleted=True")
+        # deleted servers are not listed by this API; an admin asking gets none
+        filters["vm_states"] = ["deleted"]
+    for key in ("name", "image", "flavor", "changes-since"):
+        if params.get(key):
+            filters[key] = params[key]
+    if params.get("status"):
+        states = set()
+        for status in params.getall("status"):
+            states |= vm_states.vm_states_for_status(status)
+        if not states:
+            # Nova answers an unknown status with an empty list
+            states = {"__none__"}
+        filters["vm_states"] = sorted(states)
+    if params.get("host"):
+        if ctx.is_admin:
+            filters["host"] = params["host"]
+    if api_version(req).matches("2.26"):
+        for key in ("tags", "tags-any", "not-tags", "not-tags-any"):
+            if params.get(key):
+                filters[key] = params[key].split(",")
+    return filters
+
+
+def _list(req: webob.Request, show_detail: bool) -> webob.Response:
+    ctx = context_of(req)
+    policy.authorize(ctx, "os_compute_api:servers:detail" if show_detail
+                     else "os_compute_api:servers:index", {"project_id": ctx.project_id})
+    limit = _limit(req)
+    servers = compute_api.list(ctx, _filters(req), limit, req.GET.get("marker"))
+    render = view.detail if show_detail else view.basic
+    body: dict[str, Any] = {"servers": [render(req, s) for s in servers]}
+    if limit and len(servers) == limit:
+        base = req.host_url + req.script_name + req.path_info
+        body["servers_links"] = [{"rel": "next",
+                                  "href": f"{base}?limit={limit}&marker={servers[-1]['uuid']}"}]
+    return json_response(body)
+
+
+def index(req: webob.Request) -> webob.Response:
+    return _list(req, show_detail=False)
+
+
+def detail(req: webob.Request) -> webob.Response:
+    return _list(req, show_detail=True)
+
+
+def show(req: webob.Request, server_id: str) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": server["project_id"]})
+    return json_response({"server": view.detail(req, server)})
+
+
+def ips(req: webob.Request, server_id: str) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": server["project_id"]})
+    return json_response({"addresses": view.addresses(server)})
+
+
+def update(req: webob.Request, server_id: str) -> webob.Response:
+    ctx = context_of(req)
+    body = read_json(req)
+    validate(schema.update(api_version(req)), body)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:update", {"project_id": server["project_id"]})
+    values: dict[str, Any] = {}
+    fields = body["server"]
+    if "name" in fields:
+        values["display_name"] = fields["name"]
+    if "description" in fields:
+        values["display_description"] = fields["description"]
+    for api_key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
+        if api_key in fields:
+            values[column] = fields[api_key] or None
+    server = compute_api.update(ctx, server_id, **values)
+    return json_response({"server": view.detail(req, server)})
+
+
+def delete(req: webob.Request, server_id: str) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:delete", {"project_id": server["project_id"]})
+    compute_api.delete(ctx, server_id)
+    return empty_response(204)
+
+
+# create ---------------------------------------------------------------------
+
+def _flavor(flavor_ref: str) -> dict:
+    flavorid = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+    with api_session() as s:
+        row = s.scalar(select(am.Flavor).where(am.Flavor.flavorid == flavorid))
+        if row is None or row.disabled:
+            raise exception.Invalid(f"Flavor {flavor_ref} could not be found; check "
+                                    "flavorRef.")
+        return _flavor_copy(row)
+
+
+def _flavor_copy(row: am.Flavor) -> dict:
+    """A full copy of the flavor that the server keeps, so it outlives the flavor."""
+    return {"id": row.id, "flavorid": row.flavorid, "name": row.name,
+            "memory_mb": row.memory_mb, "vcpus": row.vcpus, "root_gb": row.root_gb,
+            "ephemeral_gb": row.ephemeral_gb, "swap": row.swap, "rxtx_factor": row.rxtx_factor,
+            "is_public": row.is_public, "description": row.description,
+            "extra_specs": {spec.key: spec.value for spec in row.extra_specs}}
+
+
+def _image(ctx, image_ref: str) -> dict:
+    image_id = str(image_ref).rstrip("/").rsplit("/", 1)[-1]
+    try:
+        uuidlib.UUID(image_id)
+    except ValueError as exc:
+        raise exception.Invalid(f"Invalid imageRef provided: {image_ref!r} is not an image "
+                                "id.") from exc
+    try:
+        image = services.image.get(ctx, image_id)
+    except exception.ImageNotFound as exc:
+        raise exception.Invalid(f"Can not find requested image {image_id}; check "
+                                "imageRef.") from exc
+    if image.get("status") != "active":
+        raise exception.Invalid(f"Image {image_id} is not active.")
+    return image
+
+
+def _networks(ctx, requested: Any) -> Any:
+    if requested in ("auto", "none"):
+        return requested
+    result = []
+    for entry in requested:
+        if "port" in entry and entry["port"]:
+            result.append({"port": entry["port"], "tag": entry.get("tag")})
+            continue
+        net_id = entry.get("uuid")
+        try:
+            services.network.get_network(ctx, net_id)
+        except exception.NotFound as exc:
+            raise exception.Invalid(f"Network {net_id} could not be found.") from exc
+        item = {"uuid": net_id, "tag": entry.get("tag")}
+        if entry.get("fixed_ip"):
+            item["fixed_ip"] = entry["fixed_ip"]
+        result.append(item)
+    return result
+
+
+def _keypair(ctx, name: str | None) -> dict | None:
+    if name is None:
+        return None
+    with api_session() as s:
+        row = s.scalar(select(am.KeyPair).where(am.KeyPair.user_id == ctx.user_id,
+                                                am.KeyPair.name == name))
+        if row is None:
+            raise exception.Invalid(f"Invalid key_name provided: no key pair {name!r}.")
+        return {"name": row.name, "public_key": row.public_key,
+                "fingerprint": row.fingerprint, "type": row.type}
+
+
+def _image_from_bdms(bdms: list[dict]) -> str | None:
+    for bdm in bdms:
+        if bdm.get("boot_index") in (0, "0") and bdm.get("source_type") == "image":
+            if bdm.get("destination_type", "local") != "local":
+                raise exception.Invalid("Booting from volume is not supported yet; use an "
+                                        "image BDM with destination_type local.")
+            return bdm.get("uuid")
+        if bdm.get("boot_index") in (0, "0"):
+            raise exception.Invalid("Only image-backed servers are supported: the boot "
+                                    "device must have source_type image.")
+    return None
+
+
+def create(req: webob.Request) -> webob.Response:
+    ctx = context_of(req)
+    version = api_version(req)
+    body = read_json(req)
+    validate(schema.create(version), body)
+    policy.authorize(ctx, "os_compute_api:servers:create", {"project_id": ctx.project_id})
+    server = body["server"]
+    if server.get("min_count", 1) != 1 or server.get("max_count", 1) != 1:
+        raise exception.Invalid("Creating several servers in one request is not supported; "
+                                "set min_count and max_count to 1.")
+    bdms = server.get("block_device_mapping_v2") or []
+    image_ref = server.get("imageRef") or _image_from_bdms(bdms)
+    bdm_image = _image_from_bdms(bdms)
+    if bdm_image and server.get("imageRef") and bdm_image != image_ref.rsplit("/", 1)[-1]:
+        raise exception.Invalid("The image in block_device_mapping_v2 differs from imageRef.")
+    if not image_ref:
+        raise exception.Invalid("Missing imageRef attribute; an image is required.")
+    flavor = _flavor(server["flavorRef"])
+    image = _image(ctx, image_ref)
+    min_disk = int(image.get("min_disk") or 0)
+    if flavor["root_gb"] and min_disk > flavor["root_gb"]:
+        raise exception.Invalid(f"Flavor's disk is too small for requested image: image "
+                                f"needs {min_disk} GB, flavor has {flavor['root_gb']} GB.")
+    size_gb = -(-int(image.get("size") or 0) // 1024 ** 3)
+    if flavor["root_gb"] and size_gb > flavor["root_gb"]:
+        raise exception.Invalid("Flavor's disk is too small for requested image.")
+    networks = server.get("networks", "auto" if not version.matches("2.37") else None)
+    if networks is None:
+        networks = "auto"
+    requested_networks = _networks(ctx, networks)
+    created = compute_api.create(
+        ctx, name=server["name"], flavor=flavor, image=image,
+        requested_networks=requested_networks, key_pair=_keypair(ctx, server.get("key_name")),
+        metadata=server.get("metadata"), tags=server.get("tags"),
+        availability_zone=server.get("availability_zone"),
+        description=server.get("description"), access_ip_v4=server.get("accessIPv4"),
+        access_ip_v6=server.get("accessIPv6"),
+        config_drive=str(server.get("config_drive", "")).lower() in ("true", "1"),
+        auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
+        bdms=[b for b in bdms if b.get("source_type") == "image"])
+    result = {"id": created["uuid"], "links": view.links(req, "servers", created["uuid"]),
+              "OS-DCF:diskConfig": "AUTO" if server.get("OS-DCF:diskConfig") == "AUTO"
+              else "MANUAL",
+              "security_groups": [{"name": "default"}],
+              "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
+    location = result["links"][0]["href"]
+    return json_response({"server": result}, status=202, headers={"Location": location})

@@ -1,0 +1,1 @@
+"""Response bodies per microversion, one module per resource."""

@@ -1,0 +1,165 @@
+"""Server bodies, exactly as Nova shapes them at each microversion.
+
+Tempest checks the 2.1 bodies against schemas that allow no extra keys, so
+every key added at a later microversion is added only behind its version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import webob
+
+from transcell import policy
+from transcell.api.compute.app import api_version
+from transcell.compute import vm_states
+from transcell.db.types import isotime
+from transcell.wsgi.app import application_url, context_of
+
+_PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
+
+
+def links(req: webob.Request, collection: str, ident: str) -> list[dict]:
+    base = application_url(req)
+    return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{ident}"},
+            {"rel": "bookmark", "href": f"{base}/{collection}/{ident}"}]
+
+
+def host_id(server: dict) -> str:
+    if not server["host"]:
+        return ""
+    return hashlib.sha224((server["project_id"] + server["host"]).encode()).hexdigest()
+
+
+def addresses(server: dict) -> dict[str, list[dict]]:
+    result: dict[str, list[dict]] = {}
+    for vif in server["vifs"]:
+        info = vif.get("info") or {}
+        entries = result.setdefault(info.get("network_name") or vif["network_id"], [])
+        for ip in info.get("fixed_ips", []):
+            entries.append({"version": ip.get("version", 4), "addr": ip["ip_address"],
+                            "OS-EXT-IPS:type": "fixed",
+                            "OS-EXT-IPS-MAC:mac_addr": vif["address"]})
+    return result
+
+
+def _flavor(req: webob.Request, server: dict) -> dict:
+    flavor = server["flavor"] or {}
+    if api_version(req).matches("2.47"):
+        body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"),
+                "disk": flavor.get("root_gb"), "ephemeral": flavor.get("ephemeral_gb", 0),
+                "swap": flavor.get("swap", 0), "original_name": flavor.get("name")}
+        if policy.check(context_of(req), "os_compute_api:os-flavor-extra-specs:index",
+                        {"project_id": server["project_id"]}):
+            body["extra_specs"] = flavor.get("extra_specs") or {}
+        return body
+    flavorid = flavor.get("flavorid")
+    return {"id": flavorid, "links": [links(req, "flavors", flavorid)[1]]}
+
+
+def _image(req: webob.Request, server: dict) -> Any:
+    if not server["image_ref"]:
+        return ""
+    return {"id": server["image_ref"], "links": [links(req, "images", server["image_ref"])[1]]}
+
+
+def _fault(req: webob.Request, server: dict) -> dict | None:
+    fault = server.get("fault")
+    if not fault:
+        return None
+    body = {"code": fault["code"], "created": isotime(fault["created_at"]),
+            "message": fault["message"]}
+    if fault["code"] != 500 or context_of(req).is_admin:
+        body["details"] = fault.get("details") or ""
+    return body
+
+
+def basic(req: webob.Request, server: dict) -> dict:
+    return {"id": server["uuid"], "name": server["display_name"],
+            "links": links(req, "servers", server["uuid"])}
+
+
+def detail(req: webob.Request, server: dict) -> dict:
+    version = api_version(req)
+    ctx = context_of(req)
+    status = vm_states.api_status(server["vm_state"], server["task_state"])
+    body: dict[str, Any] = {
+        "id": server["uuid"],
+        "name": server["display_name"],
+        "status": status,
+        "tenant_id": server["project_id"],
+        "user_id": server["user_id"],
+        "metadata": server["metadata"],
+        "hostId": host_id(server),
+        "image": _image(req, server),
+        "flavor": _flavor(req, server),
+        "created": isotime(server["created_at"]),
+        "updated": isotime(server["updated_at"] or server["created_at"]),
+        "addresses": addresses(server),
+        "accessIPv4": server["access_ip_v4"] or "",
+        "accessIPv6": server["access_ip_v6"] or "",
+        "links": links(req, "servers", server["uuid"]),
+        "OS-DCF:diskConfig": "AUTO" if server["auto_disk_config"] else "MANUAL",
+        "key_name": server["key_name"],
+        "config_drive": server["config_drive"] or "",
+        "OS-EXT-AZ:availability_zone": server["availability_zone"] or "",
+        "OS-EXT-STS:task_state": server["task_state"],
+        "OS-EXT-STS:vm_state": server["vm_state"],
+        "OS-EXT-STS:power_state": server["power_state"],
+        "OS-SRV-USG:launched_at": _usage_time(server["launched_at"]),
+        "OS-SRV-USG:terminated_at": _usage_time(server["terminated_at"]),
+        "os-extended-volumes:volumes_attached": _volumes(version, server),
+    }
+    if status in _PROGRESS_STATUSES:
+        body["progress"] = server["progress"] or 0
+    if server["vifs"]:
+        body["security_groups"] = [{"name": "default"}]
+    if policy.check(ctx, "os_compute_api:os-extended-server-attributes",
+                    {"project_id": server["project_id"]}):
+        body["OS-EXT-SRV-ATTR:host"] = server["host"]
+        body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{server['id']:08x}"
+        body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server["node"]
+        if version.matches("2.3"):
+            body["OS-EXT-SRV-ATTR:reservation_id"] = server["reservation_id"]
+            body["OS-EXT-SRV-ATTR:launch_index"] = server["launch_index"]
+            body["OS-EXT-SRV-ATTR:kernel_id"] = ""
+            body["OS-EXT-SRV-ATTR:ramdisk_id"] = ""
+            body["OS-EXT-SRV-ATTR:hostname"] = server["hostname"]
+            body["OS-EXT-SRV-ATTR:root_device_name"] = server["root_device_name"]
+            body["OS-EXT-SRV-ATTR:user_data"] = None
+    if version.matches("2.9"):
+        body["locked"] = bool(server["locked"])
+    if version.matches("2.16") and policy.check(ctx, "os_compute_api:servers:show:host_status",
+                                                {"project_id": server["project_id"]}):
+        body["host_status"] = _host_status(server)
+    if version.matches("2.19"):
+        body["description"] = server["display_description"]
+    if version.matches("2.26"):
+        body["tags"] = server["tags"]
+    fault = _fault(req, server)
+    if fault and status in ("ERROR", "DELETED"):
+        body["fault"] = fault
+    return body
+
+
+def _usage_time(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def _volumes(version, server: dict) -> list[dict]:
+    volumes = []
+    for bdm in server["bdms"]:
+        if bdm.get("volume_id"):
+            entry = {"id": bdm["volume_id"]}
+            if version.matches("2.3"):
+                entry["delete_on_termination"] = bool(bdm["delete_on_termination"])
+            volumes.append(entry)
+    return volumes
+
+
+def _host_status(server: dict) -> str:
+    if not server["host"]:
+        return ""
+    from transcell.compute import service_state
+    return service_state.host_status(server["host"])

@@ -1,0 +1,78 @@
+"""The Neutron v2.0 API of transcell: every URL it serves, in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import webob
+
+from transcell.api.network import bindings, resources, security_groups, tags, versions
+from transcell.api.network.faults import format_error, neutron_faults
+from transcell.network.service import NetworkService
+from transcell.wsgi.app import Authenticator, JSONApp
+
+Handler = Callable[..., webob.Response]
+
+
+class NetworkAPI(JSONApp):
+    """Discovery is open; everything else needs a token."""
+
+    public_templates = frozenset({"/", "/v2.0"})
+
+
+def route_table(service: NetworkService) -> dict[str, dict[str, Handler]]:
+    def bind(handler: Callable[..., webob.Response], *args: Any) -> Handler:
+        return neutron_faults(partial(handler, *args))
+
+    def crud(resource: resources.Resource) -> dict[str, dict[str, Handler]]:
+        return {
+            f"/v2.0/{resource.collection}": {
+                "GET": bind(resources.index, resource, service),
+                "POST": bind(resources.create, resource, service),
+            },
+            f"/v2.0/{resource.collection}/{{resource_id}}": {
+                "GET": bind(resources.show, resource, service),
+                "PUT": bind(resources.update, resource, service),
+                "DELETE": bind(resources.delete, resource, service),
+            },
+        }
+
+    return {
+        "/": {"GET": bind(versions.root)},
+        "/v2.0": {"GET": bind(versions.v2_index)},
+        "/v2.0/extensions": {"GET": bind(versions.extensions)},
+        "/v2.0/extensions/{alias}": {"GET": bind(versions.extension)},
+        **crud(resources.NETWORKS),
+        **crud(resources.SUBNETS),
+        **crud(resources.PORTS),
+        "/v2.0/ports/{port_id}/bindings": {
+            "GET": bind(bindings.index, service),
+            "POST": bind(bindings.create, service),
+        },
+        "/v2.0/ports/{port_id}/bindings/{host}": {
+            "GET": bind(bindings.show, service),
+            "DELETE": bind(bindings.delete, service),
+        },
+        "/v2.0/ports/{port_id}/bindings/{host}/activate": {
+            "PUT": bind(bindings.activate, service),
+        },
+        "/v2.0/security-groups": {"GET": bind(security_groups.index, service)},
+        "/v2.0/security-groups/{group_id}": {"GET": bind(security_groups.show, service)},
+        "/v2.0/{collection}/{resource_id}/tags": {
+            "GET": bind(tags.index, service),
+            "PUT": bind(tags.replace, service),
+            "DELETE": bind(tags.clear, service),
+        },
+        "/v2.0/{collection}/{resource_id}/tags/{tag}": {
+            "GET": bind(tags.check, service),
+            "PUT": bind(tags.add, service),
+            "DELETE": bind(tags.remove, service),
+        },
+    }
+
+
+def make_app(service: NetworkService, authenticate: Authenticator | None) -> NetworkAPI:
+    """The WSGI app; ``authenticate(req) -> RequestContext`` is the deployment's identity."""
+    return NetworkAPI(route_table(service), authenticate, format_error)

@@ -1,0 +1,187 @@
+"""``transcell``: run the embedded cloud and inspect any transcell cloud.
+
+argparse parses the command line; oslo.config reads the configuration file
+(``--config-file``, or ``STATE_DIR/transcell.conf`` when it exists), so the
+same options work for the embedded cloud and a distributed deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+from transcell.conf import CONF
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", default=argparse.SUPPRESS,
+                        help="State directory of the cloud (default: ./state)")
+    parser.add_argument("--config-file", default=argparse.SUPPRESS,
+                        help="transcell configuration file")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transcell", description=__doc__.splitlines()[0])
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="Run the embedded cloud on 127.0.0.1 until stopped")
+    _common(up)
+    up.add_argument("--cells", type=int)
+    up.add_argument("--hosts-per-cell", type=int)
+    up.add_argument("--port", type=int)
+
+    demo = sub.add_parser("demo", help="Run the main job on the embedded default")
+    _common(demo)
+    demo.add_argument("--port", type=int, default=0)
+
+    db = sub.add_parser("db", help="Database maintenance")
+    _common(db)
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    _common(db_sub.add_parser("sync", help="Create or upgrade every database's schema"))
+
+    cell = sub.add_parser("cell", help="Cells")
+    _common(cell)
+    cell_sub = cell.add_subparsers(dest="cell_command", required=True)
+    cell_list = cell_sub.add_parser("list", help="List cells")
+    _common(cell_list)
+    cell_list.add_argument("--json", action="store_true")
+
+    instance = sub.add_parser("instance", help="Servers, as the databases hold them")
+    _common(instance)
+    inst_sub = instance.add_subparsers(dest="instance_command", required=True)
+    locate = inst_sub.add_parser("locate", help="Where a server lives: mapping, rows, disks")
+    _common(locate)
+    locate.add_argument("uuid")
+    locate.add_argument("--json", action="store_true")
+
+    audit = sub.add_parser("audit", help="Check mappings, rows, allocations, ports, images")
+    _common(audit)
+    audit.add_argument("--json", action="store_true")
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> None:
+    state_dir = os.path.abspath(getattr(args, "state_dir", None) or "state")
+    config_file = getattr(args, "config_file", None)
+    files = []
+    if config_file:
+        files.append(config_file)
+    elif os.path.exists(os.path.join(state_dir, "transcell.conf")):
+        files.append(os.path.join(state_dir, "transcell.conf"))
+    CONF([], project="transcell", default_config_files=files)
+    if getattr(args, "state_dir", None) or not config_file:
+        CONF.set_override("state_dir", state_dir)
+    level = logging.DEBUG if getattr(args, "debug", False) else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from transcell.cloud import EmbeddedCloud
+    if args.cells:
+        CONF.set_override("cells", args.cells, group="embedded")
+    if args.hosts_per_cell:
+        CONF.set_override("hosts_per_cell", args.hosts_per_cell, group="embedded")
+    port = args.port if args.port is not None else CONF.bind_port
+    cloud = EmbeddedCloud(CONF.state_dir, port=port, host=CONF.bind_host)
+    cloud.setup()
+    cloud.serve()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    print(f"transcell: {cloud.base_url} (state {cloud.state_dir})", flush=True)
+    print("ready", flush=True)
+    done.wait()
+    cloud.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from transcell.demo import run
+    return run(CONF.state_dir, args.port)
+
+
+def cmd_db_sync(args: argparse.Namespace) -> int:
+    from transcell import bootstrap
+    bootstrap.sync_databases()
+    print("databases are at their newest schema")
+    return 0
+
+
+def cmd_cell_list(args: argparse.Namespace) -> int:
+    from transcell import cell
+    rows = [{"uuid": c.uuid, "name": c.name, "database": _redact(c.database_connection),
+             "transport": c.transport_url, "disabled": c.disabled} for c in cell.list_cells()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']:8} {row['uuid']}  {row['transport']:16} {row['database']}")
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    from transcell.inspect import locate
+    report = locate(args.uuid)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        mapping = report["mapping"]
+        print(f"mapping: {mapping['cell'] if mapping else 'none'}")
+        for row in report["rows"]:
+            print(f"  {row['cell']}: host={row['host']} vm_state={row['vm_state']} "
+                  f"task_state={row['task_state']} hidden={row['hidden']} "
+                  f"deleted={row['deleted']}")
+        for disk in report["disks"]:
+            print(f"  disk on {disk['host']}: {disk['path']}")
+    return 0 if report["mapping"] or report["rows"] else 1
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from transcell.audit import run_audit
+    problems = run_audit()
+    if args.json:
+        print(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    elif problems:
+        for problem in problems:
+            print(f"{problem['kind']}: {problem['detail']}")
+    else:
+        print("consistent: no problems found")
+    return 1 if problems else 0
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "demo": cmd_demo,
+    ("db", "sync"): cmd_db_sync,
+    ("cell", "list"): cmd_cell_list,
+    ("instance", "locate"): cmd_locate,
+    "audit": cmd_audit,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_config(args)
+    key = args.command
+    sub = getattr(args, f"{args.command}_command", None)
+    handler = COMMANDS[(key, sub) if sub else key]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The embedded cloud: every service of transcell in one process.
+
+The services are wired exactly as in a distributed deployment, through the
+bus and the service APIs; only the transports are in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid as uuidlib
+
+import yaml
+from sqlalchemy import select
+
+from transcell import bootstrap, conf
+from transcell import cell as cells
+from transcell.conf import CONF
+from transcell.context import RequestContext
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+from transcell.db.types import utcnow
+from transcell.registry import services
+from transcell.rpc.bus import get_bus
+from transcell.wsgi.server import HTTPService, PrefixDispatcher
+
+LOG = logging.getLogger(__name__)
+
+
+def _root_app(environ, start_response):
+    start_response("300 Multiple Choices", [("Content-Type", "application/json")])
+    return [b'{"choices": ["/identity", "/compute", "/image", "/network", "/placement"]}']
+
+
+class EmbeddedCloud:
+    def __init__(self, state_dir: str, port: int = 8774, host: str = "127.0.0.1"):
+        self.state_dir = os.path.abspath(state_dir)
+        self.port = port
+        self.host = host
+        self.http: HTTPService | None = None
+        self.computes: dict[str, object] = {}
+        self._stopped = threading.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # bootstrap -------------------------------------------------------------
+    def setup(self) -> None:
+        CONF.set_override("state_dir", self.state_dir)
+        bootstrap.sync_databases()
+        bootstrap.ensure_host_mappings()
+        self._setup_global_services()
+        self._start_services()
+
+    def _setup_global_services(self) -> None:
+        from transcell.identity import auth as id_auth
+        from transcell.identity import store as id_store
+        from transcell.image.client import ImageClient
+        from transcell.image.default import ensure_default_image
+        from transcell.image.service import ImageService
+        from transcell.image.store import ChunkStore
+        from transcell.network.rpcapi import NetworkAPI
+        from transcell.network.service import NetworkService
+        from transcell.placement import client as pclient
+        from transcell.placement import embedded
+
+        ctx = RequestContext.admin()
+        self.identity = id_store.bootstrap(self.state_dir)
+        self.authenticate = id_auth.authenticator_for(self.identity)
+        self.placement_app = embedded.load_app(embedded.database_url())
+        services.placement = (pclient.from_config() if CONF.placement.url
+                              else pclient.PlacementClient(
+                                  pclient.DirectTransport(self.placement_app)))
+        self.image_service = ImageService(ChunkStore(conf.image_store_dir(),
+                                                     CONF.image.chunk_size))
+        services.image = ImageClient(self.image_service)
+        self.default_image = ensure_default_image(self.image_service, ctx)
+        self.network_service = NetworkService(conf.network_database_url())
+        api_bus = get_bus(CONF.rpc.transport_url)
+        api_bus.serve("network", self.network_service)
+        services.network = NetworkAPI(api_bus)
+        self.network_service.ensure_default_network(ctx)
+        from transcell.compute.flavor_defaults import ensure_default_flavors
+        ensure_default_flavors()
+
+    def _start_services(self) -> None:
+        from transcell.compute.manager import ComputeManager
+        from transcell.compute.rpcapi import topic_for
+        from transcell.compute.virt.fake import FakeDriver
+        from transcell.conductor.manager import ConductorManager
+        from transcell.scheduler.manager import SchedulerManager
+
+        api_bus = get_bus(CONF.rpc.transport_url)
+        api_bus.serve("scheduler", SchedulerManager())
+        api_bus.serve("conductor", ConductorManager())
+        self._register_control_services()
+        for cell in cells.list_cells(include_cell0=False):
+            for host in bootstrap.host_names(cell.name):
+                driver = FakeDriver(
+                    host, conf.state_path("hosts", host, "instances"),
+                    conf.state_path("hosts", host, "image-cache"),
+                    disk_format=CONF.compute.disk_format, vcpus=CONF.compute.vcpus,
+                    memory_mb=CONF.compute.memory_mb, disk_gb=CONF.compute.disk_gb)
+                manager = ComputeManager(host, cell, driver, bootstrap.cell_traits(cell.name))
+                manager.init_host()
+                get_bus(cell.transport_url).serve(topic_for(host), manager)
+                manager.start_periodic()
+                self.computes[host] = manager
+
+    def _register_control_services(self) -> None:
+        """Conductor and scheduler report into cell0, where ``os-services`` finds them."""
+        with cell_session(cells.cell0()) as s:
+            for binary in ("nova-conductor", "nova-scheduler"):
+                svc = s.scalar(select(cm.Service).where(cm.Service.binary == binary,
+                                                        cm.Service.deleted == 0))
+                if svc is None:
+                    svc = cm.Service(uuid=str(uuidlib.uuid4()), host="control",
+                                     binary=binary, topic=binary.split("-", 1)[1])
+                    s.add(svc)
+                svc.last_seen_up = utcnow()
+        threading.Thread(target=self._control_heartbeat, daemon=True,
+                         name="control-heartbeat").start()
+
+    def _control_heartbeat(self) -> None:
+        while not self._stopped.wait(CONF.compute.report_interval):
+            try:
+                with cell_session(cells.cell0()) as s:
+                    for svc in s.scalars(select(cm.Service).where(cm.Service.host == "control")):
+                        svc.last_seen_up = utcnow()
+                        svc.report_count += 1
+            except Exception:
+                LOG.exception("control heartbeat failed")
+
+    # HTTP ------------------------------------------------------------------
+    def wsgi_app(self):
+        from transcell.api.compute.app import make_app as compute_app
+        from transcell.api.identity.app import make_app as identity_app
+        from transcell.api.image import make_app as image_app
+        from transcell.api.network import make_app as network_app
+        from transcell.placement.embedded import ProtectedPlacement
+
+        return PrefixDispatcher({
+            "/identity": identity_app(self.identity, self.catalog),
+            "/compute": compute_app(self.authenticate),
+            "/image": image_app(self.image_service, self.authenticate),
+            "/network": network_app(self.network_service, self.authenticate),
+            "/placement": ProtectedPlacement(self.placement_app, self.authenticate),
+        }, root=_root_app)
+
+    @staticmethod
+    def catalog(host_url: str) -> list[dict]:
+        """Endpoints as the client reached us, so the links it follows stay reachable."""
+        from transcell.identity.catalog import build_catalog
+        return build_catalog(host_url, CONF.region_name)
+
+    def serve(self) -> None:
+        self.http = HTTPService(self.wsgi_app(), self.host, self.port)
+        self.port = self.http.port
+        self.http.start()
+        self._write_client_files()
+
+    def _write_client_files(self) -> None:
+        from transcell.identity.store import clouds_yaml
+        path = os.path.join(self.state_dir, "clouds.yaml")
+        data = clouds_yaml(self.identity, f"{self.base_url}/identity")
+        tmp = path + ".tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            yaml.safe_dump(data, fh, default_flow_style=False)
+        os.replace(tmp, path)
+        with open(os.path.join(self.state_dir, "transcell.conf"), "w") as fh:
+            fh.write(
+                "[DEFAULT]\n"
+                f"state_dir = {self.state_dir}\n"
+                f"bind_host = {self.host}\n"
+                f"bind_port = {self.port}\n\n"
+                "[embedded]\n"
+                f"cells = {CONF.embedded.cells}\n"
+                f"hosts_per_cell = {CONF.embedded.hosts_per_cell}\n")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for manager in self.computes.values():
+            manager.stop()
+        if self.http is not None:
+            self.http.stop()

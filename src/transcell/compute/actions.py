@@ -1,0 +1,80 @@
+"""Instance actions and their events: the history an operator reads with
+``openstack server event list``.
+
+An action is recorded in the cell that holds the server when the request
+arrives; events are appended by whichever service does the work.
+"""
+
+from __future__ import annotations
+
+import traceback as tb
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import select
+
+from transcell.cell import Cell
+from transcell.context import RequestContext
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+from transcell.db.types import utcnow
+
+CREATE = "create"
+DELETE = "delete"
+STOP = "stop"
+START = "start"
+
+
+def record_action(ctx: RequestContext, cell: Cell, instance_uuid: str, action: str) -> None:
+    with cell_session(cell) as s:
+        s.add(cm.InstanceAction(action=action, instance_uuid=instance_uuid,
+                                request_id=ctx.request_id, user_id=ctx.user_id,
+                                project_id=ctx.project_id, start_time=utcnow()))
+
+
+def _action(s, instance_uuid: str, request_id: str) -> cm.InstanceAction | None:
+    return s.scalar(select(cm.InstanceAction).where(
+        cm.InstanceAction.instance_uuid == instance_uuid,
+        cm.InstanceAction.request_id == request_id).order_by(cm.InstanceAction.id.desc()))
+
+
+def start_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str,
+                host: str | None = None) -> None:
+    with cell_session(cell) as s:
+        action = _action(s, instance_uuid, ctx.request_id)
+        if action is None:
+            return
+        s.add(cm.InstanceActionEvent(action_id=action.id, event=event, start_time=utcnow(),
+                                     host=host))
+
+
+def finish_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str,
+                 error: BaseException | None = None) -> None:
+    with cell_session(cell) as s:
+        action = _action(s, instance_uuid, ctx.request_id)
+        if action is None:
+            return
+        row = s.scalar(select(cm.InstanceActionEvent).where(
+            cm.InstanceActionEvent.action_id == action.id,
+            cm.InstanceActionEvent.event == event).order_by(cm.InstanceActionEvent.id.desc()))
+        if row is None:
+            return
+        row.finish_time = utcnow()
+        row.result = "Success" if error is None else "Error"
+        if error is not None:
+            row.traceback = "".join(tb.format_exception(error))
+            action.message = "Error"
+        action.updated_at = utcnow()
+
+
+@contextmanager
+def event(ctx: RequestContext, cell: Cell, instance_uuid: str, name: str,
+          host: str | None = None) -> Iterator[None]:
+    """Wrap a unit of work in an action event that ends in Success or Error."""
+    start_event(ctx, cell, instance_uuid, name, host)
+    try:
+        yield
+    except BaseException as exc:
+        finish_event(ctx, cell, instance_uuid, name, exc)
+        raise
+    finish_event(ctx, cell, instance_uuid, name)

@@ -1,0 +1,233 @@
+"""The compute API's business logic, between the HTTP layer and the services.
+
+It validates what can be validated without a host, records the user's
+action, and hands work to the conductor or the server's compute host over
+RPC. It reads a single server only through its instance mapping.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from typing import Any
+
+from sqlalchemy import select
+
+from transcell import cell as cells
+from transcell import exception
+from transcell.compute import actions
+from transcell.compute import instance as inst
+from transcell.compute import vm_states as vm
+from transcell.compute.rpcapi import ComputeAPI
+from transcell.conductor.rpcapi import ConductorAPI
+from transcell.context import RequestContext
+from transcell.db import api_models as am
+from transcell.db import cell_models as cm
+from transcell.db.session import api_session, cell_session
+from transcell.db.types import utcnow
+from transcell.rpc.bus import get_bus
+
+
+def _conductor() -> ConductorAPI:
+    from transcell.conf import CONF
+    return ConductorAPI(get_bus(CONF.rpc.transport_url))
+
+
+def sanitize_hostname(name: str) -> str:
+    host = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return host[:63] or "server"
+
+
+class API:
+    def __init__(self) -> None:
+        self.compute = ComputeAPI()
+
+    # reads -------------------------------------------------------------
+    def get(self, ctx: RequestContext, server_id: str, read_deleted: bool = False
+            ) -> tuple[cells.Cell, dict]:
+        """The server and its cell; 404 for unknown ids and other projects' servers."""
+        mapping = cells.instance_mapping(server_id)
+        if mapping is None or mapping["cell"] is None:
+            raise exception.InstanceNotFound(instance_id=server_id)
+        if not ctx.is_admin and mapping["project_id"] != ctx.project_id:
+            raise exception.InstanceNotFound(instance_id=server_id)
+        cell = mapping["cell"]
+        return cell, inst.get(cell, server_id, read_deleted=read_deleted)
+
+    def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int | None,
+             marker: str | None) -> list[dict]:
+        """Every cell in parallel; hidden rows skipped, uuids de-duplicated, newest first."""
+        def read(cell: cells.Cell) -> list[dict]:
+            with cell_session(cell) as s:
+                query = select(cm.Instance).where(cm.Instance.hidden.is_(False),
+                                                  cm.Instance.deleted == 0)
+                if filters.get("project_id"):
+                    query = query.where(cm.Instance.project_id == filters["project_id"])
+                if filters.get("host"):
+                    query = query.where(cm.Instance.host == filters["host"])
+                if filters.get("image"):
+                    query = query.where(cm.Instance.image_ref == filters["image"])
+                if filters.get("vm_states"):
+                    query = query.where(cm.Instance.vm_state.in_(filters["vm_states"]))
+                if filters.get("changes-since"):
+                    query = query.where(cm.Instance.updated_at >= filters["changes-since"])
+                rows = s.scalars(query).all()
+                return [inst.to_dict(s, r) for r in rows]
+
+        seen: dict[str, dict] = {}
+        for rows in cells.scatter(cells.list_cells(), read).values():
+            for row in rows:
+                seen.setdefault(row["uuid"], row)
+        servers = list(seen.values())
+        name = filters.get("name")
+        if name:
+            try:
+                pattern = re.compile(name)
+            except re.error as exc:
+                raise exception.Invalid(f"Invalid regular expression for name: {exc}") from exc
+            servers = [s for s in servers if s["display_name"] and
+                       pattern.search(s["display_name"])]
+        if filters.get("flavor"):
+            servers = [s for s in servers
+                       if (s["flavor"] or {}).get("flavorid") == filters["flavor"]]
+        for key, match_all in (("tags", True), ("tags-any", False)):
+            if filters.get(key):
+                wanted = set(filters[key])
+                servers = [s for s in servers if (wanted <= set(s["tags"]) if match_all
+                                                  else wanted & set(s["tags"]))]
+        for key, match_all in (("not-tags", True), ("not-tags-any", False)):
+            if filters.get(key):
+                wanted = set(filters[key])
+                servers = [s for s in servers if not (wanted <= set(s["tags"]) if match_all
+                                                      else wanted & set(s["tags"]))]
+        servers.sort(key=lambda s: (s["created_at"], s["id"], s["uuid"]), reverse=True)
+        if marker:
+            index = next((i for i, s in enumerate(servers) if s["uuid"] == marker), None)
+            if index is None:
+                raise exception.Invalid(f"marker [{marker}] not found")
+            servers = servers[index + 1:]
+        if limit is not None:
+            servers = servers[:limit]
+        return servers
+
+    # create ------------------------------------------------------------
+    def create(self, ctx: RequestContext, *, name: str, flavor: dict, image: dict,
+               requested_networks: Any, key_pair: dict | None = None,
+               metadata: dict | None = None, tags: list[str] | None = None,
+               availability_zone: str | None = None, description: str | None = None,
+               access_ip_v4: str | None = None, access_ip_v6: str | None = None,
+               config_drive: bool = False, auto_disk_config: bool = False,
+               bdms: list[dict] | None = None) -> dict:
+        from transcell import quota
+        quota.check_deltas(ctx, ctx.project_id, instances=1, cores=flavor["vcpus"],
+                           ram=flavor["memory_mb"])
+        if availability_zone:
+            zones = {c.name for c in cells.list_cells(include_cell0=False)}
+            if availability_zone not in zones:
+                raise exception.Invalid(f"The requested availability zone is not available: "
+                                        f"{availability_zone}")
+        instance_uuid = str(uuidlib.uuid4())
+        instance = {
+            "uuid": instance_uuid,
+            "display_name": name,
+            "display_description": description,
+            "hostname": sanitize_hostname(name),
+            "user_id": ctx.user_id,
+            "project_id": ctx.project_id,
+            "image_ref": image["id"],
+            "key_name": key_pair["name"] if key_pair else None,
+            "key_data": key_pair["public_key"] if key_pair else None,
+            "keypairs": [key_pair] if key_pair else [],
+            "metadata": metadata or {},
+            "tags": tags or [],
+            "access_ip_v4": access_ip_v4,
+            "access_ip_v6": access_ip_v6,
+            "config_drive": "True" if config_drive else "",
+            "auto_disk_config": auto_disk_config,
+            "reservation_id": "r-" + uuidlib.uuid4().hex[:8],
+            "requested_networks": requested_networks,
+            "bdms": bdms or [],
+        }
+        request_spec = {
+            "instance_uuid": instance_uuid,
+            "project_id": ctx.project_id,
+            "user_id": ctx.user_id,
+            "flavor": flavor,
+            "image": {k: image.get(k) for k in ("id", "name", "size", "min_disk",
+                                                 "disk_format", "os_hash_value")},
+            "requested_networks": requested_networks,
+            "availability_zone": availability_zone,
+            "ignore_hosts": [],
+            "num_instances": 1,
+        }
+        with api_session() as s:
+            s.add(am.InstanceMapping(instance_uuid=instance_uuid, cell_id=None,
+                                     project_id=ctx.project_id, user_id=ctx.user_id))
+            s.add(am.RequestSpec(instance_uuid=instance_uuid, spec=request_spec))
+        try:
+            return _conductor().schedule_and_build(ctx, request_spec, instance)
+        except Exception:
+            # nothing was mapped to a cell: forget the mapping rather than leak it
+            self._drop_unplaced(instance_uuid)
+            raise
+
+    def _drop_unplaced(self, instance_uuid: str) -> None:
+        with api_session() as s:
+            mapping = s.scalar(select(am.InstanceMapping)
+                               .where(am.InstanceMapping.instance_uuid == instance_uuid))
+            if mapping is not None and mapping.cell_id is None:
+                s.delete(mapping)
+                spec = s.scalar(select(am.RequestSpec)
+                                .where(am.RequestSpec.instance_uuid == instance_uuid))
+                if spec is not None:
+                    s.delete(spec)
+
+    # update ------------------------------------------------------------
+    def update(self, ctx: RequestContext, server_id: str, **values: Any) -> dict:
+        cell, _ = self.get(ctx, server_id)
+        return inst.update(cell, server_id, **values)
+
+    # power -------------------------------------------------------------
+    def stop(self, ctx: RequestContext, server_id: str) -> None:
+        self._power(ctx, server_id, "stop", vm.ACTIVE, vm.POWERING_OFF,
+                    self.compute.stop_instance)
+
+    def start(self, ctx: RequestContext, server_id: str) -> None:
+        self._power(ctx, server_id, "start", vm.STOPPED, vm.POWERING_ON,
+                    self.compute.start_instance)
+
+    def _power(self, ctx, server_id, action, from_state, task_state, cast) -> None:
+        cell, server = self.get(ctx, server_id)
+        if server["locked"] and not ctx.is_admin:
+            raise exception.Conflict(f"Instance {server_id} is locked")
+        if server["vm_state"] != from_state or server["task_state"] is not None:
+            attr, state = (("task_state", server["task_state"]) if server["task_state"]
+                           else ("vm_state", server["vm_state"]))
+            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
+                                                 attr=attr, state=state)
+        inst.update(cell, server_id, expected_task_state=None, task_state=task_state)
+        actions.record_action(ctx, cell, server_id, action)
+        cast(ctx, server["host"], server_id)
+
+    # delete ------------------------------------------------------------
+    def delete(self, ctx: RequestContext, server_id: str) -> None:
+        cell, server = self.get(ctx, server_id)
+        if server["locked"] and not ctx.is_admin:
+            raise exception.Conflict(f"Instance {server_id} is locked")
+        if server["task_state"] == vm.DELETING:
+            return
+        actions.record_action(ctx, cell, server_id, actions.DELETE)
+        with api_session() as s:
+            mapping = s.scalar(select(am.InstanceMapping)
+                               .where(am.InstanceMapping.instance_uuid == server_id))
+            mapping.queued_for_delete = True
+        if server["host"] is None or cell.is_cell0:
+            # never got a host: nothing to tear down beyond the rows
+            inst.soft_delete(cell, server_id)
+            return
+        inst.update(cell, server_id, task_state=vm.DELETING)
+        self.compute.terminate_instance(ctx, server["host"], server_id)
+
+
+def now_iso() -> str:
+    return utcnow().isoformat()

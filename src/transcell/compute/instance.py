@@ -1,0 +1,179 @@
+"""A server's rows in its cell, read and written as one plain dict.
+
+Services pass instance uuids over RPC and reload here, so no caller works on
+a stale copy; ``update`` can insist on the task state it expects, which is how
+two racing actions on one server are told apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from transcell import exception
+from transcell.cell import Cell
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+from transcell.db.types import utcnow
+
+_NOT_SET = object()
+
+
+class UnexpectedTaskState(exception.Conflict):
+    msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected task_state "
+               "%(expected)s, actual %(actual)s")
+
+
+def _columns(row) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+def to_dict(session, row: cm.Instance) -> dict[str, Any]:
+    data = _columns(row)
+    uuid = row.uuid
+    extra = session.scalar(select(cm.InstanceExtra).where(cm.InstanceExtra.instance_uuid == uuid))
+    data["flavor"] = (extra.flavor or {}).get("cur") if extra else None
+    data["old_flavor"] = (extra.flavor or {}).get("old") if extra else None
+    data["new_flavor"] = (extra.flavor or {}).get("new") if extra else None
+    data["keypairs"] = extra.keypairs if extra else None
+    data["request_networks"] = extra.request_networks if extra else None
+    data["tags"] = sorted(session.scalars(select(cm.Tag.tag).where(cm.Tag.resource_id == uuid)))
+    data["metadata"] = {m.key: m.value for m in session.scalars(
+        select(cm.InstanceMetadata).where(cm.InstanceMetadata.instance_uuid == uuid,
+                                          cm.InstanceMetadata.deleted == 0))}
+    data["system_metadata"] = {m.key: m.value for m in session.scalars(
+        select(cm.InstanceSystemMetadata).where(
+            cm.InstanceSystemMetadata.instance_uuid == uuid,
+            cm.InstanceSystemMetadata.deleted == 0))}
+    data["vifs"] = [_columns(v) for v in session.scalars(
+        select(cm.VirtualInterface).where(cm.VirtualInterface.instance_uuid == uuid,
+                                          cm.VirtualInterface.deleted == 0)
+        .order_by(cm.VirtualInterface.id))]
+    data["bdms"] = [_columns(b) for b in session.scalars(
+        select(cm.BlockDeviceMapping).where(cm.BlockDeviceMapping.instance_uuid == uuid,
+                                            cm.BlockDeviceMapping.deleted == 0)
+        .order_by(cm.BlockDeviceMapping.id))]
+    fault = session.scalar(select(cm.InstanceFault)
+                           .where(cm.InstanceFault.instance_uuid == uuid)
+                           .order_by(cm.InstanceFault.id.desc()).limit(1))
+    data["fault"] = _columns(fault) if fault else None
+    return data
+
+
+def get(cell: Cell, uuid: str, read_deleted: bool = False, include_hidden: bool = False
+        ) -> dict[str, Any]:
+    with cell_session(cell) as s:
+        query = select(cm.Instance).where(cm.Instance.uuid == uuid)
+        if not read_deleted:
+            query = query.where(cm.Instance.deleted == 0)
+        if not include_hidden:
+            query = query.where(cm.Instance.hidden.is_(False))
+        row = s.scalar(query)
+        if row is None:
+            raise exception.InstanceNotFound(instance_id=uuid)
+        return to_dict(s, row)
+
+
+def find(cell: Cell, uuid: str) -> dict[str, Any] | None:
+    """Any row for ``uuid`` in ``cell``, hidden or deleted, or None."""
+    try:
+        return get(cell, uuid, read_deleted=True, include_hidden=True)
+    except exception.InstanceNotFound:
+        return None
+
+
+def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
+           **values: Any) -> dict[str, Any]:
+    """Update columns; with ``expected_task_state`` (a value or tuple) as a guard."""
+    with cell_session(cell) as s:
+        row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid,
+                                                 cm.Instance.deleted == 0))
+        if row is None:
+            raise exception.InstanceNotFound(instance_id=uuid)
+        if expected_task_state is not _NOT_SET:
+            allowed = (expected_task_state if isinstance(expected_task_state, (tuple, list))
+                       else (expected_task_state,))
+            if row.task_state not in allowed:
+                raise UnexpectedTaskState(instance_uuid=uuid, expected=allowed,
+                                          actual=row.task_state)
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        s.flush()
+        return to_dict(s, row)
+
+
+def set_flavors(cell: Cell, uuid: str, **flavors: dict | None) -> None:
+    """Set any of cur/old/new flavor copies kept in instance_extra."""
+    with cell_session(cell) as s:
+        extra = s.scalar(select(cm.InstanceExtra).where(cm.InstanceExtra.instance_uuid == uuid))
+        current = dict(extra.flavor or {})
+        current.update(flavors)
+        extra.flavor = current
+
+
+def set_system_metadata(cell: Cell, uuid: str, key: str, value: str | None) -> None:
+    with cell_session(cell) as s:
+        s.execute(delete(cm.InstanceSystemMetadata).where(
+            cm.InstanceSystemMetadata.instance_uuid == uuid,
+            cm.InstanceSystemMetadata.key == key))
+        if value is not None:
+            s.add(cm.InstanceSystemMetadata(instance_uuid=uuid, key=key, value=value))
+
+
+def soft_delete(cell: Cell, uuid: str) -> None:
+    with cell_session(cell) as s:
+        row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid,
+                                                 cm.Instance.deleted == 0))
+        if row is None:
+            return
+        now = utcnow()
+        row.deleted = row.id
+        row.deleted_at = now
+        row.terminated_at = now
+        row.vm_state = "deleted"
+        row.task_state = None
+        row.power_state = 0
+        for model in (cm.VirtualInterface, cm.BlockDeviceMapping, cm.InstanceMetadata,
+                      cm.InstanceSystemMetadata, cm.InstanceExtra):
+            for owned in s.scalars(select(model).where(model.instance_uuid == uuid,
+                                                       model.deleted == 0)):
+                owned.deleted = owned.id
+                owned.deleted_at = now
+
+
+def add_fault(cell: Cell, uuid: str, error: BaseException | str, host: str | None = None,
+              code: int | None = None, details: str | None = None) -> None:
+    message = error if isinstance(error, str) else (
+        getattr(error, "message", None) or str(error) or type(error).__name__)
+    if code is None:
+        code = getattr(error, "code", 500) if not isinstance(error, str) else 500
+    with cell_session(cell) as s:
+        s.add(cm.InstanceFault(instance_uuid=uuid, code=code, message=message[:255],
+                               details=details, host=host))
+
+
+def set_vifs(cell: Cell, uuid: str, vifs: list[dict]) -> None:
+    with cell_session(cell) as s:
+        s.execute(delete(cm.VirtualInterface).where(cm.VirtualInterface.instance_uuid == uuid))
+        for vif in vifs:
+            s.add(cm.VirtualInterface(
+                uuid=vif["id"], address=vif.get("address"), network_id=vif.get("network_id"),
+                instance_uuid=uuid, tag=vif.get("tag"),
+                info={"network_name": vif.get("network_name"),
+                      "fixed_ips": vif.get("fixed_ips", []),
+                      "preexisting": vif.get("preexisting", False)}))
+
+
+def on_host(cell: Cell, host: str) -> list[dict[str, Any]]:
+    """Live, visible and hidden rows whose host is ``host`` (for resource tracking)."""
+    with cell_session(cell) as s:
+        rows = s.scalars(select(cm.Instance).where(cm.Instance.host == host,
+                                                   cm.Instance.deleted == 0)).all()
+        return [_columns(r) for r in rows]
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,98 @@
+"""Whether a service is alive, and how the API names and places it.
+
+A service is up while its heartbeat is younger than
+``[compute] service_down_time`` and an operator has not forced it down.
+Binary names are Nova's ("nova-compute", ...) because the CLI, the SDK and
+Tempest filter services by them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from transcell import cell as cells
+from transcell import exception
+from transcell.conf import CONF
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+from transcell.db.types import utcnow
+
+COMPUTE = "nova-compute"
+CONDUCTOR = "nova-conductor"
+SCHEDULER = "nova-scheduler"
+
+#: Zone of the services that do not host servers (conductor, scheduler).
+INTERNAL_ZONE = "internal"
+
+# host_status values (microversion 2.16)
+HOST_UP = "UP"
+HOST_DOWN = "DOWN"
+HOST_MAINTENANCE = "MAINTENANCE"
+HOST_UNKNOWN = "UNKNOWN"
+HOST_NONE = ""
+
+
+def _field(service: Any, name: str) -> Any:
+    if isinstance(service, dict):
+        return service.get(name)
+    return getattr(service, name, None)
+
+
+def last_heartbeat(service: Any) -> dt.datetime | None:
+    """The newest sign of life: the heartbeat column, else the row's own timestamps."""
+    return (_field(service, "last_seen_up") or _field(service, "updated_at")
+            or _field(service, "created_at"))
+
+
+def updated_time(service: Any) -> dt.datetime | None:
+    """What the API reports as ``updated_at``: the later of a row update and a heartbeat."""
+    stamps = [s for s in (_field(service, "updated_at"), _field(service, "last_seen_up")) if s]
+    return max(stamps) if stamps else None
+
+
+def is_up(service: Any, now: dt.datetime | None = None) -> bool:
+    if _field(service, "forced_down"):
+        return False
+    beat = last_heartbeat(service)
+    if beat is None:
+        return False
+    if beat.tzinfo is not None:
+        beat = beat.astimezone(dt.UTC).replace(tzinfo=None)
+    elapsed = abs(((now or utcnow()) - beat).total_seconds())
+    return elapsed <= CONF.compute.service_down_time
+
+
+def zone_of(binary: str, cell: cells.Cell) -> str:
+    """One availability zone per cell, named after it; control services are internal."""
+    return cell.name if binary == COMPUTE else INTERNAL_ZONE
+
+
+def compute_service(host: str) -> tuple[cells.Cell, cm.Service] | None:
+    """The live nova-compute service row of ``host`` (detached) and its cell, or None."""
+    try:
+        cell = cells.cell_of_host(host)
+    except exception.ComputeHostNotFound:
+        return None
+    with cell_session(cell) as s:
+        row = s.scalar(select(cm.Service).where(cm.Service.host == host,
+                                                cm.Service.binary == COMPUTE,
+                                                cm.Service.deleted == 0))
+    return (cell, row) if row is not None else None
+
+
+def host_status(host: str | None) -> str:
+    """A server's host status as microversion 2.16 shows it."""
+    if not host:
+        return HOST_NONE
+    found = compute_service(host)
+    if found is None:
+        return HOST_NONE
+    service = found[1]
+    if service.forced_down:
+        return HOST_DOWN
+    if not is_up(service):
+        return HOST_UNKNOWN
+    return HOST_MAINTENANCE if service.disabled else HOST_UP

@@ -1,0 +1,1 @@
+"""The super-conductor: runs builds and moves on behalf of the API."""

@@ -1,0 +1,159 @@
+"""Building a server: schedule, create it in the chosen cell, map it, start it.
+
+The order matters for "nothing is lost": the row exists in its cell before
+the mapping points there, and the mapping points there before any host works
+on it. A server no host can take is created in cell0 in ERROR with a fault,
+so the user sees why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from transcell import cell as cells
+from transcell import exception
+from transcell.compute import actions
+from transcell.compute import instance as inst
+from transcell.compute import vm_states as vm
+from transcell.compute.rpcapi import ComputeAPI
+from transcell.context import RequestContext
+from transcell.db import api_models as am
+from transcell.db import cell_models as cm
+from transcell.db.session import api_session, cell_session
+from transcell.registry import services
+from transcell.scheduler.rpcapi import SchedulerAPI
+
+LOG = logging.getLogger(__name__)
+
+SCHEDULE_EVENT = "conductor_schedule_and_build_instances"
+
+
+def create_instance_rows(cell: cells.Cell, instance: dict, flavor: dict, **columns) -> None:
+    """Every row a new server owns, in one transaction of its cell."""
+    uuid = instance["uuid"]
+    with cell_session(cell) as s:
+        s.add(cm.Instance(
+            uuid=uuid, display_name=instance["display_name"],
+            display_description=instance.get("display_description"),
+            hostname=instance.get("hostname"), user_id=instance["user_id"],
+            project_id=instance["project_id"], image_ref=instance.get("image_ref"),
+            instance_type_id=flavor["id"], memory_mb=flavor["memory_mb"],
+            vcpus=flavor["vcpus"], root_gb=flavor["root_gb"],
+            ephemeral_gb=flavor["ephemeral_gb"], key_name=instance.get("key_name"),
+            key_data=instance.get("key_data"), access_ip_v4=instance.get("access_ip_v4"),
+            access_ip_v6=instance.get("access_ip_v6"),
+            config_drive=instance.get("config_drive"),
+            auto_disk_config=instance.get("auto_disk_config", False),
+            reservation_id=instance.get("reservation_id"), root_device_name="/dev/vda",
+            **columns))
+        s.flush()
+        s.add(cm.InstanceExtra(instance_uuid=uuid,
+                               flavor={"cur": flavor, "old": None, "new": None},
+                               keypairs=instance.get("keypairs") or [],
+                               request_networks=_as_list(instance.get("requested_networks"))))
+        for key, value in (instance.get("metadata") or {}).items():
+            s.add(cm.InstanceMetadata(instance_uuid=uuid, key=key, value=value))
+        for tag in sorted(set(instance.get("tags") or [])):
+            s.add(cm.Tag(resource_id=uuid, tag=tag))
+        for bdm in instance.get("bdms") or [{"source_type": "image",
+                                             "uuid": instance.get("image_ref"),
+                                             "boot_index": 0}]:
+            s.add(cm.BlockDeviceMapping(
+                uuid=_new_uuid(), instance_uuid=uuid, source_type="image",
+                destination_type="local", image_id=bdm.get("uuid"), boot_index=0,
+                device_name="/dev/vda", delete_on_termination=True, tag=bdm.get("tag")))
+
+
+def _as_list(requested):
+    if isinstance(requested, str):
+        return [{"special": requested}]
+    return requested
+
+
+def _new_uuid() -> str:
+    import uuid
+    return str(uuid.uuid4())
+
+
+def map_instance(instance_uuid: str, cell: cells.Cell) -> None:
+    with api_session() as s:
+        mapping = s.scalar(select(am.InstanceMapping)
+                           .where(am.InstanceMapping.instance_uuid == instance_uuid))
+        mapping.cell_id = cell.id
+
+
+class BuildTask:
+    def __init__(self) -> None:
+        self.compute = ComputeAPI()
+
+    def schedule_and_build(self, ctx: RequestContext, request_spec: dict,
+                           instance: dict) -> dict:
+        flavor = request_spec["flavor"]
+        uuid = instance["uuid"]
+        try:
+            selections = self._scheduler().select_destinations(ctx, request_spec, uuid)
+        except exception.NoValidHost as exc:
+            self._bury_in_cell0(ctx, instance, flavor, exc)
+            return {"uuid": uuid}
+        chosen, alternates = selections[0], selections[1:]
+        cell = cells.get_cell(chosen["cell_uuid"])
+        try:
+            create_instance_rows(cell, instance, flavor, vm_state=vm.BUILDING,
+                                 task_state=vm.SCHEDULING, host=chosen["host"],
+                                 node=chosen["nodename"], launched_on=chosen["host"],
+                                 availability_zone=cell.name)
+            actions.record_action(ctx, cell, uuid, actions.CREATE)
+            actions.start_event(ctx, cell, uuid, SCHEDULE_EVENT)
+            actions.finish_event(ctx, cell, uuid, SCHEDULE_EVENT)
+            map_instance(uuid, cell)
+        except Exception:
+            services.placement.delete_allocations(uuid)
+            raise
+        self.compute.build_and_run_instance(ctx, chosen["host"], uuid, request_spec,
+                                            alternates)
+        return {"uuid": uuid}
+
+    def reschedule(self, ctx: RequestContext, instance_uuid: str, alternates: list[dict],
+                   failed_host: str, reason: str) -> None:
+        cell = cells.cell_of_instance(instance_uuid)
+        server = inst.get(cell, instance_uuid)
+        with api_session() as s:
+            spec = s.scalar(select(am.RequestSpec)
+                            .where(am.RequestSpec.instance_uuid == instance_uuid)).spec
+        for index, alternate in enumerate(alternates):
+            if not services.placement.claim(instance_uuid, alternate["allocation_request"],
+                                            server["project_id"], server["user_id"]):
+                continue
+            inst.update(cell, instance_uuid, host=alternate["host"],
+                        node=alternate["nodename"], launched_on=alternate["host"],
+                        task_state=vm.SCHEDULING)
+            LOG.info("Rescheduling %s from %s to %s: %s", instance_uuid, failed_host,
+                     alternate["host"], reason)
+            self.compute.build_and_run_instance(ctx, alternate["host"], instance_uuid, spec,
+                                                alternates[index + 1:])
+            return
+        services.placement.delete_allocations(instance_uuid)
+        inst.update(cell, instance_uuid, vm_state=vm.ERROR, task_state=None, host=None,
+                    node=None)
+        inst.add_fault(cell, instance_uuid, exception.NoValidHost(
+            reason=f"Exceeded maximum number of retries. Last failure on {failed_host}: "
+                   f"{reason}"))
+
+    def _bury_in_cell0(self, ctx: RequestContext, instance: dict, flavor: dict,
+                       error: Exception) -> None:
+        cell0 = cells.cell0()
+        uuid = instance["uuid"]
+        create_instance_rows(cell0, instance, flavor, vm_state=vm.ERROR, task_state=None)
+        actions.record_action(ctx, cell0, uuid, actions.CREATE)
+        actions.start_event(ctx, cell0, uuid, SCHEDULE_EVENT)
+        actions.finish_event(ctx, cell0, uuid, SCHEDULE_EVENT, error)
+        inst.add_fault(cell0, uuid, error)
+        map_instance(uuid, cell0)
+
+    @staticmethod
+    def _scheduler() -> SchedulerAPI:
+        from transcell.conf import CONF
+        from transcell.rpc.bus import get_bus
+        return SchedulerAPI(get_bus(CONF.rpc.transport_url))

@@ -1,0 +1,28 @@
+"""The network service: one object answering both the Neutron API and compute.
+
+Every method takes the caller's RequestContext first and returns plain JSON
+values, so the same object serves the HTTP API in-process and compute hosts
+over RPC. Its database is its own; ``transcell.db.migration.sync(url,
+"network")`` creates it.
+"""
+
+from __future__ import annotations
+
+from transcell.network.bindings import Bindings
+from transcell.network.instances import InstanceNetworking
+from transcell.network.networks import Networks, Subnets
+from transcell.network.ports import Ports
+from transcell.network.security_groups import SecurityGroups
+from transcell.network.tags import Tags
+
+
+class NetworkService(Networks, Subnets, Ports, Bindings, SecurityGroups, Tags,
+                     InstanceNetworking):
+    """Networks, subnets, ports, bindings and security groups of one database.
+
+    The parts live in modules named after what they own (``networks``,
+    ``ports``, ``bindings``, ``instances``...); this class only joins them.
+    """
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url

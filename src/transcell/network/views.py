@@ -1,0 +1,186 @@
+"""Rows as the plain dicts Neutron clients read; the service returns nothing else.
+
+Keeping results JSON-shaped at the service boundary is what lets the same
+calls travel over RPC unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+from transcell.db.types import isotime
+from transcell.network.models import (
+    ACTIVE,
+    Network,
+    Port,
+    PortBinding,
+    SecurityGroup,
+    Subnet,
+)
+
+#: port attributes only administrators see (Neutron's default policy)
+ADMIN_ONLY_PORT_FIELDS = ("binding:host_id", "binding:profile", "binding:vif_details")
+
+_RULE_NAMESPACE = uuid.UUID("1f0c7d6e-3b1a-4c55-9a43-6f1e2f7b5c10")
+
+
+def _standard(row: Any) -> dict[str, Any]:
+    return {
+        "description": row.description or "",
+        "tags": list(row.tags or []),
+        "created_at": isotime(row.created_at),
+        "updated_at": isotime(row.updated_at or row.created_at),
+        "revision_number": row.revision_number,
+    }
+
+
+def network(net: Network) -> dict[str, Any]:
+    return {
+        "id": net.id,
+        "name": net.name,
+        "tenant_id": net.project_id,
+        "project_id": net.project_id,
+        "status": net.status,
+        "admin_state_up": net.admin_state_up,
+        "shared": net.shared,
+        "subnets": [subnet.id for subnet in net.subnets],
+        "mtu": net.mtu,
+        "router:external": net.router_external,
+        "port_security_enabled": net.port_security_enabled,
+        "availability_zones": [],
+        "availability_zone_hints": [],
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        **_standard(net),
+    }
+
+
+def subnet(sub: Subnet) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "name": sub.name,
+        "tenant_id": sub.project_id,
+        "project_id": sub.project_id,
+        "network_id": sub.network_id,
+        "cidr": sub.cidr,
+        "ip_version": sub.ip_version,
+        "gateway_ip": sub.gateway_ip,
+        "allocation_pools": [dict(pool) for pool in sub.allocation_pools],
+        "enable_dhcp": sub.enable_dhcp,
+        "dns_nameservers": list(sub.dns_nameservers),
+        "host_routes": [dict(route) for route in sub.host_routes],
+        "subnetpool_id": None,
+        "ipv6_ra_mode": None,
+        "ipv6_address_mode": None,
+        "service_types": [],
+        "segment_id": None,
+        **_standard(sub),
+    }
+
+
+def port(row: Port) -> dict[str, Any]:
+    active = row.active_binding()
+    return {
+        "id": row.id,
+        "name": row.name,
+        "network_id": row.network_id,
+        "tenant_id": row.project_id,
+        "project_id": row.project_id,
+        "mac_address": row.mac_address,
+        "fixed_ips": [{"subnet_id": ip.subnet_id, "ip_address": ip.ip_address}
+                      for ip in row.fixed_ips],
+        "device_id": row.device_id,
+        "device_owner": row.device_owner,
+        "status": row.status,
+        "admin_state_up": row.admin_state_up,
+        "binding:host_id": active.host if active else "",
+        "binding:vif_type": active.vif_type if active else "unbound",
+        "binding:vnic_type": active.vnic_type if active else row.vnic_type,
+        "binding:profile": dict(active.profile if active else row.binding_profile),
+        "binding:vif_details": dict(active.vif_details) if active else {},
+        "security_groups": list(row.security_groups),
+        "port_security_enabled": row.port_security_enabled,
+        "allowed_address_pairs": [],
+        "extra_dhcp_opts": [],
+        **_standard(row),
+    }
+
+
+def public_port(body: dict[str, Any], is_admin: bool) -> dict[str, Any]:
+    if is_admin:
+        return body
+    return {key: value for key, value in body.items() if key not in ADMIN_ONLY_PORT_FIELDS}
+
+
+def binding(row: PortBinding) -> dict[str, Any]:
+    return {
+        "host": row.host,
+        "status": row.status,
+        "vif_type": row.vif_type,
+        "vif_details": dict(row.vif_details),
+        "vnic_type": row.vnic_type,
+        "profile": dict(row.profile),
+    }
+
+
+def security_group(group: SecurityGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "tenant_id": group.project_id,
+        "project_id": group.project_id,
+        "security_group_rules": default_rules(group),
+        "stateful": True,
+        "shared": False,
+        **_standard(group),
+    }
+
+
+def default_rules(group: SecurityGroup) -> list[dict[str, Any]]:
+    """The rules Neutron puts in every default group: all egress, ingress from members."""
+    rules = []
+    for ethertype in ("IPv4", "IPv6"):
+        for direction, remote in (("egress", None), ("ingress", group.id)):
+            rules.append({
+                "id": str(uuid.uuid5(_RULE_NAMESPACE, f"{group.id}/{direction}/{ethertype}")),
+                "security_group_id": group.id,
+                "tenant_id": group.project_id,
+                "project_id": group.project_id,
+                "direction": direction,
+                "ethertype": ethertype,
+                "protocol": None,
+                "port_range_min": None,
+                "port_range_max": None,
+                "remote_ip_prefix": None,
+                "remote_group_id": remote,
+                "remote_address_group_id": None,
+                "normalized_cidr": None,
+                "description": "",
+                "created_at": isotime(group.created_at),
+                "updated_at": isotime(group.created_at),
+                "revision_number": 0,
+            })
+    return rules
+
+
+def vif(row: Port, network_name: str) -> dict[str, Any]:
+    """What the compute side needs of a port to plug and describe a server's NIC."""
+    active = row.active_binding()
+    return {
+        "id": row.id,
+        "address": row.mac_address,
+        "network_id": row.network_id,
+        "network_name": network_name,
+        "fixed_ips": [{"ip_address": ip.ip_address, "subnet_id": ip.subnet_id,
+                       "version": ipaddress.ip_address(ip.ip_address).version}
+                      for ip in row.fixed_ips],
+        "tag": row.vif_tag,
+        "preexisting": not row.created_for_instance,
+        "host": active.host if active else None,
+        "active": row.status == ACTIVE,
+        "vif_type": active.vif_type if active else "unbound",
+        "vnic_type": active.vnic_type if active else row.vnic_type,
+        "devname": f"tap{row.id[:11]}",
+    }

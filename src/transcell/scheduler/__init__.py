@@ -1,0 +1,1 @@
+"""Choosing hosts: Placement candidates, then filters and weighers."""

@@ -1,0 +1,38 @@
+"""Host filters: each says whether one host may take the request, and why not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from transcell.scheduler.host_state import HostState
+
+Filter = Callable[[HostState, dict], bool]
+
+
+def compute_filter(host: HostState, spec: dict) -> bool:
+    """Only hosts whose compute service is up and enabled."""
+    return host.service_up and not host.service_disabled
+
+
+def availability_zone_filter(host: HostState, spec: dict) -> bool:
+    zone = spec.get("availability_zone")
+    return not zone or host.availability_zone == zone
+
+
+def ignore_hosts_filter(host: HostState, spec: dict) -> bool:
+    return host.host not in (spec.get("ignore_hosts") or [])
+
+
+def requested_host_filter(host: HostState, spec: dict) -> bool:
+    wanted = (spec.get("requested_destination") or {}).get("host")
+    return not wanted or host.host == wanted
+
+
+FILTERS: list[Filter] = [compute_filter, availability_zone_filter, ignore_hosts_filter,
+                         requested_host_filter]
+
+
+def filter_hosts(hosts: list[HostState], spec: dict) -> list[HostState]:
+    for check in FILTERS:
+        hosts = [h for h in hosts if check(h, spec)]
+    return hosts

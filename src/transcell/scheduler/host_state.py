@@ -1,0 +1,51 @@
+"""What the scheduler knows about each compute node, read from every cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from transcell import cell as cells
+from transcell.compute import service_state
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+
+
+@dataclass
+class HostState:
+    host: str
+    nodename: str
+    uuid: str  # compute node uuid == resource provider uuid
+    cell: cells.Cell
+    service_up: bool
+    service_disabled: bool
+    free_ram_mb: float = 0
+    free_disk_gb: float = 0
+    weight: float = 0.0
+
+    @property
+    def availability_zone(self) -> str:
+        return self.cell.name
+
+
+def all_host_states() -> dict[str, HostState]:
+    def read(cell: cells.Cell) -> list[HostState]:
+        with cell_session(cell) as s:
+            services = {svc.host: svc for svc in s.scalars(select(cm.Service).where(
+                cm.Service.binary == "nova-compute", cm.Service.deleted == 0))}
+            states = []
+            for node in s.scalars(select(cm.ComputeNode).where(cm.ComputeNode.deleted == 0)):
+                svc = services.get(node.host)
+                states.append(HostState(
+                    host=node.host, nodename=node.hypervisor_hostname, uuid=node.uuid,
+                    cell=cell,
+                    service_up=svc is not None and service_state.is_up(svc),
+                    service_disabled=svc is None or svc.disabled))
+            return states
+
+    result: dict[str, HostState] = {}
+    for states in cells.scatter(cells.list_cells(include_cell0=False), read).values():
+        for state in states:
+            result[state.uuid] = state
+    return result

@@ -1,0 +1,19 @@
+"""The scheduler's only way in."""
+
+from __future__ import annotations
+
+from transcell.context import RequestContext
+
+TOPIC = "scheduler"
+
+
+class SchedulerAPI:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def select_destinations(self, ctx: RequestContext, request_spec: dict,
+                            instance_uuid: str, claim: bool = True) -> list[dict]:
+        """Hosts for one server, best first: the first is claimed in Placement
+        (when ``claim``), the rest are unclaimed alternates in the same cell."""
+        return self.bus.call(ctx, TOPIC, "select_destinations", request_spec=request_spec,
+                             instance_uuid=instance_uuid, claim=claim)
