@@ -59,9 +59,12 @@ compute_opts = [
     cfg.IntOpt("vcpus", default=16, help="vCPUs each fake host reports."),
     cfg.IntOpt("memory_mb", default=32768, help="Memory (MB) each fake host reports."),
     cfg.IntOpt("disk_gb", default=500, help="Disk (GB) each fake host reports."),
-    cfg.FloatOpt("cpu_allocation_ratio", default=4.0),
-    cfg.FloatOpt("ram_allocation_ratio", default=1.0),
-    cfg.FloatOpt("disk_allocation_ratio", default=1.0),
+    cfg.FloatOpt("cpu_allocation_ratio", default=4.0,
+                 help="Virtual CPUs Placement may allocate per physical CPU."),
+    cfg.FloatOpt("ram_allocation_ratio", default=1.0,
+                 help="Memory Placement may allocate per MB of host memory."),
+    cfg.FloatOpt("disk_allocation_ratio", default=1.0,
+                 help="Disk Placement may allocate per GB of host disk."),
     cfg.IntOpt("service_down_time", default=60,
                help="Seconds without a heartbeat after which a service counts as down."),
     cfg.IntOpt("report_interval", default=10, help="Seconds between service heartbeats."),
@@ -70,7 +73,8 @@ compute_opts = [
 scheduler_opts = [
     cfg.IntOpt("max_attempts", default=3, min=1,
                help="Hosts tried for one build: the chosen host plus alternates."),
-    cfg.IntOpt("max_placement_results", default=1000, min=1),
+    cfg.IntOpt("max_placement_results", default=1000, min=1,
+               help="Allocation candidates asked of Placement per request."),
 ]
 
 identity_opts = [
@@ -89,9 +93,9 @@ rpc_opts = [
 
 quota_opts = [
     cfg.IntOpt("instances", default=20, help="Servers per project (-1 = unlimited)."),
-    cfg.IntOpt("cores", default=40),
-    cfg.IntOpt("ram", default=100 * 1024),
-    cfg.IntOpt("key_pairs", default=100),
+    cfg.IntOpt("cores", default=40, help="vCPUs per project (-1 = unlimited)."),
+    cfg.IntOpt("ram", default=100 * 1024, help="Memory (MB) per project (-1 = unlimited)."),
+    cfg.IntOpt("key_pairs", default=100, help="Key pairs per user (-1 = unlimited)."),
 ]
 
 network_opts = [

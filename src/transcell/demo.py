@@ -68,6 +68,8 @@ def run(state_dir: str | None, port: int = 0) -> int:
     try:
         conn = connect(state_dir)
         for zone in conn.compute.availability_zones(details=True):
+            if zone.name == "internal":
+                continue
             hosts = ", ".join(sorted((zone.hosts or {}).keys()))
             print(f"   cell {zone.name}: hosts {hosts}")
         image = conn.image.find_image("transcell-base")
