@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -180,3 +181,48 @@ def test_unknown_server_is_404(cloud, server_id):
     resp = cloud.request("GET", f"{COMPUTE}/servers/{server_id}")
     assert resp.status_code == 404
     assert "could not be found" in resp.json()["itemNotFound"]["message"]
+
+
+def _arm_spawn_fault(cloud, host: str, message: str) -> str:
+    faults = os.path.join(cloud.state_dir, "hosts", host, "faults")
+    os.makedirs(faults, exist_ok=True)
+    path = os.path.join(faults, "spawn")
+    with open(path, "w") as fh:
+        fh.write(message)
+    return path
+
+
+def _build_events(cloud, server_id: str) -> list[dict]:
+    actions = cloud.request("GET", f"{COMPUTE}/servers/{server_id}/os-instance-actions"
+                            ).json()["instanceActions"]
+    create = [a for a in actions if a["action"] == "create"][0]
+    detail = cloud.request("GET", f"{COMPUTE}/servers/{server_id}/os-instance-actions/"
+                           f"{create['request_id']}", version="2.51").json()["instanceAction"]
+    return [e for e in detail["events"] if e["event"] == "compute__do_build_and_run_instance"]
+
+
+def test_failed_spawn_is_rescheduled_to_an_alternate(cloud):
+    # an empty cell2 puts the first gen2 server on cell2-host1 (spread, then name)
+    armed = _arm_spawn_fault(cloud, "cell2-host1", "disk controller on fire")
+    server = create_server(cloud, "resched-ok", flavor="21", cloud_name="transcell-admin")
+    active = cloud.wait_status(server["id"], "ACTIVE")
+    assert not os.path.exists(armed), "the armed host was never tried"
+    assert active["OS-EXT-SRV-ATTR:host"] == "cell2-host2"
+    results = sorted(e["result"] for e in _build_events(cloud, server["id"]))
+    assert results == ["Error", "Success"]
+    cloud.request("DELETE", f"{COMPUTE}/servers/{server['id']}")
+    cloud.wait_gone(server["id"])
+
+
+def test_spawn_failing_everywhere_ends_in_error_with_a_fault(cloud):
+    for host in ("cell2-host1", "cell2-host2"):
+        _arm_spawn_fault(cloud, host, f"no luck on {host}")
+    server = create_server(cloud, "resched-fail", flavor="21", cloud_name="transcell-admin")
+    errored = cloud.wait_status(server["id"], "ERROR")
+    assert "No valid host" in errored["fault"]["message"]
+    assert "no luck on" in errored["fault"]["message"]
+    assert [e["result"] for e in _build_events(cloud, server["id"])] == ["Error", "Error"]
+    report = json.loads(cloud.transcell("audit", "--json", check=False).stdout)
+    assert report["problems"] == []
+    cloud.request("DELETE", f"{COMPUTE}/servers/{server['id']}")
+    cloud.wait_gone(server["id"])

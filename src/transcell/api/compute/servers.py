@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from transcell import exception, policy
 from transcell.api.compute.app import api_version
+from transcell.api.compute.common import parse_bool, validate
 from transcell.api.compute.schemas import servers as schema
-from transcell.api.compute.validation import validate
 from transcell.api.compute.views import servers as view
 from transcell.compute import vm_states
 from transcell.compute.api import API
@@ -23,17 +23,12 @@ from transcell.wsgi.app import context_of, empty_response, json_response, read_j
 
 compute_api = API()
 
-_TRUE = {"1", "t", "true", "on", "y", "yes"}
-_FALSE = {"0", "f", "false", "off", "n", "no"}
-
 
 def _bool_param(value: str, name: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise exception.Invalid(f"Invalid value '{value}' for query parameter {name}; "
-                            "use true or false.")
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise exception.Invalid(f"Invalid value for query parameter {name}: {exc}") from exc
 
 
 def _limit(req: webob.Request) -> int | None:

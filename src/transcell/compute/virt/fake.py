@@ -123,8 +123,25 @@ class FakeDriver(ComputeDriver):
     def _raise_injected(self, method: str) -> None:
         with self._guard:
             exc = self.fail_next.pop(method, None)
+            if exc is None:
+                exc = self._fault_file(method)
         if exc is not None:
             raise exc
+
+    def _fault_file(self, method: str) -> BaseException | None:
+        """A fault armed from outside the process: ``<instances_dir>/../faults/<method>``.
+
+        Consumed on use, so a running cloud (``transcell up``) can be made to fail
+        one driver call, as failure-injection tests of builds and moves need.
+        """
+        path = os.path.join(os.path.dirname(self.instances_dir), "faults", method)
+        try:
+            with open(path) as fh:
+                message = fh.read().strip() or f"injected failure in {method}"
+            os.unlink(path)
+        except FileNotFoundError:
+            return None
+        return exception.TranscellError(message)
 
     # -- paths and locks ----------------------------------------------------
 

@@ -13,17 +13,15 @@ import webob
 
 from transcell import policy
 from transcell.api.compute.app import api_version
+from transcell.api.compute.common import resource_links
 from transcell.compute import vm_states
 from transcell.db.types import isotime
-from transcell.wsgi.app import application_url, context_of
+from transcell.wsgi.app import context_of
 
 _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 
 
-def links(req: webob.Request, collection: str, ident: str) -> list[dict]:
-    base = application_url(req)
-    return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{ident}"},
-            {"rel": "bookmark", "href": f"{base}/{collection}/{ident}"}]
+links = resource_links
 
 
 def host_id(server: dict) -> str:
