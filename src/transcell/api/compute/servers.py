@@ -113,7 +113,7 @@ def ips(req: webob.Request, server_id: str) -> webob.Response:
     ctx = context_of(req)
     _, server = compute_api.get(ctx, server_id)
     policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": server["project_id"]})
-    return json_response({"addresses": view.addresses(server)})
+    return json_response({"addresses": view.addresses(server, extended=False)})
 
 
 def update(req: webob.Request, server_id: str) -> webob.Response:

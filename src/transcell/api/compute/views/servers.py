@@ -30,15 +30,18 @@ def host_id(server: dict) -> str:
     return hashlib.sha224((server["project_id"] + server["host"]).encode()).hexdigest()
 
 
-def addresses(server: dict) -> dict[str, list[dict]]:
+def addresses(server: dict, extended: bool = True) -> dict[str, list[dict]]:
+    """Addresses per network; the ``/ips`` resource shows them without the MAC and type."""
     result: dict[str, list[dict]] = {}
     for vif in server["vifs"]:
         info = vif.get("info") or {}
         entries = result.setdefault(info.get("network_name") or vif["network_id"], [])
         for ip in info.get("fixed_ips", []):
-            entries.append({"version": ip.get("version", 4), "addr": ip["ip_address"],
-                            "OS-EXT-IPS:type": "fixed",
-                            "OS-EXT-IPS-MAC:mac_addr": vif["address"]})
+            entry = {"version": ip.get("version", 4), "addr": ip["ip_address"]}
+            if extended:
+                entry["OS-EXT-IPS:type"] = "fixed"
+                entry["OS-EXT-IPS-MAC:mac_addr"] = vif["address"]
+            entries.append(entry)
     return result
 
 
