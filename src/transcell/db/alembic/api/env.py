@@ -1,28 +1,8 @@
-"""Alembic environment for the api schema; the connection is handed in by migration.sync."""
+"""Alembic environment for the api schema."""
 
-from alembic import context
-
+from transcell.db.alembic_env import run_migrations
 from transcell.db.api_models import APIBase as Base
 
 target_metadata = Base.metadata
 
-
-def run() -> None:
-    connection = context.config.attributes.get("connection")
-    if connection is None:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
-        with engine.begin() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata,
-                              render_as_batch=True)
-            with context.begin_transaction():
-                context.run_migrations()
-        return
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-run()
+run_migrations(target_metadata)
