@@ -24,7 +24,6 @@ from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
-from transcell.db.types import utcnow
 from transcell.rpc.bus import get_bus
 
 
@@ -227,7 +226,3 @@ class API:
             return
         inst.update(cell, server_id, task_state=vm.DELETING)
         self.compute.terminate_instance(ctx, server["host"], server_id)
-
-
-def now_iso() -> str:
-    return utcnow().isoformat()

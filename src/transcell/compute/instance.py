@@ -7,7 +7,6 @@ two racing actions on one server are told apart.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -173,7 +172,3 @@ def on_host(cell: Cell, host: str) -> list[dict[str, Any]]:
         rows = s.scalars(select(cm.Instance).where(cm.Instance.host == host,
                                                    cm.Instance.deleted == 0)).all()
         return [_columns(r) for r in rows]
-
-
-def timestamp(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None

@@ -176,15 +176,3 @@ class ComputeManager:
             services.placement.delete_allocations(instance_uuid)
             inst.soft_delete(self.cell, instance_uuid)
         self.tracker.update_usage()
-
-    # introspection ------------------------------------------------------------
-    def describe_disks(self, ctx: RequestContext, instance_uuid: str) -> dict:
-        if not self.driver.instance_exists(instance_uuid):
-            try:
-                paths = self.driver.get_disk_paths(instance_uuid)
-            except Exception:
-                return {"host": self.host, "guest": False, "disks": {}}
-            return {"host": self.host, "guest": False, "disks": paths}
-        return {"host": self.host, "guest": True,
-                "power_state": self.driver.get_power_state(instance_uuid),
-                "disks": self.driver.get_disk_paths(instance_uuid)}

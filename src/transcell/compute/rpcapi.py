@@ -31,7 +31,3 @@ class ComputeAPI:
     def terminate_instance(self, ctx: RequestContext, host: str, instance_uuid: str) -> None:
         self._bus(host).cast(ctx, topic_for(host), "terminate_instance",
                              instance_uuid=instance_uuid)
-
-    def describe_disks(self, ctx: RequestContext, host: str, instance_uuid: str) -> dict:
-        return self._bus(host).call(ctx, topic_for(host), "describe_disks",
-                                    instance_uuid=instance_uuid, timeout=30)

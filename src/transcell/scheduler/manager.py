@@ -26,9 +26,10 @@ class SchedulerManager:
         flavor = spec["flavor"]
         wanted = request.resources(flavor)
         required, forbidden = request.traits(flavor)
+        states = all_host_states()
         member_of = []
         if spec.get("availability_zone"):
-            zone_cells = [s.cell.uuid for s in all_host_states().values()
+            zone_cells = [s.cell.uuid for s in states.values()
                           if s.availability_zone == spec["availability_zone"]]
             if not zone_cells:
                 raise exception.NoValidHost(reason="No host is in availability zone "
@@ -39,7 +40,6 @@ class SchedulerManager:
             limit=CONF.scheduler.max_placement_results)
         if not candidates:
             raise exception.NoValidHost(reason=self._why_none(wanted, required))
-        states = all_host_states()
         by_rp: dict[str, dict] = {}
         for candidate in candidates:
             rps = list(candidate["allocations"])

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from transcell import exception, policy
 from transcell.api.compute.app import api_version
 from transcell.api.compute.common import parse_bool, validate
+from transcell.api.compute.flavors import flavor_to_dict
 from transcell.api.compute.schemas import servers as schema
 from transcell.api.compute.views import servers as view
 from transcell.compute import vm_states
@@ -152,16 +153,8 @@ def _flavor(flavor_ref: str) -> dict:
         if row is None or row.disabled:
             raise exception.Invalid(f"Flavor {flavor_ref} could not be found; check "
                                     "flavorRef.")
-        return _flavor_copy(row)
-
-
-def _flavor_copy(row: am.Flavor) -> dict:
-    """A full copy of the flavor that the server keeps, so it outlives the flavor."""
-    return {"id": row.id, "flavorid": row.flavorid, "name": row.name,
-            "memory_mb": row.memory_mb, "vcpus": row.vcpus, "root_gb": row.root_gb,
-            "ephemeral_gb": row.ephemeral_gb, "swap": row.swap, "rxtx_factor": row.rxtx_factor,
-            "is_public": row.is_public, "description": row.description,
-            "extra_specs": {spec.key: spec.value for spec in row.extra_specs}}
+        # the server keeps this full copy, so it outlives the flavor
+        return flavor_to_dict(row)
 
 
 def _image(ctx, image_ref: str) -> dict:
