@@ -148,9 +148,9 @@ def check_images(image_service, moves) -> list[Problem]:
         if not image.get("owner") and image.get("visibility") != "public":
             problems.append(_problem("image-without-owner",
                                      f"image {image['id']} has no owner"))
-    for problem in image_service.store_problems() if hasattr(
-            image_service, "store_problems") else []:
-        problems.append(_problem("image-store", problem))
+    for digest in image_service.store.check()["missing"]:
+        problems.append(_problem("missing-chunk",
+                                 f"chunk {digest} is named by an image but not in the store"))
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from cloudclients import CloudProcess, start_cloud, stop_cloud
 
@@ -56,3 +57,14 @@ def test_restart_keeps_servers_flavors_images(tmp_path):
         assert report["problems"] == []
     finally:
         stop_cloud(proc)
+
+    # the audit also reads a stopped cloud's state dir, down to the image chunks
+    manifest_path = os.path.join(state_dir, "images", "images", f"{kept[0]['id']}.json")
+    with open(manifest_path) as fh:
+        digest = json.load(fh)["chunks"][0]
+    os.unlink(os.path.join(state_dir, "images", "chunks", digest[:2], digest))
+    proc = cloud.transcell("audit", "--json", check=False)
+    assert proc.returncode == 1
+    problems = json.loads(proc.stdout)["problems"]
+    assert [p["kind"] for p in problems] == ["missing-chunk"]
+    assert digest in problems[0]["detail"]
