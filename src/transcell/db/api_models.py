@@ -120,3 +120,27 @@ class KeyPair(TimestampMixin, APIBase):
     fingerprint: Mapped[str] = mapped_column(String(255))
     public_key: Mapped[str] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(32), default="ssh")
+
+
+class MoveSaga(TimestampMixin, APIBase):
+    """A server move's durable plan: which steps ran, what each created, how far it got.
+
+    Kept in the API DB because it spans two cells and must outlive either
+    cell's view of the server; ``updated_at`` doubles as the owner's
+    heartbeat, so another conductor can take over a saga whose owner died.
+    """
+
+    __tablename__ = "move_sagas"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)  # the migration uuid
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # resize | migration
+    # moving -> undoing -> rolled_back | failed ; moving -> moved -> confirming/reverting
+    # -> confirmed/reverted
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    steps: Mapped[list] = mapped_column(JSONText)
+    resources: Mapped[dict] = mapped_column(JSONText)
+    flipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    context: Mapped[dict] = mapped_column(JSONText)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
