@@ -75,6 +75,13 @@ scheduler_opts = [
                help="Hosts tried for one build: the chosen host plus alternates."),
     cfg.IntOpt("max_placement_results", default=1000, min=1,
                help="Allocation candidates asked of Placement per request."),
+    cfg.FloatOpt("cross_cell_move_weight_multiplier", default=1000000.0,
+                 help="How strongly a move that may cross cells prefers hosts of the "
+                      "server's current cell. The default outweighs every other weigher, "
+                      "so a move leaves its cell only when no host there fits; a negative "
+                      "value prefers other cells (to drain a cell). A host's aggregates "
+                      "may override it with the metadata key of the same name (the "
+                      "smallest value wins)."),
 ]
 
 identity_opts = [
@@ -89,6 +96,24 @@ rpc_opts = [
                help="Bus of the API-level services (conductor, scheduler)."),
     cfg.IntOpt("rpc_response_timeout", default=60, min=1,
                help="Seconds an RPC call waits for its reply."),
+    cfg.IntOpt("long_rpc_timeout", default=1800, min=1,
+               help="Seconds a call that moves disk data (snapshot upload, rebuild at the "
+                    "target) waits for its reply."),
+]
+
+conductor_opts = [
+    cfg.IntOpt("resize_confirm_window", default=0, min=0,
+               help="Seconds after which a move waiting in VERIFY_RESIZE is confirmed "
+                    "by the conductor; 0 never confirms automatically."),
+    cfg.IntOpt("move_check_interval", default=10, min=1,
+               help="Seconds between the conductor's passes over unfinished moves "
+                    "(resume, auto-confirm)."),
+    cfg.IntOpt("move_takeover_after", default=120, min=1,
+               help="Seconds without progress after which an unfinished move whose "
+                    "conductor is gone is resumed by another conductor."),
+    cfg.IntOpt("move_undo_attempts", default=5, min=1,
+               help="Times a failed move's compensation is retried before the move is "
+                    "marked failed for an operator to look at."),
 ]
 
 quota_opts = [
@@ -114,6 +139,7 @@ GROUPS = {
     "scheduler": scheduler_opts,
     "identity": identity_opts,
     "rpc": rpc_opts,
+    "conductor": conductor_opts,
     "quota": quota_opts,
     "network": network_opts,
 }
