@@ -144,3 +144,39 @@ class MoveSaga(TimestampMixin, APIBase):
     context: Mapped[dict] = mapped_column(JSONText)
     owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Aggregate(TimestampMixin, APIBase):
+    """A host aggregate: a named set of compute hosts with key/value metadata.
+
+    Rows are deleted outright rather than soft-deleted: nothing refers to a
+    deleted aggregate, and a plain unique index on ``name`` then enforces
+    "unique among live aggregates" in the database itself, race-free.
+    """
+
+    __tablename__ = "aggregates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    hosts: Mapped[list[AggregateHost]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="AggregateHost.id")
+    # ``metadata`` is reserved by SQLAlchemy's declarative base.
+    metadata_items: Mapped[list[AggregateMetadata]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="AggregateMetadata.id")
+
+
+class AggregateHost(TimestampMixin, APIBase):
+    __tablename__ = "aggregate_hosts"
+    __table_args__ = (UniqueConstraint("host", "aggregate_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    aggregate_id: Mapped[int] = mapped_column(ForeignKey("aggregates.id", ondelete="CASCADE"))
+
+
+class AggregateMetadata(TimestampMixin, APIBase):
+    __tablename__ = "aggregate_metadata"
+    __table_args__ = (UniqueConstraint("aggregate_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    aggregate_id: Mapped[int] = mapped_column(ForeignKey("aggregates.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
