@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from transcell.scheduler import request
 from transcell.scheduler.host_state import HostState
 
 Filter = Callable[[HostState, dict], bool]
@@ -28,8 +29,18 @@ def requested_host_filter(host: HostState, spec: dict) -> bool:
     return not wanted or host.host == wanted
 
 
+def same_cell_move_filter(host: HostState, spec: dict) -> bool:
+    """A move not allowed to cross cells stays in its source cell.
+
+    Placement was already asked only for the source cell's aggregate; this
+    keeps the rule true even for a candidate that came back some other way.
+    """
+    move = request.move(spec)
+    return move is None or move.allow_cross_cell or host.cell.uuid == move.source_cell_uuid
+
+
 FILTERS: list[Filter] = [compute_filter, availability_zone_filter, ignore_hosts_filter,
-                         requested_host_filter]
+                         requested_host_filter, same_cell_move_filter]
 
 
 def filter_hosts(hosts: list[HostState], spec: dict) -> list[HostState]:

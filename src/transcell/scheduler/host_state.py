@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from transcell import aggregates as host_aggregates
 from transcell import cell as cells
 from transcell.compute import service_state
 from transcell.db import cell_models as cm
@@ -23,6 +24,8 @@ class HostState:
     free_ram_mb: float = 0
     free_disk_gb: float = 0
     weight: float = 0.0
+    #: Metadata of each host aggregate the host is in, for per-aggregate overrides.
+    aggregates: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def availability_zone(self) -> str:
@@ -48,4 +51,7 @@ def all_host_states() -> dict[str, HostState]:
     for states in cells.scatter(cells.list_cells(include_cell0=False), read).values():
         for state in states:
             result[state.uuid] = state
+    by_host = host_aggregates.metadata_by_host({s.host for s in result.values()})
+    for state in result.values():
+        state.aggregates = by_host.get(state.host, [])
     return result

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+from transcell import exception
 
 
 def resources(flavor: dict) -> dict[str, int]:
@@ -26,3 +29,43 @@ def traits(flavor: dict) -> tuple[list[str], list[str]]:
         elif value == "forbidden":
             forbidden.append(name)
     return sorted(required), sorted(forbidden)
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a move adds to a request spec, under its ``move`` key.
+
+    ``{"source_cell_uuid": <uuid of the cell the server is in>,
+    "allow_cross_cell": <bool>}``. A spec without ``move`` is a build. With
+    ``allow_cross_cell`` false only hosts of the source cell are candidates;
+    with it true every cell is, and the cross-cell weigher prefers the source.
+    """
+
+    source_cell_uuid: str
+    allow_cross_cell: bool
+
+
+MOVE_KEYS = frozenset({"source_cell_uuid", "allow_cross_cell"})
+
+
+def move(spec: dict) -> Move | None:
+    """The spec's move, checked strictly: a misspelt key must not silently turn a
+    cross-cell move into a same-cell one (or the reverse)."""
+    raw = spec.get("move")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise exception.Invalid("Request spec 'move' must be an object with "
+                                "source_cell_uuid and allow_cross_cell.")
+    unknown = sorted(set(raw) - MOVE_KEYS)
+    if unknown:
+        raise exception.Invalid(f"Request spec 'move' has unknown keys: {', '.join(unknown)}; "
+                                f"expected {', '.join(sorted(MOVE_KEYS))}.")
+    source = raw.get("source_cell_uuid")
+    if not isinstance(source, str) or not source:
+        raise exception.Invalid("Request spec 'move' needs source_cell_uuid, the uuid of the "
+                                "server's current cell.")
+    allow = raw.get("allow_cross_cell")
+    if not isinstance(allow, bool):
+        raise exception.Invalid("Request spec 'move' needs allow_cross_cell, a boolean.")
+    return Move(source, allow)
