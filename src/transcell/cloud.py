@@ -90,11 +90,15 @@ class EmbeddedCloud:
         from transcell.compute.rpcapi import topic_for
         from transcell.compute.virt.fake import FakeDriver
         from transcell.conductor.manager import ConductorManager
+        from transcell.notifications import TOPIC as NOTIFICATIONS
+        from transcell.notifications import NotificationLog
         from transcell.scheduler.manager import SchedulerManager
 
         api_bus = get_bus(CONF.rpc.transport_url)
+        api_bus.serve(NOTIFICATIONS, NotificationLog(conf.state_path("notifications.log")))
         api_bus.serve("scheduler", SchedulerManager())
-        api_bus.serve("conductor", ConductorManager())
+        self.conductor = ConductorManager()
+        api_bus.serve("conductor", self.conductor)
         self._register_control_services()
         for cell in cells.list_cells(include_cell0=False):
             for host in bootstrap.host_names(cell.name):
@@ -108,6 +112,9 @@ class EmbeddedCloud:
                 get_bus(cell.transport_url).serve(topic_for(host), manager)
                 manager.start_periodic()
                 self.computes[host] = manager
+        # Only now can moves a previous process left unfinished be resumed: they
+        # need the compute hosts of both cells.
+        self.conductor.moves.start_periodic()
 
     def _register_control_services(self) -> None:
         """Conductor and scheduler report into cell0, where ``os-services`` finds them."""
@@ -183,5 +190,7 @@ class EmbeddedCloud:
         self._stopped.set()
         for manager in self.computes.values():
             manager.stop()
+        if getattr(self, "conductor", None) is not None:
+            self.conductor.moves.stop()
         if self.http is not None:
             self.http.stop()

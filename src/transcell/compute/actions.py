@@ -23,6 +23,10 @@ CREATE = "create"
 DELETE = "delete"
 STOP = "stop"
 START = "start"
+RESIZE = "resize"
+MIGRATE = "migrate"
+CONFIRM_RESIZE = "confirmResize"
+REVERT_RESIZE = "revertResize"
 
 
 def record_action(ctx: RequestContext, cell: Cell, instance_uuid: str, action: str) -> None:

@@ -208,6 +208,91 @@ class API:
         actions.record_action(ctx, cell, server_id, action)
         cast(ctx, server["host"], server_id)
 
+    # moves -------------------------------------------------------------
+    def resize(self, ctx: RequestContext, server_id: str, flavor: dict,
+               allow_cross_cell: bool) -> str:
+        """Check what can be checked here, then hand the move to the conductor."""
+        cell, server = self._movable(ctx, server_id, "resize")
+        current = server["flavor"] or {}
+        if flavor["flavorid"] == current.get("flavorid"):
+            raise exception.Invalid("When resizing, instances must change flavor!")
+        if flavor["root_gb"] < current.get("root_gb", 0):
+            raise exception.Invalid(
+                f"Resize error: unable to resize disk down: flavor {flavor['flavorid']} has "
+                f"a {flavor['root_gb']} GB root disk, the server's is "
+                f"{current.get('root_gb')} GB.")
+        from transcell import quota
+        quota.check_deltas(ctx, server["project_id"],
+                           cores=max(0, flavor["vcpus"] - current.get("vcpus", 0)),
+                           ram=max(0, flavor["memory_mb"] - current.get("memory_mb", 0)))
+        return self._start_move(ctx, cell, server, "resize", flavor, None, allow_cross_cell)
+
+    def migrate(self, ctx: RequestContext, server_id: str, host: str | None,
+                allow_cross_cell: bool) -> str:
+        cell, server = self._movable(ctx, server_id, "migrate")
+        if host is not None:
+            try:
+                cells.cell_of_host(host)
+            except exception.NotFound:
+                raise exception.Invalid(f"Compute host {host} could not be found.") from None
+            if host == server["host"]:
+                raise exception.Invalid(f"The target host can't be the same one: {host}.")
+        return self._start_move(ctx, cell, server, "migration", server["flavor"], host,
+                                allow_cross_cell)
+
+    def _movable(self, ctx: RequestContext, server_id: str, action: str
+                 ) -> tuple[cells.Cell, dict]:
+        cell, server = self.get(ctx, server_id)
+        if server["locked"] and not ctx.is_admin:
+            raise exception.Conflict(f"Instance {server_id} is locked")
+        if server["vm_state"] not in (vm.ACTIVE, vm.STOPPED) or server["task_state"]:
+            attr, state = (("task_state", server["task_state"]) if server["task_state"]
+                           else ("vm_state", server["vm_state"]))
+            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
+                                                 attr=attr, state=state)
+        return cell, server
+
+    def _start_move(self, ctx: RequestContext, cell: cells.Cell, server: dict, kind: str,
+                    flavor: dict, host: str | None, allow_cross_cell: bool) -> str:
+        server_id = server["uuid"]
+        inst.update(cell, server_id, expected_task_state=None, task_state=vm.RESIZE_PREP,
+                    progress=0)
+        actions.record_action(ctx, cell, server_id,
+                              actions.RESIZE if kind == "resize" else actions.MIGRATE)
+        migration_uuid = str(uuidlib.uuid4())
+        _conductor().migrate_server(ctx, server_id, migration_uuid, kind, flavor, host,
+                                    allow_cross_cell)
+        return migration_uuid
+
+    def confirm_resize(self, ctx: RequestContext, server_id: str) -> None:
+        cell, server = self._resized(ctx, server_id, "confirmResize")
+        actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
+        _conductor().confirm_move(ctx, server_id)
+
+    def revert_resize(self, ctx: RequestContext, server_id: str) -> None:
+        cell, server = self._resized(ctx, server_id, "revertResize")
+        old, new = server["old_flavor"] or {}, server["flavor"] or {}
+        from transcell import quota
+        quota.check_deltas(ctx, server["project_id"],
+                           cores=max(0, old.get("vcpus", 0) - new.get("vcpus", 0)),
+                           ram=max(0, old.get("memory_mb", 0) - new.get("memory_mb", 0)))
+        inst.update(cell, server_id, expected_task_state=None,
+                    task_state=vm.RESIZE_REVERTING)
+        actions.record_action(ctx, cell, server_id, actions.REVERT_RESIZE)
+        _conductor().revert_move(ctx, server_id)
+
+    def _resized(self, ctx: RequestContext, server_id: str, action: str
+                 ) -> tuple[cells.Cell, dict]:
+        cell, server = self.get(ctx, server_id)
+        if server["locked"] and not ctx.is_admin:
+            raise exception.Conflict(f"Instance {server_id} is locked")
+        if server["vm_state"] != vm.RESIZED or server["task_state"] is not None:
+            attr, state = (("task_state", server["task_state"]) if server["task_state"]
+                           else ("vm_state", server["vm_state"]))
+            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
+                                                 attr=attr, state=state)
+        return cell, server
+
     # delete ------------------------------------------------------------
     def delete(self, ctx: RequestContext, server_id: str) -> None:
         cell, server = self.get(ctx, server_id)
@@ -215,6 +300,15 @@ class API:
             raise exception.Conflict(f"Instance {server_id} is locked")
         if server["task_state"] == vm.DELETING:
             return
+        if server["task_state"] in vm.MOVING_TASK_STATES:
+            raise exception.Conflict(f"Instance {server_id} is being moved "
+                                     f"({server['task_state']}); delete it once the move "
+                                     "has finished or been undone.")
+        if server["vm_state"] == vm.RESIZED:
+            # Both cells and both hosts hold a copy: keep the live one, then delete it.
+            actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
+            _conductor().confirm_move(ctx, server_id, wait=True)
+            cell, server = self.get(ctx, server_id)
         actions.record_action(ctx, cell, server_id, actions.DELETE)
         with api_session() as s:
             mapping = s.scalar(select(am.InstanceMapping)

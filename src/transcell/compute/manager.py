@@ -16,6 +16,7 @@ from transcell.cell import Cell
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
+from transcell.compute.move_ops import MoveOperations
 from transcell.compute.resource_tracker import ResourceTracker
 from transcell.compute.virt import power_state
 from transcell.compute.virt.driver import ComputeDriver
@@ -33,7 +34,7 @@ LOG = logging.getLogger(__name__)
 BINARY = "nova-compute"
 
 
-class ComputeManager:
+class ComputeManager(MoveOperations):
     def __init__(self, host: str, cell: Cell, driver: ComputeDriver, traits: list[str]):
         self.host = host
         self.cell = cell

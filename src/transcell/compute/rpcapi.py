@@ -31,3 +31,44 @@ class ComputeAPI:
     def terminate_instance(self, ctx: RequestContext, host: str, instance_uuid: str) -> None:
         self._bus(host).cast(ctx, topic_for(host), "terminate_instance",
                              instance_uuid=instance_uuid)
+
+    # moves: calls, since the conductor's saga must know each step finished
+    def _long(self) -> float:
+        from transcell.conf import CONF
+        return float(CONF.rpc.long_rpc_timeout)
+
+    def prep_move_at_dest(self, ctx: RequestContext, host: str, instance_uuid: str,
+                          disk_gb: int) -> dict:
+        return self._bus(host).call(ctx, topic_for(host), "prep_move_at_dest",
+                                    instance_uuid=instance_uuid, disk_gb=disk_gb)
+
+    def prep_move_at_source(self, ctx: RequestContext, host: str, instance_uuid: str,
+                            snapshot_id: str) -> dict:
+        return self._bus(host).call(ctx, topic_for(host), "prep_move_at_source",
+                                    timeout=self._long(), instance_uuid=instance_uuid,
+                                    snapshot_id=snapshot_id)
+
+    def finish_move_at_dest(self, ctx: RequestContext, host: str, instance: dict,
+                            snapshot_id: str, checksum: str, disk_gb: int,
+                            power_on: bool) -> dict:
+        return self._bus(host).call(ctx, topic_for(host), "finish_move_at_dest",
+                                    timeout=self._long(), instance=instance,
+                                    snapshot_id=snapshot_id, checksum=checksum,
+                                    disk_gb=disk_gb, power_on=power_on)
+
+    def cleanup_move_at_dest(self, ctx: RequestContext, host: str, instance_uuid: str) -> None:
+        self._bus(host).call(ctx, topic_for(host), "cleanup_move_at_dest",
+                             instance_uuid=instance_uuid)
+
+    def restore_at_source(self, ctx: RequestContext, host: str, instance: dict,
+                          power_on: bool) -> int:
+        return self._bus(host).call(ctx, topic_for(host), "restore_at_source",
+                                    instance=instance, power_on=power_on)
+
+    def confirm_move_at_source(self, ctx: RequestContext, host: str,
+                               instance_uuid: str) -> None:
+        self._bus(host).call(ctx, topic_for(host), "confirm_move_at_source",
+                             instance_uuid=instance_uuid)
+
+    def refresh_usage(self, ctx: RequestContext, host: str) -> None:
+        self._bus(host).cast(ctx, topic_for(host), "refresh_usage")

@@ -24,6 +24,8 @@ RESIZE_REVERTING = "resize_reverting"
 RESIZE_CONFIRMING = "resize_confirming"
 
 _RESIZING = {RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH}
+#: While a server is in one of these, a move owns it and a delete must wait.
+MOVING_TASK_STATES = frozenset(_RESIZING | {RESIZE_REVERTING, RESIZE_CONFIRMING})
 
 _STATUS = {
     ACTIVE: "ACTIVE",

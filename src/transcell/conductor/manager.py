@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from transcell.conductor.build import BuildTask
+from transcell.conductor.moves import MoveTasks
 from transcell.context import RequestContext
 
 
 class ConductorManager:
     def __init__(self) -> None:
         self.build = BuildTask()
+        self.moves = MoveTasks()
 
     def schedule_and_build(self, ctx: RequestContext, request_spec: dict,
                            instance: dict) -> dict:
@@ -17,3 +19,15 @@ class ConductorManager:
     def reschedule(self, ctx: RequestContext, instance_uuid: str, alternates: list[dict],
                    failed_host: str, reason: str) -> None:
         self.build.reschedule(ctx, instance_uuid, alternates, failed_host, reason)
+
+    def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
+                       kind: str, flavor: dict, host: str | None,
+                       allow_cross_cell: bool) -> None:
+        self.moves.migrate_server(ctx, instance_uuid, migration_uuid, kind, flavor, host,
+                                  allow_cross_cell)
+
+    def confirm_move(self, ctx: RequestContext, instance_uuid: str) -> None:
+        self.moves.confirm_move(ctx, instance_uuid)
+
+    def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
+        self.moves.revert_move(ctx, instance_uuid)

@@ -27,3 +27,24 @@ class ConductorAPI:
                    failed_host: str, reason: str) -> None:
         self.bus.cast(ctx, TOPIC, "reschedule", instance_uuid=instance_uuid,
                       alternates=alternates, failed_host=failed_host, reason=reason)
+
+    def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
+                       kind: str, flavor: dict, host: str | None,
+                       allow_cross_cell: bool) -> None:
+        """A cast, as Nova's: the user gets 202 and follows the move in the server's
+        status, its migration record and its instance actions."""
+        self.bus.cast(ctx, TOPIC, "migrate_server", instance_uuid=instance_uuid,
+                      migration_uuid=migration_uuid, kind=kind, flavor=flavor, host=host,
+                      allow_cross_cell=allow_cross_cell)
+
+    def confirm_move(self, ctx: RequestContext, instance_uuid: str, wait: bool = False) -> None:
+        """Cast normally; a delete in VERIFY_RESIZE waits, since it must confirm first."""
+        if wait:
+            from transcell.conf import CONF
+            self.bus.call(ctx, TOPIC, "confirm_move", timeout=CONF.rpc.long_rpc_timeout,
+                          instance_uuid=instance_uuid)
+        else:
+            self.bus.cast(ctx, TOPIC, "confirm_move", instance_uuid=instance_uuid)
+
+    def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
+        self.bus.cast(ctx, TOPIC, "revert_move", instance_uuid=instance_uuid)

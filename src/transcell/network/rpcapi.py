@@ -29,3 +29,17 @@ class NetworkAPI:
 
     def list_ports(self, ctx: RequestContext, **filters: Any) -> list[dict]:
         return self.bus.call(ctx, TOPIC, "list_ports", filters=filters)
+
+    # port bindings, for moves: a port keeps its id and addresses, only its host changes
+    def list_bindings(self, ctx: RequestContext, port_id: str) -> list[dict]:
+        return self.bus.call(ctx, TOPIC, "list_bindings", port_id=port_id)
+
+    def create_binding(self, ctx: RequestContext, port_id: str, host: str) -> dict:
+        return self.bus.call(ctx, TOPIC, "create_binding", port_id=port_id, host=host,
+                             active=False)
+
+    def activate_binding(self, ctx: RequestContext, port_id: str, host: str) -> dict:
+        return self.bus.call(ctx, TOPIC, "activate_binding", port_id=port_id, host=host)
+
+    def delete_binding(self, ctx: RequestContext, port_id: str, host: str) -> None:
+        self.bus.call(ctx, TOPIC, "delete_binding", port_id=port_id, host=host)

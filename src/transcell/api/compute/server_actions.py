@@ -7,8 +7,32 @@ from collections.abc import Callable
 import webob
 
 from transcell import exception, policy
+from transcell.api.compute import common
+from transcell.api.compute.app import api_version
+from transcell.api.compute.flavors import find_flavor
 from transcell.api.compute.servers import compute_api
 from transcell.wsgi.app import context_of, empty_response, read_json
+
+CROSS_CELL_RULE = "compute:servers:resize:cross_cell"
+
+RESIZE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    },
+    "required": ["flavorRef"],
+    "additionalProperties": False,
+}
+
+MIGRATE_SCHEMA_256 = {
+    "type": ["object", "null"],
+    "properties": {
+        "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                 "pattern": "^[a-zA-Z0-9-._]*$"},
+    },
+    "additionalProperties": False,
+}
 
 
 def _stop(req: webob.Request, server_id: str, body) -> webob.Response:
@@ -27,9 +51,63 @@ def _start(req: webob.Request, server_id: str, body) -> webob.Response:
     return empty_response(202)
 
 
+def _target(server: dict) -> dict:
+    return {"project_id": server["project_id"], "user_id": server["user_id"]}
+
+
+def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:resize", _target(server))
+    common.validate(RESIZE_SCHEMA, body)
+    flavor_ref = str(body["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
+    try:
+        flavor = find_flavor(ctx, flavor_ref)
+    except exception.FlavorNotFound as exc:
+        raise exception.Invalid(exc.message) from None
+    allow = policy.check(ctx, CROSS_CELL_RULE, _target(server))
+    compute_api.resize(ctx, server_id, flavor, allow_cross_cell=allow)
+    return empty_response(202)
+
+
+def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate", _target(server))
+    host = None
+    if api_version(req).matches("2.56"):
+        common.validate(MIGRATE_SCHEMA_256, body)
+        host = (body or {}).get("host")
+    if host is not None:
+        policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate:host", _target(server))
+    allow = policy.check(ctx, CROSS_CELL_RULE, _target(server))
+    compute_api.migrate(ctx, server_id, host, allow_cross_cell=allow)
+    return empty_response(202)
+
+
+def _confirm_resize(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:confirm_resize", _target(server))
+    compute_api.confirm_resize(ctx, server_id)
+    return empty_response(204)
+
+
+def _revert_resize(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx = context_of(req)
+    _, server = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, "os_compute_api:servers:revert_resize", _target(server))
+    compute_api.revert_resize(ctx, server_id)
+    return empty_response(202)
+
+
 ACTIONS: dict[str, Callable[..., webob.Response]] = {
     "os-stop": _stop,
     "os-start": _start,
+    "resize": _resize,
+    "migrate": _migrate,
+    "confirmResize": _confirm_resize,
+    "revertResize": _revert_resize,
 }
 
 

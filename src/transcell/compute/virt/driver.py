@@ -121,3 +121,21 @@ class ComputeDriver(abc.ABC):
         Passing it rather than letting qemu-img probe keeps a guest that writes
         a qcow2 header into a raw disk from changing how the host reads it.
         """
+
+    @abc.abstractmethod
+    def import_root_disk(self, uuid: str, raw_path: str, disk_gb: int) -> None:
+        """Adopt ``raw_path`` (a flat raw disk, moved away from the caller) as the root disk.
+
+        A moved server's disk arrives as a snapshot from the image store, not
+        from its original image, so it has no backing file; the driver keeps it
+        in a form it can boot and grows it to ``disk_gb`` GiB when that is
+        larger. A later ``spawn`` for ``uuid`` reuses it as it is.
+        """
+
+    @abc.abstractmethod
+    def restore_guest(self, instance: dict, power_on: bool) -> None:
+        """Define the guest again around disks kept by ``destroy(destroy_disks=False)``.
+
+        This is how a reverted or rolled-back move comes back on its source
+        host: nothing is fetched, the kept disks are the server's data.
+        """

@@ -357,3 +357,38 @@ class FakeDriver(ComputeDriver):
         self._existing_root(uuid)
         record = _read_json(self._disk_meta_path(uuid)) or {}
         return record.get("format", self.disk_format)
+
+    # -- moves ----------------------------------------------------------------
+
+    @_injectable
+    def import_root_disk(self, uuid: str, raw_path: str, disk_gb: int) -> None:
+        uuid = _safe_name(uuid, "instance uuid")
+        with self._lock_for(uuid):
+            os.makedirs(self._instance_dir(uuid), exist_ok=True)
+            root = self._root_path(uuid)
+            # The record first, as for a new disk: an existing disk always has one.
+            _write_json_atomically(self._disk_meta_path(uuid), {"format": "raw", "image_id": None})
+            os.replace(raw_path, root)
+            wanted = int(disk_gb) * GiB
+            if wanted > disk.virtual_size(root, "raw"):
+                disk.resize(root, wanted, "raw")
+
+    @_injectable
+    def restore_guest(self, instance: dict, power_on: bool) -> None:
+        uuid = _safe_name(instance.get("uuid"), "instance uuid")
+        with self._lock_for(uuid):
+            self._existing_root(uuid)
+            record = _read_json(self._disk_meta_path(uuid)) or {}
+            previous = _read_json(self._guest_path(uuid)) or {}
+            guest = {
+                "uuid": uuid,
+                "host": self.host,
+                "display_name": instance.get("display_name"),
+                "vcpus": instance.get("vcpus"),
+                "memory_mb": instance.get("memory_mb"),
+                "image_id": record.get("image_id"),
+                "power_state": power_state.RUNNING if power_on else power_state.SHUTDOWN,
+                "created_at": previous.get("created_at") or _now(),
+                "updated_at": _now(),
+            }
+            _write_json_atomically(self._guest_path(uuid), guest)

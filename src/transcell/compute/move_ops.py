@@ -1,0 +1,171 @@
+"""What a compute host does for a move between cells: only local work.
+
+A host never reaches a host of another cell. The source host turns the
+stopped guest's root disk into a snapshot in the global image store; the
+target host rebuilds that disk from the store and checks it bit for bit.
+Cell database rows are the conductor's to change; a host reports numbers
+back, so each call can be retried without double effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+from transcell import exception
+from transcell.compute import instance as inst
+from transcell.compute.virt import disk, power_state
+from transcell.context import RequestContext
+from transcell.registry import services
+
+LOG = logging.getLogger(__name__)
+
+#: Write progress to the server row at most this often (fraction of the disk).
+PROGRESS_STEP = 0.05
+
+
+class MoveOperations:
+    """Mixed into ComputeManager, whose host, cell, driver and tracker it uses."""
+
+    def prep_move_at_dest(self, ctx: RequestContext, instance_uuid: str,
+                          disk_gb: int) -> dict[str, Any]:
+        """Check this host can take the server before the source is touched.
+
+        A guest of the same uuid here means the scheduler picked the server's
+        own host or a leftover is in the way; either way the move must not
+        land here.
+        """
+        if self.driver.instance_exists(instance_uuid):
+            raise exception.Conflict(f"Host {self.host} already runs a guest for instance "
+                                     f"{instance_uuid}.")
+        free = _free_bytes(self.driver.instances_dir) if hasattr(
+            self.driver, "instances_dir") else None
+        LOG.info("Host %s prepared for instance %s (%s GiB root disk, %s bytes free)",
+                 self.host, instance_uuid, disk_gb, free)
+        return {"host": self.host, "node": self.tracker.nodename}
+
+    def prep_move_at_source(self, ctx: RequestContext, instance_uuid: str,
+                            snapshot_id: str) -> dict[str, Any]:
+        """Stop the guest, upload its root disk as the snapshot, keep the disks.
+
+        Returns the snapshot's sha256 (of every byte the guest sees), the
+        disk's size and what was actually sent: chunks the store already
+        holds (from the base image, or an earlier attempt) are not sent again.
+        """
+        stats: dict[str, Any] = {}
+        was_running = (self.driver.instance_exists(instance_uuid) and
+                       self.driver.get_power_state(instance_uuid) == power_state.RUNNING)
+        if self.driver.instance_exists(instance_uuid):
+            self.driver.power_off(instance_uuid)
+        stats["stopped_at"] = time.time()
+        root = self.driver.root_disk_path(instance_uuid)
+        fmt = self.driver.root_disk_format(instance_uuid)
+        started = time.monotonic()
+        flat = None
+        if fmt == "raw":
+            upload_from = root
+        else:
+            flat = disk.temp_path_for(os.path.join(os.path.dirname(root), "snapshot.raw"))
+            disk.flatten_to_raw(root, flat, fmt)
+            upload_from = flat
+        stats["flatten_seconds"] = round(time.monotonic() - started, 3)
+        try:
+            started = time.monotonic()
+            record = services.image.get(ctx, snapshot_id)
+            if record["status"] == "active":
+                sent = {"bytes_total": record["size"], "bytes_sent": 0,
+                        "os_hash_value": record["os_hash_value"]}
+            else:
+                sent = services.image.upload_file(ctx, snapshot_id, upload_from,
+                                                  self._progress(instance_uuid))
+            stats["upload_seconds"] = round(time.monotonic() - started, 3)
+        finally:
+            if flat is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(flat)
+        self.driver.destroy(instance_uuid, destroy_disks=False)
+        self.tracker.update_usage()
+        stats.update(was_running=was_running, checksum=sent["os_hash_value"],
+                     disk_size=sent["bytes_total"], bytes_uploaded=sent["bytes_sent"])
+        return stats
+
+    def _progress(self, instance_uuid: str):
+        last = [0.0]
+
+        def report(done: int, total: int | None) -> None:
+            if not total:
+                return
+            fraction = done / total
+            if fraction - last[0] >= PROGRESS_STEP or done >= total:
+                last[0] = fraction
+                with contextlib.suppress(exception.InstanceNotFound):
+                    inst.update(self.cell, instance_uuid, progress=int(fraction * 100))
+        return report
+
+    def finish_move_at_dest(self, ctx: RequestContext, instance: dict, snapshot_id: str,
+                            checksum: str, disk_gb: int, power_on: bool) -> dict[str, Any]:
+        """Rebuild the root disk from the snapshot, verify it, start the guest if it ran.
+
+        The download checks every chunk and the whole image against the store's
+        record; the sha256 computed here from the rebuilt file is then checked
+        against the one the source reported, so a disk that differs from what
+        left the source is never started.
+        """
+        uuid = instance["uuid"]
+        stats: dict[str, Any] = {}
+        directory = os.path.join(self.driver.instances_dir, uuid) if hasattr(
+            self.driver, "instances_dir") else None
+        if not self.driver.get_disk_paths(uuid):
+            os.makedirs(directory, exist_ok=True)
+            part = os.path.join(directory, "disk.incoming")
+            started = time.monotonic()
+            got = services.image.download_to_file(ctx, snapshot_id, part)
+            stats["download_seconds"] = round(time.monotonic() - started, 3)
+            stats["bytes_downloaded"] = got["bytes_written"]
+            started = time.monotonic()
+            actual = disk.guest_checksum(part, "raw")
+            stats["verify_seconds"] = round(time.monotonic() - started, 3)
+            if actual != checksum:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(part)
+                raise exception.ChecksumMismatch(
+                    what=f"rebuilt disk of instance {uuid} on {self.host}",
+                    expected=checksum, actual=actual)
+            stats["verified_checksum"] = actual
+            self.driver.import_root_disk(uuid, part, disk_gb)
+        self.driver.restore_guest(instance, power_on=power_on)
+        stats["running_at"] = time.time()
+        self.tracker.update_usage()
+        return stats
+
+    def cleanup_move_at_dest(self, ctx: RequestContext, instance_uuid: str) -> None:
+        """Remove the guest and every disk this move put here."""
+        self.driver.destroy(instance_uuid, destroy_disks=True)
+        self.tracker.update_usage()
+
+    def restore_at_source(self, ctx: RequestContext, instance: dict, power_on: bool) -> int:
+        """Bring the guest back on its kept disks; returns the power state it is in."""
+        uuid = instance["uuid"]
+        if not self.driver.instance_exists(uuid):
+            self.driver.restore_guest(instance, power_on=power_on)
+        elif power_on:
+            self.driver.power_on(uuid)
+        self.tracker.update_usage()
+        return self.driver.get_power_state(uuid)
+
+    def refresh_usage(self, ctx: RequestContext) -> None:
+        """Recount now: a move changed which rows sit on this host."""
+        self.tracker.update_usage()
+
+    def confirm_move_at_source(self, ctx: RequestContext, instance_uuid: str) -> None:
+        """The move is kept: the source's kept disks are no longer anyone's."""
+        self.driver.destroy(instance_uuid, destroy_disks=True)
+        self.tracker.update_usage()
+
+
+def _free_bytes(path: str) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize

@@ -1,0 +1,441 @@
+"""Resize and cold migration as a saga: the steps, their compensations, the flip.
+
+The server's data travels one way only, through the global image store: the
+source host uploads a snapshot, the target host rebuilds the disk from it.
+Until the flip the source cell owns the server and everything can be undone;
+the flip (target row visible, mapping moved, source row hidden) is the
+point of no return, after which a resumed saga only ever finishes.
+
+Events and faults of a move are written to the cell that owns the server at
+that moment, and the current action's history is copied across at the flip,
+so ``os-instance-actions`` shows the whole move wherever the server ends up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from transcell import cell as cells
+from transcell import exception, notifications
+from transcell.compute import actions
+from transcell.compute import instance as inst
+from transcell.compute import vm_states as vm
+from transcell.compute.rpcapi import ComputeAPI
+from transcell.compute.virt import power_state
+from transcell.conf import CONF
+from transcell.context import RequestContext
+from transcell.move import binding, copy, records
+from transcell.move import saga as sagas
+from transcell.move.saga import Runner, Saga, Step
+from transcell.registry import services
+
+LOG = logging.getLogger(__name__)
+
+CONDUCTOR_EVENT = "conductor_migrate_server"
+PREP_DEST_EVENT = "compute_prep_snapshot_based_resize_at_dest"
+PREP_SOURCE_EVENT = "compute_prep_snapshot_based_resize_at_source"
+FINISH_DEST_EVENT = "compute_finish_snapshot_based_resize_at_dest"
+
+
+def source_cell(saga: Saga) -> cells.Cell:
+    return cells.get_cell(saga.resources["source_cell"])
+
+
+def target_cell(saga: Saga) -> cells.Cell:
+    return cells.get_cell(saga.resources["target_cell"])
+
+
+def both_cells(saga: Saga) -> list[cells.Cell]:
+    found = [source_cell(saga)]
+    if saga.resources.get("target_cell") and saga.resources["target_cell"] != found[0].uuid:
+        found.append(target_cell(saga))
+    return found
+
+
+def is_cross_cell(saga: Saga) -> bool:
+    return bool(saga.resources.get("target_cell")) and \
+        saga.resources["target_cell"] != saga.resources["source_cell"]
+
+
+def ctx_of(saga: Saga) -> RequestContext:
+    return RequestContext.from_dict(saga.context)
+
+
+class MoveTask:
+    """Runs, rolls back and resumes moves; one instance serves the conductor."""
+
+    def __init__(self) -> None:
+        self.compute = ComputeAPI()
+        self.runner = Runner([
+            Step("allocations", self._claim, self._release),
+            Step("target_db", self._copy_to_target, self._drop_target_copy),
+            Step("prep_dest", self._prep_dest, self._unprep_dest),
+            Step("prep_source", self._prep_source, self._restore_source),
+            Step("finish_dest", self._finish_dest, self._clean_dest),
+            Step("flip", self._flip, self._flip_back),
+        ])
+
+    # entry -------------------------------------------------------------------
+    def start(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str, kind: str,
+              new_flavor: dict, requested_host: str | None, allow_cross_cell: bool) -> None:
+        cell = cells.cell_of_instance(instance_uuid)
+        server = inst.get(cell, instance_uuid)
+        old_flavor = server["flavor"]
+        records.create_migration(
+            cell, uuid=migration_uuid, instance_uuid=instance_uuid,
+            source_compute=server["host"], source_node=server["node"],
+            old_instance_type_id=old_flavor.get("id"), new_instance_type_id=new_flavor.get("id"),
+            status="pre-migrating", migration_type=kind, user_id=ctx.user_id,
+            project_id=ctx.project_id, stats={})
+        saga = Saga.create(migration_uuid, instance_uuid, kind, [s.name for s in self.runner.steps],
+                           {"source_cell": cell.uuid, "source_host": server["host"],
+                            "source_node": server["node"], "old_flavor": old_flavor,
+                            "new_flavor": new_flavor, "old_vm_state": server["vm_state"],
+                            "power_on": server["vm_state"] == vm.ACTIVE,
+                            "requested_host": requested_host,
+                            "allow_cross_cell": allow_cross_cell, "started_at": time.time()},
+                           ctx.to_dict())
+        actions.start_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT)
+        notifications.notify(ctx, "instance.resize.start", notifications.instance_payload(
+            server, migration_uuid=migration_uuid))
+        self.run(saga)
+
+    def run(self, saga: Saga) -> None:
+        """Forward until done; on failure before the flip, undo."""
+        try:
+            self.runner.forward(saga)
+        except Exception as exc:
+            saga = Saga.load(saga.uuid)
+            if saga.flipped:
+                LOG.exception("Move %s failed after its point of no return; it will be "
+                              "finished on the next pass", saga.uuid)
+                saga.error = str(exc)
+                saga.save()
+                return
+            LOG.warning("Move %s of %s failed: %s; undoing it", saga.uuid,
+                        saga.instance_uuid, exc)
+            self.roll_back(saga, exc)
+            return
+        self._moved(saga)
+
+    def resume(self, saga: Saga) -> None:
+        """Pick up a move a dead conductor left: finish after the flip, undo before it."""
+        if saga.status == sagas.MOVING and saga.flipped:
+            LOG.info("Finishing move %s (past its point of no return)", saga.uuid)
+            self.run(saga)
+        elif saga.status in (sagas.MOVING, sagas.UNDOING):
+            LOG.info("Undoing unfinished move %s", saga.uuid)
+            self.roll_back(saga, exception.TranscellError(
+                saga.error or "The move was interrupted before its point of no return and "
+                              "was undone."))
+
+    # rollback ---------------------------------------------------------------
+    def roll_back(self, saga: Saga, error: BaseException) -> None:
+        ctx = ctx_of(saga)
+        saga.status = sagas.UNDOING
+        saga.error = saga.error or str(error) or type(error).__name__
+        saga.save()
+        try:
+            self.runner.undo(saga)
+        except Exception as undo_error:
+            attempts = saga.resources.get("undo_attempts", 0) + 1
+            saga.remember(undo_attempts=attempts)
+            LOG.exception("Undoing move %s failed (attempt %d)", saga.uuid, attempts)
+            if attempts >= CONF.conductor.move_undo_attempts:
+                self._give_up(saga, undo_error)
+            return
+        cell = source_cell(saga)
+        uuid = saga.instance_uuid
+        records.update_migration(saga.uuid, [cell], status="error")
+        server = inst.update(cell, uuid, task_state=None, progress=None)
+        inst.add_fault(cell, uuid, error, host=saga.resources["source_host"])
+        actions.finish_event(ctx, cell, uuid, CONDUCTOR_EVENT, error)
+        saga.status = sagas.ROLLED_BACK
+        saga.save()
+        notifications.notify(ctx, "compute_task.migrate_server.error",
+                             notifications.instance_payload(server, migration_uuid=saga.uuid,
+                                                            reason=saga.error),
+                             priority="ERROR")
+
+    def _give_up(self, saga: Saga, error: BaseException) -> None:
+        """Compensation keeps failing: stop retrying and show the operator where it stands."""
+        saga.status = sagas.FAILED
+        saga.save()
+        cell = cells.cell_of_instance(saga.instance_uuid)
+        records.update_migration(saga.uuid, both_cells(saga), status="error")
+        inst.update(cell, saga.instance_uuid, vm_state=vm.ERROR, task_state=None)
+        inst.add_fault(cell, saga.instance_uuid, error)
+
+    # step 1: allocations ----------------------------------------------------
+    def _claim(self, saga: Saga) -> None:
+        """The source allocation goes to the migration consumer; the instance claims the target."""
+        placement = services.placement
+        res = saga.resources
+        if not _holds(saga.uuid):
+            placement.move_allocations(saga.instance_uuid, saga.uuid)
+        if res.get("dest_host"):
+            return
+        spec = self._move_spec(saga)
+        from transcell.rpc.bus import get_bus
+        from transcell.scheduler.rpcapi import SchedulerAPI
+        selections = SchedulerAPI(get_bus(CONF.rpc.transport_url)).select_destinations(
+            ctx_of(saga), spec, saga.instance_uuid)
+        chosen, alternates = selections[0], selections[1:]
+        saga.remember(dest_host=chosen["host"], dest_node=chosen["nodename"],
+                      target_cell=chosen["cell_uuid"], alternates=alternates)
+        records.update_migration(saga.uuid, [source_cell(saga)], dest_compute=chosen["host"],
+                                 dest_node=chosen["nodename"], dest_host=chosen["host"])
+
+    def _move_spec(self, saga: Saga) -> dict:
+        res = saga.resources
+        server = inst.get(source_cell(saga), saga.instance_uuid)
+        spec = records.request_spec(saga.instance_uuid) or {
+            "project_id": server["project_id"], "user_id": server["user_id"]}
+        spec.update(
+            instance_uuid=saga.instance_uuid, flavor=res["new_flavor"],
+            ignore_hosts=[res["source_host"]],
+            requested_destination=({"host": res["requested_host"]}
+                                   if res.get("requested_host") else None),
+            move={"source_cell_uuid": res["source_cell"],
+                  "allow_cross_cell": bool(res["allow_cross_cell"])})
+        if res.get("requested_host"):
+            # a host chosen by the admin overrides the zone the server was built in
+            spec["availability_zone"] = None
+        return spec
+
+    def _release(self, saga: Saga) -> None:
+        """Hand the source allocation back; this also drops the target claim."""
+        if _holds(saga.uuid):
+            services.placement.move_allocations(saga.uuid, saga.instance_uuid,
+                                                consumer_type="INSTANCE")
+
+    # step 2: the hidden copy in the target cell --------------------------------
+    def _copy_to_target(self, saga: Saga) -> None:
+        if not is_cross_cell(saga):
+            return
+        source = source_cell(saga)
+        records.update_migration(saga.uuid, [source], cross_cell_move=True)
+        copy.copy_instance(source, target_cell(saga), saga.instance_uuid, hidden=True)
+
+    def _drop_target_copy(self, saga: Saga) -> None:
+        if is_cross_cell(saga):
+            copy.hard_delete(target_cell(saga), saga.instance_uuid, only_hidden=True)
+
+    # step 3: the target host, then its ports -----------------------------------
+    def _prep_dest(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        source = source_cell(saga)
+        disk_gb = saga.resources["new_flavor"]["root_gb"]
+        while True:
+            host = saga.resources["dest_host"]
+            try:
+                with actions.event(ctx, source, saga.instance_uuid, PREP_DEST_EVENT, host):
+                    self.compute.prep_move_at_dest(ctx, host, saga.instance_uuid, disk_gb)
+                break
+            except Exception as exc:
+                if not self._next_alternate(saga, exc):
+                    raise
+        server = inst.get(source, saga.instance_uuid)
+        ports = records.port_ids(server)
+        saga.remember(ports=ports)
+        binding.bind(ctx, ports, saga.resources["dest_host"])
+
+    def _next_alternate(self, saga: Saga, error: BaseException) -> bool:
+        """Claim the next alternate host in the target cell; False when none is left."""
+        alternates = list(saga.resources.get("alternates") or [])
+        failed = saga.resources["dest_host"]
+        while alternates:
+            alternate = alternates.pop(0)
+            saga.remember(alternates=alternates)
+            server = inst.get(source_cell(saga), saga.instance_uuid)
+            if not services.placement.claim(saga.instance_uuid, alternate["allocation_request"],
+                                            server["project_id"], server["user_id"]):
+                continue
+            LOG.info("Preparing %s for move %s failed (%s); trying alternate %s", failed,
+                     saga.uuid, error, alternate["host"])
+            saga.remember(dest_host=alternate["host"], dest_node=alternate["nodename"])
+            records.update_migration(saga.uuid, both_cells(saga), dest_compute=alternate["host"],
+                                     dest_node=alternate["nodename"], dest_host=alternate["host"])
+            return True
+        return False
+
+    def _unprep_dest(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        binding.unbind(ctx, saga.resources.get("ports") or [], saga.resources.get("dest_host"),
+                       fallback_host=saga.resources["source_host"])
+
+    # step 4: stop at the source, upload the snapshot ---------------------------
+    def _prep_source(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        res = saga.resources
+        source = source_cell(saga)
+        uuid = saga.instance_uuid
+        server = inst.update(source, uuid, task_state=vm.RESIZE_MIGRATING)
+        inst.set_flavors(source, uuid, old=res["old_flavor"], new=res["new_flavor"])
+        inst.set_system_metadata(source, uuid, "old_vm_state", res["old_vm_state"])
+        records.update_migration(saga.uuid, both_cells(saga), status="migrating")
+        snapshot_id = records.snapshot_id_for(saga.uuid)
+        saga.remember(snapshot_id=snapshot_id)
+        _create_snapshot(snapshot_id, server, saga.uuid)
+        with actions.event(ctx, source, uuid, PREP_SOURCE_EVENT, res["source_host"]):
+            result = self.compute.prep_move_at_source(ctx, res["source_host"], uuid, snapshot_id)
+        binding.activate(ctx, res.get("ports") or [], res["dest_host"])
+        inst.update(source, uuid, task_state=vm.RESIZE_MIGRATED,
+                    power_state=power_state.SHUTDOWN)
+        records.update_migration(saga.uuid, both_cells(saga), status="post-migrating")
+        saga.remember(checksum=result["checksum"], disk_size=result["disk_size"],
+                      bytes_uploaded=result["bytes_uploaded"], stopped_at=result["stopped_at"],
+                      flatten_seconds=result.get("flatten_seconds"),
+                      upload_seconds=result.get("upload_seconds"))
+
+    def _restore_source(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        res = saga.resources
+        source = source_cell(saga)
+        uuid = saga.instance_uuid
+        binding.activate(ctx, res.get("ports") or [], res["source_host"])
+        server = inst.get(source, uuid, include_hidden=True)
+        state = self.compute.restore_at_source(
+            ctx, res["source_host"], records.guest_info(server, res["old_flavor"]),
+            power_on=bool(res["power_on"]))
+        _delete_snapshot(res.get("snapshot_id"))
+        inst.set_flavors(source, uuid, old=None, new=None)
+        inst.set_system_metadata(source, uuid, "old_vm_state", None)
+        inst.update(source, uuid, power_state=state, task_state=None, progress=None)
+
+    # step 5: rebuild at the target from the snapshot ---------------------------
+    def _finish_dest(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        res = saga.resources
+        uuid = saga.instance_uuid
+        source = source_cell(saga)
+        server = inst.get(source, uuid, include_hidden=True)
+        if is_cross_cell(saga):
+            inst.update(target_cell(saga), uuid, task_state=vm.RESIZE_FINISH)
+        with actions.event(ctx, source, uuid, FINISH_DEST_EVENT, res["dest_host"]):
+            result = self.compute.finish_move_at_dest(
+                ctx, res["dest_host"], records.guest_info(server, res["new_flavor"]),
+                res["snapshot_id"], res["checksum"], res["new_flavor"]["root_gb"],
+                bool(res["power_on"]))
+        if result.get("verified_checksum", res["checksum"]) != res["checksum"]:
+            raise exception.ChecksumMismatch(what=f"disk of instance {uuid}",
+                                             expected=res["checksum"],
+                                             actual=result.get("verified_checksum"))
+        _delete_snapshot(res["snapshot_id"])
+        saga.remember(running_at=result["running_at"],
+                      bytes_downloaded=result.get("bytes_downloaded", 0),
+                      download_seconds=result.get("download_seconds"),
+                      verify_seconds=result.get("verify_seconds"))
+
+    def _clean_dest(self, saga: Saga) -> None:
+        res = saga.resources
+        self.compute.cleanup_move_at_dest(ctx_of(saga), res["dest_host"], saga.instance_uuid)
+        _delete_snapshot(res.get("snapshot_id"))
+
+    # step 6: the flip -----------------------------------------------------------
+    def _flip(self, saga: Saga) -> None:
+        res = saga.resources
+        uuid = saga.instance_uuid
+        source = source_cell(saga)
+        owner = target_cell(saga)
+        new = res["new_flavor"]
+        stats = _stats(saga)
+        values = dict(records.flavor_columns(new), vm_state=vm.RESIZED, task_state=None,
+                      host=res["dest_host"], node=res["dest_node"],
+                      availability_zone=owner.name, progress=100,
+                      power_state=(power_state.RUNNING if res["power_on"]
+                                   else power_state.SHUTDOWN))
+        if not is_cross_cell(saga):
+            inst.update(source, uuid, **values)
+            inst.set_flavors(source, uuid, cur=new, old=res["old_flavor"], new=new)
+            records.update_migration(saga.uuid, [source], status="finished", stats=stats)
+            saga.flipped = True
+            saga.save()
+            return
+        copy.copy_action(source, owner, uuid, saga.context["request_id"])
+        inst.update(owner, uuid, **values)
+        inst.set_flavors(owner, uuid, cur=new, old=res["old_flavor"], new=new)
+        inst.set_system_metadata(owner, uuid, "old_vm_state", res["old_vm_state"])
+        records.update_migration(saga.uuid, [source, owner], status="finished", stats=stats,
+                                 dest_compute=res["dest_host"], dest_node=res["dest_node"],
+                                 dest_host=res["dest_host"])
+        records.set_hidden(owner, uuid, False)
+        records.map_to(uuid, owner)
+        saga.flipped = True
+        saga.save()
+        records.set_hidden(source, uuid, True)
+
+    def _flip_back(self, saga: Saga) -> None:
+        """Before the flip was recorded: the source owns the server again, as it did."""
+        res = saga.resources
+        uuid = saga.instance_uuid
+        source = source_cell(saga)
+        if is_cross_cell(saga):
+            records.set_hidden(source, uuid, False)
+            records.map_to(uuid, source)
+            records.set_hidden(target_cell(saga), uuid, True)
+            return
+        inst.update(source, uuid, **records.flavor_columns(res["old_flavor"]),
+                    vm_state=res["old_vm_state"], host=res["source_host"],
+                    node=res["source_node"], availability_zone=source.name)
+        inst.set_flavors(source, uuid, cur=res["old_flavor"])
+
+    # after the flip -----------------------------------------------------------
+    def _moved(self, saga: Saga) -> None:
+        ctx = ctx_of(saga)
+        owner = target_cell(saga)
+        uuid = saga.instance_uuid
+        records.set_spec_flavor(uuid, saga.resources["new_flavor"])
+        actions.finish_event(ctx, owner, uuid, CONDUCTOR_EVENT)
+        saga.status = sagas.MOVED
+        saga.remember(moved_at=time.time())
+        self.compute.refresh_usage(ctx, saga.resources["dest_host"])
+        server = inst.get(owner, uuid)
+        notifications.notify(ctx, "instance.resize.end", notifications.instance_payload(
+            server, migration_uuid=saga.uuid))
+        LOG.info("Move %s of %s reached VERIFY_RESIZE on %s", saga.uuid, uuid,
+                 saga.resources["dest_host"])
+
+
+def _holds(consumer: str) -> bool:
+    return bool(services.placement.get_allocations(consumer).get("allocations"))
+
+
+def _stats(saga: Saga) -> dict[str, Any]:
+    res = saga.resources
+    stats = {key: res.get(key) for key in (
+        "disk_size", "bytes_uploaded", "bytes_downloaded", "flatten_seconds", "upload_seconds",
+        "download_seconds", "verify_seconds")}
+    stats["phases"] = res.get("phases") or {}
+    if res.get("stopped_at") and res.get("running_at"):
+        stats["downtime_seconds"] = round(res["running_at"] - res["stopped_at"], 3)
+    stats["total_seconds"] = round(time.time() - res["started_at"], 3)
+    return stats
+
+
+def _create_snapshot(snapshot_id: str, server: dict, migration_uuid: str) -> None:
+    admin = RequestContext.admin()
+    try:
+        services.image.get(admin, snapshot_id)
+        return
+    except exception.ImageNotFound:
+        pass
+    try:
+        services.image.create(admin, id=snapshot_id,
+                              name=f"{server['display_name']}-resize-temp",
+                              disk_format="raw", container_format="bare", os_hidden=True,
+                              transcell_migration=migration_uuid,
+                              instance_uuid=server["uuid"])
+    except exception.Conflict:
+        pass  # created by an earlier attempt of this step
+
+
+def _delete_snapshot(snapshot_id: str | None) -> None:
+    if not snapshot_id:
+        return
+    try:
+        services.image.delete(RequestContext.admin(), snapshot_id)
+    except exception.ImageNotFound:
+        pass
