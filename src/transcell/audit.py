@@ -45,13 +45,22 @@ def _live_rows() -> dict[str, list[tuple[cells.Cell, cm.Instance]]]:
 
 def _active_moves() -> set[str]:
     """Migration uuids of moves not yet finished (they own hidden rows and consumers)."""
-    active = set()
+    from transcell.move import saga as sagas
+    active = {s.uuid for s in sagas.Saga.with_status(*sagas.IN_FLIGHT)}
     for cell in cells.list_cells():
         with cell_session(cell) as s:
             for mig in s.scalars(select(cm.Migration).where(cm.Migration.deleted == 0)):
                 if mig.status not in ("confirmed", "reverted", "error", "failed", "done"):
                     active.add(mig.uuid)
     return active
+
+
+def check_moves() -> list[Problem]:
+    """A move whose compensation gave up needs an operator: say which and why."""
+    from transcell.move import saga as sagas
+    return [_problem("failed-move", f"move {s.uuid} of {s.instance_uuid} could not be undone: "
+                                    f"{s.error}")
+            for s in sagas.Saga.with_status(sagas.FAILED)]
 
 
 def check_mappings(rows, moves) -> list[Problem]:
@@ -139,7 +148,8 @@ def check_ports(network, rows) -> list[Problem]:
 def check_images(image_service, moves) -> list[Problem]:
     problems = []
     ctx = RequestContext.admin()
-    for image in image_service.list(ctx, {}):
+    # a move's temporary snapshot is hidden from image lists, so ask for those too
+    for image in [*image_service.list(ctx, {}), *image_service.list(ctx, {"os_hidden": True})]:
         move = image.get("transcell_migration")
         if move and move not in moves:
             problems.append(_problem("orphan-snapshot",
@@ -183,6 +193,7 @@ def run_audit(placement: Any = None, network: Any = None, images: Any = None) ->
     problems += check_ports(network, rows)
     problems += check_images(images, moves)
     problems += check_disks(rows)
+    problems += check_moves()
     return problems
 
 

@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("uuid")
     locate.add_argument("--json", action="store_true")
 
+    migration = sub.add_parser("migration", help="Server moves (resize, cold migration)")
+    _common(migration)
+    mig_sub = migration.add_subparsers(dest="migration_command", required=True)
+    mig_show = mig_sub.add_parser("show", help="One move: steps, bytes moved, durations")
+    _common(mig_show)
+    mig_show.add_argument("uuid")
+    mig_show.add_argument("--json", action="store_true")
+
     audit = sub.add_parser("audit", help="Check mappings, rows, allocations, ports, images")
     _common(audit)
     audit.add_argument("--json", action="store_true")
@@ -151,6 +159,18 @@ def cmd_locate(args: argparse.Namespace) -> int:
     return 0 if report["mapping"] or report["rows"] else 1
 
 
+def cmd_migration_show(args: argparse.Namespace) -> int:
+    from transcell import exception
+    from transcell.move import report
+    try:
+        found = report.show(args.uuid)
+    except exception.NotFound as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    print(json.dumps(found, indent=2) if args.json else report.render(found))
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from transcell.audit import run_audit
     problems = run_audit()
@@ -170,6 +190,7 @@ COMMANDS = {
     ("db", "sync"): cmd_db_sync,
     ("cell", "list"): cmd_cell_list,
     ("instance", "locate"): cmd_locate,
+    ("migration", "show"): cmd_migration_show,
     "audit": cmd_audit,
 }
 

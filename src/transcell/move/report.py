@@ -1,0 +1,94 @@
+"""``transcell migration show``: one move as the operator needs to see it.
+
+Read from the saga (API DB) and the migration records (cells), so it works
+with the cloud stopped, and shows what each phase cost: bytes moved against
+the disk's size, per-step durations and the guest's downtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transcell import cell as cells
+from transcell import exception
+from transcell.db.types import isotime
+from transcell.move import records
+from transcell.move.saga import Saga
+
+
+def show(migration_uuid: str) -> dict[str, Any]:
+    try:
+        saga = Saga.load(migration_uuid)
+    except exception.NotFound:
+        raise exception.NotFound(f"Migration {migration_uuid} could not be found.") from None
+    res = saga.resources
+    copies = []
+    for cell in cells.list_cells(include_cell0=False):
+        row = records.get_migration(cell, migration_uuid)
+        if row is not None:
+            copies.append({"cell": cell.name, "status": row["status"],
+                           "hidden": bool(row["hidden"])})
+    downtime = None
+    if res.get("stopped_at") and res.get("running_at"):
+        downtime = round(res["running_at"] - res["stopped_at"], 3)
+    disk_size = res.get("disk_size")
+    uploaded = res.get("bytes_uploaded")
+    return {
+        "uuid": saga.uuid,
+        "instance_uuid": saga.instance_uuid,
+        "kind": saga.kind,
+        "status": saga.status,
+        "point_of_no_return_passed": saga.flipped,
+        "source": {"cell": _name(res.get("source_cell")), "host": res.get("source_host")},
+        "target": {"cell": _name(res.get("target_cell")), "host": res.get("dest_host")},
+        "old_flavor": (res.get("old_flavor") or {}).get("name"),
+        "new_flavor": (res.get("new_flavor") or {}).get("name"),
+        "steps": saga.steps,
+        "phases_seconds": res.get("phases") or {},
+        "disk_size": disk_size,
+        "bytes_uploaded": uploaded,
+        "bytes_downloaded": res.get("bytes_downloaded"),
+        "moved_fraction": (round(uploaded / disk_size, 4) if disk_size and uploaded is not None
+                           else None),
+        "downtime_seconds": downtime,
+        "checksum": res.get("checksum"),
+        "error": saga.error,
+        "migration_records": copies,
+        "created_at": isotime(saga.created_at),
+        "updated_at": isotime(saga.updated_at),
+    }
+
+
+def _name(cell_uuid: str | None) -> str | None:
+    if not cell_uuid:
+        return None
+    try:
+        return cells.get_cell(cell_uuid).name
+    except exception.NotFound:
+        return cell_uuid
+
+
+def render(report: dict[str, Any]) -> str:
+    def size(n: int | None) -> str:
+        return "-" if n is None else f"{n / 1048576:.1f} MiB"
+
+    lines = [
+        f"migration {report['uuid']} ({report['kind']}) of server {report['instance_uuid']}",
+        f"  status:   {report['status']}"
+        f"{' (past point of no return)' if report['point_of_no_return_passed'] else ''}",
+        f"  from:     {report['source']['host']} ({report['source']['cell']}), "
+        f"flavor {report['old_flavor']}",
+        f"  to:       {report['target']['host']} ({report['target']['cell']}), "
+        f"flavor {report['new_flavor']}",
+        f"  disk:     {size(report['disk_size'])}, uploaded {size(report['bytes_uploaded'])}, "
+        f"downloaded {size(report['bytes_downloaded'])}",
+        f"  downtime: {report['downtime_seconds']} s",
+        "  steps:    " + ", ".join(
+            f"{s['name']}={s['state']}"
+            + (f" ({report['phases_seconds'][s['name']]} s)"
+               if s["name"] in report["phases_seconds"] else "")
+            for s in report["steps"]),
+    ]
+    if report["error"]:
+        lines.append(f"  error:    {report['error']}")
+    return "\n".join(lines)
