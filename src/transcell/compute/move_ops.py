@@ -19,6 +19,8 @@ from transcell import exception
 from transcell.compute import instance as inst
 from transcell.compute.virt import disk, power_state
 from transcell.context import RequestContext
+from transcell.image import sparse
+from transcell.image.service import zero_digest
 from transcell.registry import services
 
 LOG = logging.getLogger(__name__)
@@ -80,7 +82,8 @@ class MoveOperations:
                         "os_hash_value": record["os_hash_value"]}
             else:
                 sent = services.image.upload_file(ctx, snapshot_id, upload_from,
-                                                  self._progress(instance_uuid))
+                                                  self._progress(instance_uuid),
+                                                  hash_algo=sparse.TREE_ALGO)
             stats["upload_seconds"] = round(time.monotonic() - started, 3)
         finally:
             if flat is not None:
@@ -123,10 +126,11 @@ class MoveOperations:
             part = os.path.join(directory, "disk.incoming")
             started = time.monotonic()
             got = services.image.download_to_file(ctx, snapshot_id, part)
+            chunk_size = services.image.get(ctx, snapshot_id)["chunk_size"]
             stats["download_seconds"] = round(time.monotonic() - started, 3)
             stats["bytes_downloaded"] = got["bytes_written"]
             started = time.monotonic()
-            actual = disk.guest_checksum(part, "raw")
+            actual = sparse.file_tree_digest(part, chunk_size, zero_digest)
             stats["verify_seconds"] = round(time.monotonic() - started, 3)
             if actual != checksum:
                 with contextlib.suppress(FileNotFoundError):

@@ -37,8 +37,9 @@ class ImageClient:
         self.service.delete(ctx, image_id)
 
     def upload_file(self, ctx: RequestContext, image_id: str, path: str,
-                    progress: Progress | None = None) -> dict[str, Any]:
-        return self.service.upload_file(ctx, image_id, path, progress)
+                    progress: Progress | None = None, hash_algo: str = "sha256"
+                    ) -> dict[str, Any]:
+        return self.service.upload_file(ctx, image_id, path, progress, hash_algo)
 
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from transcell import exception
 from transcell.context import RequestContext
+from transcell.image import sparse
 from transcell.image.store import ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -415,8 +416,19 @@ class ImageService:
     # -- file data path (compute hosts) -----------------------------------------------
 
     def upload_file(self, ctx: RequestContext, image_id: str, path: str,
-                    progress: Progress | None = None) -> dict[str, Any]:
-        """Upload a local disk, writing only the chunks the store does not hold yet."""
+                    progress: Progress | None = None, hash_algo: str = "sha256"
+                    ) -> dict[str, Any]:
+        """Upload a local disk, writing only the chunks the store does not hold yet.
+
+        With ``hash_algo="sha256-chunks"`` (moves) holes are never read and the
+        whole-image digest is the chunk-list digest of :mod:`.sparse`, so the
+        cost follows the disk's data, not its size; such an image has no md5.
+        """
+        if hash_algo == sparse.TREE_ALGO:
+            total = os.path.getsize(path)
+            chunks = sparse.chunks_of_sparse_file(path, self.store.chunk_size)
+            _, stats = self._ingest(ctx, image_id, chunks, total, progress, tree=True)
+            return stats
         with open(path, "rb", buffering=0) as f:
             total = os.fstat(f.fileno()).st_size
             chunks = _chunks_of(f, self.store.chunk_size, total)
@@ -432,21 +444,30 @@ class ImageService:
         directory = os.path.dirname(os.path.abspath(dest_path))
         tmp = os.path.join(directory, f".{os.path.basename(dest_path)}.part-{uuid.uuid4().hex}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        # Chunk-list images are verified chunk by chunk (the store checks each
+        # chunk's sha256 on read) and then as a list; zeros are never hashed.
+        tree = record.get("os_hash_algo") == sparse.TREE_ALGO
         whole = _BackgroundHash("sha256")
         try:
             written = offset = 0
             for digest, length in self._layout(record):
                 if digest == zero_digest(length):
-                    whole.update(_zeros(length))
+                    if not tree:
+                        whole.update(_zeros(length))
                 else:
                     data = self._chunk(digest, length)
-                    whole.update(data)
+                    if not tree:
+                        whole.update(data)
                     written += _write_sparse(fd, data, offset)
                 offset += length
                 if progress is not None:
                     progress(offset, size)
             os.ftruncate(fd, size)
-            self._check_whole(record, whole.hexdigest())
+            if tree:
+                whole.close()
+                self._check_whole(record, sparse.tree_digest(self._layout(record)))
+            else:
+                self._check_whole(record, whole.hexdigest())
             os.close(fd)
             fd = -1
             os.replace(tmp, dest_path)
@@ -539,8 +560,8 @@ class ImageService:
             raise exception.ChecksumMismatch(what=f"image {record['id']}",
                                              expected=record["os_hash_value"], actual=actual)
 
-    def _ingest(self, ctx: RequestContext, image_id: str, chunks: Iterator[bytes],
-                expected: int | None, progress: Progress | None
+    def _ingest(self, ctx: RequestContext, image_id: str, chunks: Iterator[bytes | int],
+                expected: int | None, progress: Progress | None, tree: bool = False
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Chunk, hash and store image data; status goes queued -> saving -> active.
 
@@ -552,26 +573,37 @@ class ImageService:
         md5 = _BackgroundHash("md5")
         whole = hashlib.sha256()
         digests: list[str] = []
+        lengths: list[int] = []
         written: list[str] = []
         total = sent = 0
         head = b""
         try:
             with self.store.pinned() as pin:
-                for data in chunks:
-                    md5.update(data)
-                    whole.update(data)
+                for item in chunks:
+                    # an int is a chunk known to be a hole: zeros, never read
+                    data = _zeros(item) if isinstance(item, int) else item
+                    if not tree:
+                        md5.update(data)
+                        whole.update(data)
                     if not digests:
-                        head = data[:512]
-                    digest = zero_digest(len(data)) if _is_zero(data) else digest_of(data)
+                        head = bytes(data[:512])
+                    digest = (zero_digest(len(data)) if isinstance(item, int) or _is_zero(data)
+                              else digest_of(data))
                     if digest in pin.claim([digest]) and self.store.put_known(digest, data):
                         sent += len(data)
                         written.append(digest)
                     digests.append(digest)
+                    lengths.append(len(data))
                     total += len(data)
                     if progress is not None:
                         progress(total, expected)
-                checksum = md5.hexdigest()
-                sha256 = whole.hexdigest()
+                if tree:
+                    md5.close()
+                    checksum = None
+                    sha256 = sparse.tree_digest(zip(digests, lengths, strict=True))
+                else:
+                    checksum = md5.hexdigest()
+                    sha256 = whole.hexdigest()
 
                 def finish(record: dict[str, Any]) -> None:
                     if record["status"] != "saving":
@@ -579,7 +611,8 @@ class ImageService:
                                                  f"{record['status']} during upload.")
                     record.update(
                         status="active", size=total, checksum=checksum,
-                        os_hash_algo="sha256", os_hash_value=sha256,
+                        os_hash_algo=sparse.TREE_ALGO if tree else "sha256",
+                        os_hash_value=sha256,
                         virtual_size=_virtual_size(record.get("disk_format"), total, head),
                         chunk_size=self.store.chunk_size, chunks=digests, updated_at=_now())
 
