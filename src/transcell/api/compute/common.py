@@ -7,6 +7,7 @@ the URL shapes here are part of the API, not decoration.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 import urllib.parse
 import uuid as uuidlib
@@ -200,6 +201,60 @@ def validate(schema: Mapping[str, Any], body: Any) -> None:
                 f"Invalid input for field/attribute {path[-1]}. Value: {error.instance}. "
                 f"{error.message}") from None
         raise exception.ValidationError(error.message) from None
+
+
+def single_query(req: webob.Request, name: str) -> str | None:
+    """A query parameter Nova's schemas allow once (``single_param``); 400 on repeats."""
+    values = req.GET.getall(name)
+    if len(values) > 1:
+        raise exception.ValidationError(
+            f"Invalid input for query parameters {name}. Value: {values}. {values} is too "
+            "long")
+    return values[0] if values else None
+
+
+def query_time(req: webob.Request, name: str) -> dt.datetime | None:
+    """An ISO 8601 query parameter as naive UTC, the way timestamps are stored.
+
+    A value without an offset is taken as UTC, as Nova takes it.
+    """
+    value = single_query(req, name)
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise exception.ValidationError(
+            f"Invalid input for query parameters {name}. Value: {value}. '{value}' is not a "
+            "'date-time'") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def changes_window(req: webob.Request, with_before: bool
+                   ) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """``changes-since`` and (from 2.66, when ``with_before``) ``changes-before``.
+
+    Both bound ``updated_at`` inclusively; an empty window is the caller's
+    mistake, so it is a 400 rather than an empty list.
+    """
+    since = query_time(req, "changes-since")
+    before = query_time(req, "changes-before") if with_before else None
+    if since is not None and before is not None and before < since:
+        raise exception.Invalid("The value of changes-since must be less than or equal to "
+                                "changes-before.")
+    return since, before
+
+
+def in_window(updated_at: dt.datetime | None, since: dt.datetime | None,
+              before: dt.datetime | None) -> bool:
+    """Whether a row changed inside the window; never-updated rows match no bound."""
+    if since is None and before is None:
+        return True
+    if updated_at is None:
+        return False
+    return (since is None or updated_at >= since) and (before is None or updated_at <= before)
 
 
 def reject_unknown_query(req: webob.Request, allowed: Iterable[str]) -> None:
