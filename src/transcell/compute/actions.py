@@ -18,6 +18,7 @@ from transcell.context import RequestContext
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
 from transcell.db.types import utcnow
+from transcell.exception import TranscellError
 
 CREATE = "create"
 DELETE = "delete"
@@ -30,10 +31,25 @@ REVERT_RESIZE = "revertResize"
 
 
 def record_action(ctx: RequestContext, cell: Cell, instance_uuid: str, action: str) -> None:
+    """Start an action; its ``updated_at`` then follows its events (the 2.58 window)."""
+    now = utcnow()
     with cell_session(cell) as s:
         s.add(cm.InstanceAction(action=action, instance_uuid=instance_uuid,
                                 request_id=ctx.request_id, user_id=ctx.user_id,
-                                project_id=ctx.project_id, start_time=utcnow()))
+                                project_id=ctx.project_id, start_time=now, updated_at=now))
+
+
+def event_details(error: BaseException) -> str:
+    """What an event's ``details`` says of a failure (shown from 2.84).
+
+    transcell's own errors carry a message written for users; anything else is
+    named by its class only, since its text may describe the host.
+    """
+    if isinstance(error, TranscellError):
+        message = error.message
+    else:
+        message = type(error).__name__
+    return message[:255]
 
 
 def _action(s, instance_uuid: str, request_id: str) -> cm.InstanceAction | None:
@@ -48,8 +64,10 @@ def start_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str,
         action = _action(s, instance_uuid, ctx.request_id)
         if action is None:
             return
-        s.add(cm.InstanceActionEvent(action_id=action.id, event=event, start_time=utcnow(),
+        now = utcnow()
+        s.add(cm.InstanceActionEvent(action_id=action.id, event=event, start_time=now,
                                      host=host))
+        action.updated_at = now
 
 
 def finish_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str,
@@ -67,6 +85,7 @@ def finish_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str
         row.result = "Success" if error is None else "Error"
         if error is not None:
             row.traceback = "".join(tb.format_exception(error))
+            row.details = event_details(error)
             action.message = "Error"
         action.updated_at = utcnow()
 

@@ -238,21 +238,25 @@ class Cloud:
             return row
 
     def add_action(self, cell: Cell, instance_uuid: str, action: str, request_id: str,
-                   created_at: dt.datetime, events: tuple[tuple[str, str | None, str | None],
-                                                          ...] = (),
-                   user: str = "demo", project: str = "demo-project") -> None:
-        """``events`` = (name, result, traceback) tuples, oldest first."""
+                   created_at: dt.datetime, events: tuple[tuple[Any, ...], ...] = (),
+                   user: str = "demo", project: str | None = "demo-project",
+                   updated_at: dt.datetime | None = None) -> None:
+        """``events`` = (name, result, traceback[, host[, details]]) tuples, oldest first."""
         with cell_session(cell) as s:
             row = cm.InstanceAction(action=action, instance_uuid=instance_uuid,
                                     request_id=request_id, user_id=user, project_id=project,
-                                    start_time=created_at, created_at=created_at)
+                                    start_time=created_at, created_at=created_at,
+                                    updated_at=updated_at)
             s.add(row)
             s.flush()
-            for offset, (name, result, trace) in enumerate(events):
+            for offset, (name, result, trace, *rest) in enumerate(events):
                 when = created_at + dt.timedelta(seconds=offset + 1)
+                host = rest[0] if rest else None
+                details = rest[1] if len(rest) > 1 else None
                 s.add(cm.InstanceActionEvent(
                     action_id=row.id, event=name, start_time=when, created_at=when,
-                    finish_time=when if result else None, result=result, traceback=trace))
+                    finish_time=when if result else None, result=result, traceback=trace,
+                    host=host, details=details))
 
 
 def build_cloud(root: Path, templates: Path) -> Cloud:
