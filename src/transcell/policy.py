@@ -40,6 +40,8 @@ KEYPAIRS = "/os-keypairs"
 KEYPAIR = "/os-keypairs/{keypair_name}"
 ACTIONS = "/servers/{server_id}/os-instance-actions"
 ACTION_DETAIL = "/servers/{server_id}/os-instance-actions/{request_id}"
+AGGREGATES = "/os-aggregates"
+AGGREGATE = "/os-aggregates/{aggregate_id}"
 
 _BASE_RULES = [
     ("context_is_admin", "role:admin", "The admin role, whatever the project."),
@@ -152,6 +154,24 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("GET", "/os-availability-zone")]),
     ("os_compute_api:os-availability-zone:detail", ADMIN,
      "List availability zones with their hosts.", [("GET", "/os-availability-zone/detail")]),
+    # host aggregates
+    ("os_compute_api:os-aggregates:index", ADMIN, "List host aggregates.",
+     [("GET", AGGREGATES)]),
+    ("os_compute_api:os-aggregates:create", ADMIN, "Create a host aggregate.",
+     [("POST", AGGREGATES)]),
+    ("os_compute_api:os-aggregates:show", ADMIN, "Show a host aggregate.",
+     [("GET", AGGREGATE)]),
+    ("os_compute_api:os-aggregates:update", ADMIN,
+     "Rename a host aggregate or set its availability zone.", [("PUT", AGGREGATE)]),
+    ("os_compute_api:os-aggregates:delete", ADMIN, "Delete an empty host aggregate.",
+     [("DELETE", AGGREGATE)]),
+    ("os_compute_api:os-aggregates:add_host", ADMIN, "Add a host to an aggregate.",
+     [("POST", AGGREGATE + "/action (add_host)")]),
+    ("os_compute_api:os-aggregates:remove_host", ADMIN, "Remove a host from an aggregate.",
+     [("POST", AGGREGATE + "/action (remove_host)")]),
+    ("os_compute_api:os-aggregates:set_metadata", ADMIN,
+     "Set or remove metadata of a host aggregate.",
+     [("POST", AGGREGATE + "/action (set_metadata)")]),
     ("os_compute_api:limits", ANYONE, "Show the caller's limits and usage.",
      [("GET", "/limits")]),
     ("os_compute_api:limits:other_project_limit", ADMIN,

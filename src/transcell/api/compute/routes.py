@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transcell.api.compute import (
+    aggregates,
     availability_zones,
     flavor_extra_specs,
     flavors,
@@ -57,6 +58,10 @@ ROUTES = {
     f"{V}/os-hypervisors/{{hypervisor_id}}": {"GET": hypervisors.show},
     f"{V}/os-services": {"GET": services.index},
     f"{V}/os-services/{{service_id}}": {"PUT": services.update, "DELETE": services.delete},
+    f"{V}/os-aggregates": {"GET": aggregates.index, "POST": aggregates.create},
+    f"{V}/os-aggregates/{{aggregate_id}}": {"GET": aggregates.show, "PUT": aggregates.update,
+                                            "DELETE": aggregates.delete},
+    f"{V}/os-aggregates/{{aggregate_id}}/action": {"POST": aggregates.action},
     f"{V}/os-availability-zone": {"GET": availability_zones.index},
     f"{V}/os-availability-zone/detail": {"GET": availability_zones.detail},
     f"{V}/limits": {"GET": limits.index},
