@@ -7,8 +7,10 @@ import uuid
 from compute_api_fixtures import ADMIN, ALT, DEMO
 from sqlalchemy import select
 
+from transcell import policy
 from transcell.api.compute import flavors
 from transcell.compute.flavor_defaults import ensure_default_flavors
+from transcell.conf import CONF
 from transcell.db import api_models as am
 from transcell.db.session import api_session
 
@@ -182,3 +184,111 @@ def test_default_flavors_are_seeded_once_with_their_traits(cloud):
     assert copy["extra_specs"] == {"trait:CUSTOM_HW_GEN2": "required"}
     assert {"id", "flavorid", "ephemeral_gb", "swap", "rxtx_factor", "is_public",
             "disabled", "description"} <= set(copy)
+
+
+# -- 2.55 description and update, 2.61 extra_specs, 2.75 integer swap ---------------------
+
+TEXT = "For  small web servers — ünïcode "  # inner and trailing spaces are allowed
+
+
+def test_255_description_on_create_list_show(cloud, ahead_of_max):
+    made = cloud.post("/flavors", _body(id="d1", description=TEXT),
+                      version="2.55")
+    assert made.status_int == 200, made.json
+    assert set(made.json["flavor"]) == FULL_KEYS | {"description"}
+    assert made.json["flavor"]["description"] == TEXT
+    cloud.add_flavor("d2", "undescribed")
+    brief = cloud.get("/flavors", version="2.55").json["flavors"]
+    assert [(f["id"], f["description"]) for f in brief] == [
+        ("d1", TEXT), ("d2", None)]
+    assert all(set(f) == {"id", "name", "links", "description"} for f in brief)
+    detail = cloud.get("/flavors/detail", token=DEMO, version="2.55").json["flavors"]
+    assert [f["description"] for f in detail] == [TEXT, None]
+    assert cloud.get("/flavors/d1", version="2.55").json["flavor"] == made.json["flavor"]
+    # and nothing of it below 2.55, where a description is not even accepted
+    assert "description" not in cloud.get("/flavors/d1", version="2.54").json["flavor"]
+    refused = cloud.post("/flavors", _body(name="x", description="d"), version="2.54")
+    assert refused.status_int == 400
+    assert "'description' was unexpected" in refused.json["badRequest"]["message"]
+
+
+def test_255_description_must_be_printable_and_fit(cloud, ahead_of_max):
+    for description in ("line\nbreak", "tab\there", "x" * 65536, 7):
+        resp = cloud.post("/flavors", _body(description=description), version="2.55")
+        assert resp.status_int == 400, description
+        assert resp.json["badRequest"]["message"].startswith(
+            "Invalid input for field/attribute description.")
+    assert _flavor_count() == 0
+    assert cloud.post("/flavors", _body(description="x" * 65535),
+                      version="2.55").status_int == 200
+
+
+def test_255_update_changes_only_the_description(cloud, ahead_of_max):
+    cloud.add_flavor("u1", "m1.update", specs={"hw:cpu_policy": "dedicated"})
+    before = cloud.get("/flavors/u1", version="2.55").json["flavor"]
+    resp = cloud.put("/flavors/u1", {"flavor": {"description": "now described"}},
+                     version="2.55")
+    assert resp.status_int == 200
+    assert resp.json["flavor"] == dict(before, description="now described")
+    cleared = cloud.put("/flavors/u1", {"flavor": {"description": None}}, version="2.55")
+    assert cleared.json["flavor"]["description"] is None
+
+    def refused(body, status, token=ADMIN, version="2.55", flavor="u1"):
+        resp = cloud.put(f"/flavors/{flavor}", body, token=token, version=version)
+        assert resp.status_int == status, (body, resp.json)
+        return resp.json
+
+    assert refused({"flavor": {"description": "x"}}, 404, version="2.54") == {
+        "itemNotFound": {"code": 404, "message": "The resource could not be found."}}
+    assert "'description' is a required property" in refused(
+        {"flavor": {}}, 400)["badRequest"]["message"]
+    assert "'name' was unexpected" in refused(
+        {"flavor": {"description": "x", "name": "renamed"}}, 400)["badRequest"]["message"]
+    assert refused({"flavor": {"description": "x"}}, 403, token=DEMO) == {"forbidden": {
+        "code": 403,
+        "message": "Policy doesn't allow os_compute_api:os-flavor-manage:update to be "
+                   "performed."}}
+    assert refused({"flavor": {"description": "x"}}, 404, flavor="nope") == {
+        "itemNotFound": {"code": 404, "message": "Flavor nope could not be found."}}
+    assert cloud.get("/flavors/u1", version="2.55").json["flavor"]["description"] is None
+
+
+def test_261_extra_specs_in_full_bodies_for_whom_policy_allows(cloud, ahead_of_max,
+                                                                  tmp_path):
+    cloud.add_flavor("s1", "m1.specs", specs={"hw:cpu_policy": "dedicated",
+                                              "trait:CUSTOM_X": "required"})
+    specs = {"hw:cpu_policy": "dedicated", "trait:CUSTOM_X": "required"}
+    assert cloud.get("/flavors/s1", version="2.61", token=DEMO).json["flavor"][
+        "extra_specs"] == specs
+    assert [f["extra_specs"] for f in cloud.get("/flavors/detail", version="2.61")
+            .json["flavors"]] == [specs]
+    assert all("extra_specs" not in f for f in cloud.get("/flavors", version="2.61")
+               .json["flavors"])
+    assert "extra_specs" not in cloud.get("/flavors/s1", version="2.60").json["flavor"]
+    made = cloud.post("/flavors", _body(), version="2.61").json["flavor"]
+    assert made["extra_specs"] == {}
+    described = cloud.put("/flavors/s1", {"flavor": {"description": "d"}},
+                          version="2.61").json["flavor"]
+    assert described["extra_specs"] == specs
+
+    rules = tmp_path / "policy.yaml"
+    rules.write_text('"os_compute_api:os-flavor-extra-specs:index": "rule:admin_api"\n')
+    CONF.set_override("policy_file", str(rules), group="oslo_policy")
+    policy.reset()
+    try:
+        assert "extra_specs" not in cloud.get("/flavors/s1", version="2.61",
+                                              token=DEMO).json["flavor"]
+        assert "extra_specs" in cloud.get("/flavors/s1", version="2.61").json["flavor"]
+    finally:
+        CONF.clear_override("policy_file", group="oslo_policy")
+        policy.reset()
+
+
+def test_275_swap_is_an_integer(cloud, ahead_of_max):
+    cloud.post("/flavors", _body(id="w0"))
+    cloud.post("/flavors", _body(id="w1", name="swappy", swap=256))
+    assert [f["swap"] for f in cloud.get("/flavors/detail", version="2.74")
+            .json["flavors"]] == ["", 256]
+    assert [f["swap"] for f in cloud.get("/flavors/detail", version="2.75")
+            .json["flavors"]] == [0, 256]
+    assert cloud.get("/flavors/w0", version="2.75").json["flavor"]["swap"] == 0

@@ -112,3 +112,19 @@ def test_state_status_statistics_and_policy(cloud):
     assert denied.status_int == 403
     assert denied.json["forbidden"]["message"] == \
         "Policy doesn't allow os_compute_api:os-hypervisors:list to be performed."
+
+
+def test_275_always_answers_with_servers_when_asked(cloud, ahead_of_max):
+    (_, node1), (_, node2), server = _arrange(cloud)
+    below = cloud.get("/os-hypervisors?with_servers=true", version="2.74").json
+    assert "servers" not in below["hypervisors"][1]
+    index = cloud.get("/os-hypervisors?with_servers=true", version="2.75").json["hypervisors"]
+    assert [[s["uuid"] for s in h["servers"]] for h in index] == [[server], []]
+    shown = cloud.get(f"/os-hypervisors/{node2.uuid}?with_servers=1",
+                      version="2.75").json["hypervisor"]
+    assert shown["servers"] == []
+    # not asking still leaves the key out
+    plain = cloud.get("/os-hypervisors/detail", version="2.75").json["hypervisors"]
+    assert all("servers" not in h for h in plain)
+    assert "servers" not in cloud.get(f"/os-hypervisors/{node2.uuid}",
+                                      version="2.75").json["hypervisor"]

@@ -52,6 +52,13 @@ def test_keys_change_at_236_and_239(cloud):
     assert at_239 == KEYS_21 - NETWORK - {"maxImageMeta"}
 
 
+def test_257_drops_the_personality_limits(cloud, ahead_of_max):
+    before = set(cloud.get("/limits", token=DEMO, version="2.56").json["limits"]["absolute"])
+    assert {"maxPersonality", "maxPersonalitySize"} <= before
+    after = set(cloud.get("/limits", token=DEMO, version="2.57").json["limits"]["absolute"])
+    assert after == before - {"maxPersonality", "maxPersonalitySize"}
+
+
 def test_other_projects_need_admin(cloud):
     _arrange(cloud)
     other = cloud.get("/limits?tenant_id=alt-project").json["limits"]["absolute"]

@@ -8,6 +8,7 @@ the URL shapes here are part of the API, not decoration.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import unicodedata
 import urllib.parse
 import uuid as uuidlib
@@ -102,6 +103,14 @@ def collection_links(req: webob.Request, items: list[Mapping[str, Any]], collect
     return [{"rel": "next", "href": href}]
 
 
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's obfuscated host (``hostId``): equal for one project's servers on one host,
+    unrelated across projects, so it tells co-location and nothing else."""
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
+
+
 def is_uuid_like(value: Any) -> bool:
     """A UUID in any of the spellings Python accepts (dashes optional, any case)."""
     try:
@@ -187,6 +196,12 @@ def _check_name(instance: Any) -> bool:
     raise InvalidName(reason=_NAME_RULE)
 
 
+@_FORMATS.checks("printable")
+def _check_printable(instance: Any) -> bool:
+    """Descriptions: printable characters, spaces anywhere (Nova's description rule)."""
+    return not isinstance(instance, str) or all(_printable(c) for c in instance)
+
+
 def validate(schema: Mapping[str, Any], body: Any) -> None:
     """Check ``body`` against a Draft 4 schema; 400 with Nova's message on the first error."""
     validator = jsonschema.Draft4Validator(schema, format_checker=_FORMATS)
@@ -213,14 +228,11 @@ def single_query(req: webob.Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def query_time(req: webob.Request, name: str) -> dt.datetime | None:
-    """An ISO 8601 query parameter as naive UTC, the way timestamps are stored.
+def parse_time(name: str, value: str) -> dt.datetime:
+    """An ISO 8601 query value as naive UTC, the way timestamps are stored.
 
     A value without an offset is taken as UTC, as Nova takes it.
     """
-    value = single_query(req, name)
-    if value is None:
-        return None
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
@@ -230,6 +242,12 @@ def query_time(req: webob.Request, name: str) -> dt.datetime | None:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
+
+
+def query_time(req: webob.Request, name: str) -> dt.datetime | None:
+    """A single ISO 8601 query parameter (see ``parse_time``), or None when absent."""
+    value = single_query(req, name)
+    return None if value is None else parse_time(name, value)
 
 
 def changes_window(req: webob.Request, with_before: bool

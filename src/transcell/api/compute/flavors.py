@@ -1,12 +1,17 @@
-"""/flavors: list, show, create and delete flavors (API database).
+"""/flavors: list, show, create, describe and delete flavors (API database).
 
 Flavors are global: they live in the API database and every cell uses them.
 A server keeps a full copy of its flavor (``flavor_to_dict``), so deleting a
 flavor never changes a running server, nor a resize revert.
+
+Later microversions only add to the flavor body: ``description`` (2.55, the
+one field an update may change), ``extra_specs`` for whom policy lets list
+them (2.61), and ``swap`` as the integer it is rather than ``""`` (2.75).
 """
 
 from __future__ import annotations
 
+import copy
 import uuid as uuidlib
 from typing import Any
 
@@ -15,6 +20,7 @@ from sqlalchemy import exists, or_, select, true
 
 from transcell import exception, policy
 from transcell.api.compute import common
+from transcell.api.compute.app import api_version
 from transcell.compute.flavor_defaults import ensure_default_flavors as ensure_default_flavors
 from transcell.context import RequestContext
 from transcell.db import api_models as am
@@ -29,6 +35,10 @@ _POSITIVE = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 1,
              "maximum": MAX_INT}
 _NON_NEGATIVE = {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0,
                  "maximum": MAX_INT}
+
+#: 2.55: free text up to the TEXT column's 64 KiB, printable characters only.
+DESCRIPTION = {"type": ["string", "null"], "minLength": 0, "maxLength": 65535,
+               "format": "printable"}
 
 CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,6 +66,27 @@ CREATE_SCHEMA: dict[str, Any] = {
     "required": ["flavor"],
     "additionalProperties": False,
 }
+
+CREATE_SCHEMA_255: dict[str, Any] = copy.deepcopy(CREATE_SCHEMA)
+CREATE_SCHEMA_255["properties"]["flavor"]["properties"]["description"] = DESCRIPTION
+
+UPDATE_SCHEMA_255: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "flavor": {
+            "type": "object",
+            "properties": {"description": DESCRIPTION},
+            "required": ["description"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["flavor"],
+    "additionalProperties": False,
+}
+
+DESCRIPTION_VERSION = "2.55"
+EXTRA_SPECS_VERSION = "2.61"
+INTEGER_SWAP_VERSION = "2.75"
 
 #: Columns a list may be sorted by (Nova accepts any flavor column).
 SORT_KEYS = {"flavorid": am.Flavor.flavorid, "name": am.Flavor.name,
@@ -110,18 +141,30 @@ def find_flavor(ctx: RequestContext, flavorid: str) -> dict[str, Any]:
 # -- views ---------------------------------------------------------------------
 
 def _brief(req: webob.Request, row: am.Flavor) -> dict[str, Any]:
-    return {"id": row.flavorid, "name": row.name,
+    body = {"id": row.flavorid, "name": row.name,
             "links": common.resource_links(req, "flavors", row.flavorid)}
+    if api_version(req).matches(DESCRIPTION_VERSION):
+        body["description"] = row.description
+    return body
 
 
-def _full(req: webob.Request, row: am.Flavor) -> dict[str, Any]:
-    return {
+def _shows_extra_specs(req: webob.Request) -> bool:
+    """From 2.61 a full flavor carries its extra specs, if policy lets the caller list them."""
+    return api_version(req).matches(EXTRA_SPECS_VERSION) and policy.check(
+        context_of(req), "os_compute_api:os-flavor-extra-specs:index")
+
+
+def _full(req: webob.Request, row: am.Flavor, extra_specs: bool | None = None
+          ) -> dict[str, Any]:
+    """The detailed body; ``extra_specs`` may be decided once for a whole list."""
+    version = api_version(req)
+    body: dict[str, Any] = {
         "id": row.flavorid,
         "name": row.name,
         "ram": row.memory_mb,
         "disk": row.root_gb,
-        # Nova shows no swap as "" (below 2.75).
-        "swap": row.swap or "",
+        # Below 2.75 Nova shows no swap as "".
+        "swap": row.swap if version.matches(INTEGER_SWAP_VERSION) else row.swap or "",
         "OS-FLV-EXT-DATA:ephemeral": row.ephemeral_gb,
         "OS-FLV-DISABLED:disabled": row.disabled,
         "vcpus": row.vcpus,
@@ -129,6 +172,11 @@ def _full(req: webob.Request, row: am.Flavor) -> dict[str, Any]:
         "rxtx_factor": row.rxtx_factor,
         "links": common.resource_links(req, "flavors", row.flavorid),
     }
+    if version.matches(DESCRIPTION_VERSION):
+        body["description"] = row.description
+    if _shows_extra_specs(req) if extra_specs is None else extra_specs:
+        body["extra_specs"] = {spec.key: spec.value for spec in row.extra_specs}
+    return body
 
 
 # -- listing ---------------------------------------------------------------------
@@ -222,7 +270,8 @@ def index(req: webob.Request) -> webob.Response:
 
 
 def detail(req: webob.Request) -> webob.Response:
-    return _listing(req, _full)
+    extra_specs = _shows_extra_specs(req)
+    return _listing(req, lambda r, row: _full(r, row, extra_specs))
 
 
 def show(req: webob.Request, flavor_id: str) -> webob.Response:
@@ -244,7 +293,7 @@ def _bounded_int(value: Any, name: str, minimum: int) -> int:
     return number
 
 
-def _new_flavor(spec: dict[str, Any]) -> am.Flavor:
+def _new_flavor(spec: dict[str, Any], description: str | None) -> am.Flavor:
     name = spec["name"]
     flavorid = spec.get("id")
     flavorid = str(uuidlib.uuid4()) if flavorid in (None, "") else str(flavorid)
@@ -266,15 +315,16 @@ def _new_flavor(spec: dict[str, Any]) -> am.Flavor:
         root_gb=_bounded_int(spec["disk"], "disk", 0),
         ephemeral_gb=_bounded_int(spec.get("OS-FLV-EXT-DATA:ephemeral", 0), "ephemeral", 0),
         swap=_bounded_int(spec.get("swap", 0), "swap", 0),
-        rxtx_factor=rxtx_factor, is_public=is_public, disabled=False)
+        rxtx_factor=rxtx_factor, is_public=is_public, disabled=False, description=description)
 
 
 def create(req: webob.Request) -> webob.Response:
     body = read_json(req)
-    common.validate(CREATE_SCHEMA, body)
+    described = api_version(req).matches(DESCRIPTION_VERSION)
+    common.validate(CREATE_SCHEMA_255 if described else CREATE_SCHEMA, body)
     ctx = context_of(req)
     policy.authorize(ctx, "os_compute_api:os-flavor-manage:create", {})
-    flavor = _new_flavor(body["flavor"])
+    flavor = _new_flavor(body["flavor"], body["flavor"].get("description"))
     with api_session() as s:
         if s.scalar(select(am.Flavor.id).where(am.Flavor.flavorid == flavor.flavorid)):
             raise exception.Conflict(f"Flavor with ID {flavor.flavorid} already exists.")
@@ -284,6 +334,23 @@ def create(req: webob.Request) -> webob.Response:
         s.flush()
         s.refresh(flavor)
     return json_response({"flavor": _full(req, flavor)})
+
+
+def update(req: webob.Request, flavor_id: str) -> webob.Response:
+    """2.55: a flavor's description is the one thing that may change after creation;
+    everything else is copied into servers, so changing it would mislead."""
+    common.require_version(req, DESCRIPTION_VERSION)
+    body = read_json(req)
+    common.validate(UPDATE_SCHEMA_255, body)
+    policy.authorize(context_of(req), "os_compute_api:os-flavor-manage:update", {})
+    with api_session() as s:
+        row = s.scalar(select(am.Flavor).where(am.Flavor.flavorid == flavor_id))
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavor_id)
+        row.description = body["flavor"]["description"]
+        s.flush()
+        s.refresh(row)
+        return json_response({"flavor": _full(req, row)})
 
 
 def delete(req: webob.Request, flavor_id: str) -> webob.Response:

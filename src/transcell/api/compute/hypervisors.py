@@ -101,7 +101,8 @@ def _view(req: webob.Request, entry: Node, detail: bool,
         })
         cpu_info = _cpu_info(node)
         body["cpu_info"] = cpu_info if version.matches("2.28") else json.dumps(cpu_info)
-    if servers:
+    if servers or (servers is not None and version.matches("2.75")):
+        # from 2.75 asking for servers always answers with the key, [] if none
         body["servers"] = servers
     return body
 

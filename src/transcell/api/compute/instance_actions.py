@@ -8,7 +8,6 @@ pages by request id, newest first, and can be windowed by ``updated_at``.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import webob
@@ -45,12 +44,8 @@ def _action_view(row: cm.InstanceAction, version: APIVersion) -> dict[str, Any]:
     return body
 
 
-def host_id(project_id: str, host: str | None) -> str:
-    """The server view's obfuscated host: equal for one project's servers on one host,
-    unrelated across projects, so it reveals co-location and nothing else."""
-    if not host:
-        return ""
-    return hashlib.sha224((project_id + host).encode()).hexdigest()
+#: The server view's obfuscated host, the same hash for the same project and host.
+host_id = common.host_id
 
 
 def _sort_key(row: cm.InstanceAction) -> tuple:

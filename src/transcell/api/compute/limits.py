@@ -29,6 +29,9 @@ FIXED_LIMITS = {
     "maxTotalFloatingIps": 10,
 }
 
+#: Dropped at 2.57, with the ``personality`` parameter they limited.
+PERSONALITY_KEYS = ("maxPersonality", "maxPersonalitySize")
+
 #: Dropped at 2.36: network resources are Neutron's business.
 NETWORK_KEYS = ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps",
                 "totalSecurityGroupsUsed", "totalFloatingIpsUsed")
@@ -55,6 +58,10 @@ def absolute_limits(project_id: str, version) -> dict[str, Any]:
             absolute.pop(key)
     if version.matches("2.39"):
         absolute.pop("maxImageMeta")
+    if version.matches("2.57"):
+        # file injection (personality) is gone from server create at 2.57
+        for key in PERSONALITY_KEYS:
+            absolute.pop(key)
     return absolute
 
 

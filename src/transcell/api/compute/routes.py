@@ -27,7 +27,8 @@ ROUTES = {
     # flavors
     f"{V}/flavors": {"GET": flavors.index, "POST": flavors.create},
     f"{V}/flavors/detail": {"GET": flavors.detail},
-    f"{V}/flavors/{{flavor_id}}": {"GET": flavors.show, "DELETE": flavors.delete},
+    f"{V}/flavors/{{flavor_id}}": {"GET": flavors.show, "PUT": flavors.update,
+                                   "DELETE": flavors.delete},
     f"{V}/flavors/{{flavor_id}}/os-extra_specs": {"GET": flavor_extra_specs.index,
                                                   "POST": flavor_extra_specs.create},
     f"{V}/flavors/{{flavor_id}}/os-extra_specs/{{key}}": {"GET": flavor_extra_specs.show,
