@@ -80,6 +80,9 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("GET", SERVER), ("GET", SERVERS + "/detail")]),
     ("os_compute_api:servers:create", MEMBER_OR_ADMIN, "Create a server.",
      [("POST", SERVERS)]),
+    ("os_compute_api:servers:create:trusted_certs", MEMBER_OR_ADMIN,
+     "Ask for image signature certificate validation when creating a server (2.63).",
+     [("POST", SERVERS)]),
     ("os_compute_api:servers:update", MEMBER_OR_ADMIN, "Update a server.",
      [("PUT", SERVER)]),
     ("os_compute_api:servers:delete", MEMBER_OR_ADMIN, "Delete a server.",
@@ -182,9 +185,11 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("os_compute_api:os-instance-actions:show", READER_OR_ADMIN,
      "Show a server action.", [("GET", ACTION_DETAIL)]),
     ("os_compute_api:os-instance-actions:events", ADMIN,
-     "Show the events of a server action.", [("GET", ACTION_DETAIL)]),
+     "Show the events of a server action (below 2.51), with their traceback and, from "
+     "2.62, their host.", [("GET", ACTION_DETAIL)]),
     ("os_compute_api:os-instance-actions:events:details", ADMIN,
-     "Show the details (host, traceback) of action events.", [("GET", ACTION_DETAIL)]),
+     "Show the details of action events: why an event failed (2.84).",
+     [("GET", ACTION_DETAIL)]),
     # server tags
     ("os_compute_api:os-server-tags:index", READER_OR_ADMIN, "List a server's tags.",
      [("GET", "/servers/{server_id}/tags")]),

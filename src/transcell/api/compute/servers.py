@@ -10,12 +10,12 @@ import webob
 from sqlalchemy import select
 
 from transcell import exception, policy
+from transcell.api.compute import server_listing
 from transcell.api.compute.app import api_version
-from transcell.api.compute.common import parse_bool, validate
+from transcell.api.compute.common import collection_links, validate
 from transcell.api.compute.flavors import flavor_to_dict
 from transcell.api.compute.schemas import servers as schema
 from transcell.api.compute.views import servers as view
-from transcell.compute import vm_states
 from transcell.compute.api import API
 from transcell.db import api_models as am
 from transcell.db.session import api_session
@@ -25,73 +25,18 @@ from transcell.wsgi.app import context_of, empty_response, json_response, read_j
 compute_api = API()
 
 
-def _bool_param(value: str, name: str) -> bool:
-    try:
-        return parse_bool(value)
-    except ValueError as exc:
-        raise exception.Invalid(f"Invalid value for query parameter {name}: {exc}") from exc
-
-
-def _limit(req: webob.Request) -> int | None:
-    if "limit" not in req.GET:
-        return None
-    try:
-        limit = int(req.GET["limit"])
-    except ValueError as exc:
-        raise exception.Invalid("limit param must be an integer") from exc
-    if limit < 0:
-        raise exception.Invalid("limit param must be positive")
-    return limit
-
-
-def _filters(req: webob.Request) -> dict[str, Any]:
-    ctx = context_of(req)
-    params = req.GET
-    filters: dict[str, Any] = {"project_id": ctx.project_id}
-    if "all_tenants" in params:
-        all_tenants = params["all_tenants"] == "" or _bool_param(params["all_tenants"],
-                                                                  "all_tenants")
-        if all_tenants:
-            policy.authorize(ctx, "os_compute_api:servers:detail:get_all_tenants", {})
-            filters["project_id"] = params.get("project_id") or params.get("tenant_id")
-    if "deleted" in params and _bool_param(params["deleted"], "deleted"):
-        if not ctx.is_admin:
-            raise exception.Forbidden(action="deleted=True")
-        # deleted servers are not listed by this API; an admin asking gets none
-        filters["vm_states"] = ["deleted"]
-    for key in ("name", "image", "flavor", "changes-since"):
-        if params.get(key):
-            filters[key] = params[key]
-    if params.get("status"):
-        states = set()
-        for status in params.getall("status"):
-            states |= vm_states.vm_states_for_status(status)
-        if not states:
-            # Nova answers an unknown status with an empty list
-            states = {"__none__"}
-        filters["vm_states"] = sorted(states)
-    if params.get("host"):
-        if ctx.is_admin:
-            filters["host"] = params["host"]
-    if api_version(req).matches("2.26"):
-        for key in ("tags", "tags-any", "not-tags", "not-tags-any"):
-            if params.get(key):
-                filters[key] = params[key].split(",")
-    return filters
-
-
 def _list(req: webob.Request, show_detail: bool) -> webob.Response:
     ctx = context_of(req)
     policy.authorize(ctx, "os_compute_api:servers:detail" if show_detail
                      else "os_compute_api:servers:index", {"project_id": ctx.project_id})
-    limit = _limit(req)
-    servers = compute_api.list(ctx, _filters(req), limit, req.GET.get("marker"))
+    listing = server_listing.parse(req, show_detail)
+    servers = listing.apply(compute_api.list(ctx, listing.db_filters, None, None))
     render = view.detail if show_detail else view.basic
-    body: dict[str, Any] = {"servers": [render(req, s) for s in servers]}
-    if limit and len(servers) == limit:
-        base = req.host_url + req.script_name + req.path_info
-        body["servers_links"] = [{"rel": "next",
-                                  "href": f"{base}?limit={limit}&marker={servers[-1]['uuid']}"}]
+    items = [render(req, s) for s in servers]
+    body: dict[str, Any] = {"servers": items}
+    links = collection_links(req, items, "servers/detail" if show_detail else "servers")
+    if links:
+        body["servers_links"] = links
     return json_response(body)
 
 
@@ -107,7 +52,7 @@ def show(req: webob.Request, server_id: str) -> webob.Response:
     ctx = context_of(req)
     _, server = compute_api.get(ctx, server_id)
     policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": server["project_id"]})
-    return json_response({"server": view.detail(req, server)})
+    return json_response({"server": view.detail(req, server, shown=True)})
 
 
 def ips(req: webob.Request, server_id: str) -> webob.Response:
@@ -133,7 +78,7 @@ def update(req: webob.Request, server_id: str) -> webob.Response:
         if api_key in fields:
             values[column] = fields[api_key] or None
     server = compute_api.update(ctx, server_id, **values)
-    return json_response({"server": view.detail(req, server)})
+    return json_response({"server": view.detail(req, server, updated=True)})
 
 
 def delete(req: webob.Request, server_id: str) -> webob.Response:
@@ -219,6 +164,24 @@ def _image_from_bdms(bdms: list[dict]) -> str | None:
     return None
 
 
+def _refuse_unsupported(ctx, server: dict) -> None:
+    """Requests transcell cannot honour are refused before anything is created.
+
+    Trusted image certificates (2.63) need compute hosts that verify image
+    signatures, and a volume type (2.67) needs a block storage service;
+    transcell has neither, and accepting either silently would build a server
+    without the guarantee its owner asked for.
+    """
+    if server.get("trusted_image_certificates"):
+        policy.authorize(ctx, "os_compute_api:servers:create:trusted_certs",
+                         {"project_id": ctx.project_id})
+        raise exception.Invalid("Image certificate validation is not supported: this cloud's "
+                                "compute hosts do not verify image signatures.")
+    for bdm in server.get("block_device_mapping_v2") or []:
+        if bdm.get("volume_type"):
+            raise exception.Invalid(f"Volume type {bdm['volume_type']} could not be found.")
+
+
 def create(req: webob.Request) -> webob.Response:
     ctx = context_of(req)
     version = api_version(req)
@@ -226,6 +189,7 @@ def create(req: webob.Request) -> webob.Response:
     validate(schema.create(version), body)
     policy.authorize(ctx, "os_compute_api:servers:create", {"project_id": ctx.project_id})
     server = body["server"]
+    _refuse_unsupported(ctx, server)
     if server.get("min_count", 1) != 1 or server.get("max_count", 1) != 1:
         raise exception.Invalid("Creating several servers in one request is not supported; "
                                 "set min_count and max_count to 1.")

@@ -8,6 +8,11 @@ NAME = {"type": "string", "minLength": 1, "maxLength": 255,
         "pattern": r"^(?![\s])[\s\S]*(?<![\s])$"}
 UUID_OR_EMPTY = {"type": "string", "maxLength": 255}
 TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": "^[^,/]*$"}
+#: 2.63: ids of certificates the image's signature must chain to (at most 50, no repeats).
+TRUSTED_CERTS = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniqueItems": True,
+                 "items": {"type": "string", "minLength": 1}}
+#: 2.67: the Cinder volume type of a volume a mapping creates.
+VOLUME_TYPE = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
 
 _NETWORK = {
     "type": "object",
@@ -27,7 +32,7 @@ _BDM_V2 = {
         "volume_size": {"type": ["integer", "string", "null"]},
         "device_name": {"type": ["string", "null"]}, "device_type": {"type": ["string", "null"]},
         "disk_bus": {"type": ["string", "null"]}, "guest_format": {"type": ["string", "null"]},
-        "no_device": {}, "tag": TAG, "volume_type": {"type": ["string", "null"]},
+        "no_device": {}, "tag": TAG,
     },
     "additionalProperties": False,
 }
@@ -38,6 +43,8 @@ def create(version: APIVersion) -> dict:
     bdm = {**_BDM_V2, "properties": dict(_BDM_V2["properties"])}
     if not version.matches("2.32"):
         bdm["properties"].pop("tag")
+    if version.matches("2.67"):
+        bdm["properties"]["volume_type"] = VOLUME_TYPE
     else:
         network["properties"]["tag"] = TAG
     if not version.matches("2.42") and version.matches("2.33"):
@@ -80,6 +87,11 @@ def create(version: APIVersion) -> dict:
         server["required"] = ["name", "flavorRef", "networks"]
     if version.matches("2.52"):
         server["properties"]["tags"] = {"type": "array", "items": TAG, "maxItems": 50}
+    if version.matches("2.57"):
+        # file injection is gone; user_data is the way to hand a guest files
+        server["properties"].pop("personality")
+    if version.matches("2.63"):
+        server["properties"]["trusted_image_certificates"] = TRUSTED_CERTS
     return {
         "type": "object",
         "properties": {"server": server, "os:scheduler_hints": {"type": "object"},

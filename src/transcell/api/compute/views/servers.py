@@ -2,16 +2,19 @@
 
 Tempest checks the 2.1 bodies against schemas that allow no extra keys, so
 every key added at a later microversion is added only behind its version.
+
+The body ``PUT /servers/{id}`` answers with is a subset of the one ``GET``
+shows until 2.75, which made the two the same.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import webob
 
 from transcell import policy
+from transcell.api.compute import common
 from transcell.api.compute.app import api_version
 from transcell.api.compute.common import resource_links
 from transcell.compute import vm_states
@@ -24,10 +27,12 @@ _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "
 links = resource_links
 
 
+#: From this microversion an update answers with everything a show does.
+FULL_UPDATE_BODY = "2.75"
+
+
 def host_id(server: dict) -> str:
-    if not server["host"]:
-        return ""
-    return hashlib.sha224((server["project_id"] + server["host"]).encode()).hexdigest()
+    return common.host_id(server["project_id"], server["host"])
 
 
 def addresses(server: dict, extended: bool = True) -> dict[str, list[dict]]:
@@ -47,6 +52,9 @@ def addresses(server: dict, extended: bool = True) -> dict[str, list[dict]]:
 
 def _flavor(req: webob.Request, server: dict) -> dict:
     flavor = server["flavor"] or {}
+    if not flavor:
+        # Nova's answer for a server whose flavor copy is gone: an empty object
+        return {}
     if api_version(req).matches("2.47"):
         body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"),
                 "disk": flavor.get("root_gb"), "ephemeral": flavor.get("ephemeral_gb", 0),
@@ -81,9 +89,17 @@ def basic(req: webob.Request, server: dict) -> dict:
             "links": links(req, "servers", server["uuid"])}
 
 
-def detail(req: webob.Request, server: dict) -> dict:
+def detail(req: webob.Request, server: dict, *, shown: bool = False,
+           updated: bool = False) -> dict:
+    """A server's full body: in lists, or ``shown`` alone (GET), or ``updated`` (PUT).
+
+    Lists never carry ``server_groups`` (2.71); below 2.75 an update's body
+    leaves out the extended attributes, states, usage, volumes, keypair and
+    security groups, and shows addresses without their MAC and type.
+    """
     version = api_version(req)
     ctx = context_of(req)
+    full = not updated or version.matches(FULL_UPDATE_BODY)
     status = vm_states.api_status(server["vm_state"], server["task_state"])
     body: dict[str, Any] = {
         "id": server["uuid"],
@@ -97,27 +113,30 @@ def detail(req: webob.Request, server: dict) -> dict:
         "flavor": _flavor(req, server),
         "created": isotime(server["created_at"]),
         "updated": isotime(server["updated_at"] or server["created_at"]),
-        "addresses": addresses(server),
+        "addresses": addresses(server, extended=full),
         "accessIPv4": server["access_ip_v4"] or "",
         "accessIPv6": server["access_ip_v6"] or "",
         "links": links(req, "servers", server["uuid"]),
         "OS-DCF:diskConfig": "AUTO" if server["auto_disk_config"] else "MANUAL",
-        "key_name": server["key_name"],
-        "config_drive": server["config_drive"] or "",
-        "OS-EXT-AZ:availability_zone": server["availability_zone"] or "",
-        "OS-EXT-STS:task_state": server["task_state"],
-        "OS-EXT-STS:vm_state": server["vm_state"],
-        "OS-EXT-STS:power_state": server["power_state"],
-        "OS-SRV-USG:launched_at": _usage_time(server["launched_at"]),
-        "OS-SRV-USG:terminated_at": _usage_time(server["terminated_at"]),
-        "os-extended-volumes:volumes_attached": _volumes(version, server),
     }
+    if full:
+        body.update({
+            "key_name": server["key_name"],
+            "config_drive": server["config_drive"] or "",
+            "OS-EXT-AZ:availability_zone": server["availability_zone"] or "",
+            "OS-EXT-STS:task_state": server["task_state"],
+            "OS-EXT-STS:vm_state": server["vm_state"],
+            "OS-EXT-STS:power_state": server["power_state"],
+            "OS-SRV-USG:launched_at": _usage_time(server["launched_at"]),
+            "OS-SRV-USG:terminated_at": _usage_time(server["terminated_at"]),
+            "os-extended-volumes:volumes_attached": _volumes(version, server),
+        })
     if status in _PROGRESS_STATUSES:
         body["progress"] = server["progress"] or 0
-    if server["vifs"]:
+    if full and server["vifs"]:
         body["security_groups"] = [{"name": "default"}]
-    if policy.check(ctx, "os_compute_api:os-extended-server-attributes",
-                    {"project_id": server["project_id"]}):
+    if full and policy.check(ctx, "os_compute_api:os-extended-server-attributes",
+                             {"project_id": server["project_id"]}):
         body["OS-EXT-SRV-ATTR:host"] = server["host"]
         body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{server['id']:08x}"
         body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server["node"]
@@ -131,13 +150,21 @@ def detail(req: webob.Request, server: dict) -> dict:
             body["OS-EXT-SRV-ATTR:user_data"] = None
     if version.matches("2.9"):
         body["locked"] = bool(server["locked"])
-    if version.matches("2.16") and policy.check(ctx, "os_compute_api:servers:show:host_status",
-                                                {"project_id": server["project_id"]}):
+    if version.matches("2.73"):
+        body["locked_reason"] = (server.get("system_metadata") or {}).get("locked_reason")
+    if full and version.matches("2.16") and policy.check(
+            ctx, "os_compute_api:servers:show:host_status", {"project_id": server["project_id"]}):
         body["host_status"] = _host_status(server)
     if version.matches("2.19"):
         body["description"] = server["display_description"]
     if version.matches("2.26"):
         body["tags"] = server["tags"]
+    if version.matches("2.63"):
+        # transcell refuses trusted certificates at create, so a server never has any
+        body["trusted_image_certificates"] = None
+    if (shown or updated) and version.matches("2.71"):
+        # nor does it serve server groups: no server is a member of one
+        body["server_groups"] = []
     fault = _fault(req, server)
     if fault and status in ("ERROR", "DELETED"):
         body["fault"] = fault
