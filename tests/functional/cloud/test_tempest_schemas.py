@@ -114,3 +114,87 @@ def test_keypair_bodies_at_2_1(cloud):
           cloud.request("GET", f"{COMPUTE}/os-keypairs/schema-key", cloud="transcell-demo"))
     check("v2_1", "keypairs", "delete_keypair",
           cloud.request("DELETE", f"{COMPUTE}/os-keypairs/schema-key", cloud="transcell-demo"))
+
+
+# -- 2.54 to the maximum ------------------------------------------------------------------
+
+#: Tempest's server schema modules up to the cloud's maximum, 2.73.
+SERVER_MODULES = (("2.54", "v2_54"), ("2.57", "v2_57"), ("2.58", "v2_58"), ("2.59", "v2_59"),
+                  ("2.62", "v2_62"), ("2.63", "v2_63"), ("2.70", "v2_70"), ("2.71", "v2_71"),
+                  ("2.73", "v2_73"))
+
+
+@pytest.mark.parametrize("cloud_name", ["transcell-admin", "transcell-demo"])
+def test_server_bodies_from_254(cloud, server, cloud_name):
+    path = f"{COMPUTE}/servers"
+    for version, module in SERVER_MODULES:
+        for name, url in (("get_server", f"{path}/{server}"), ("list_servers", path),
+                          ("list_servers_detail", f"{path}/detail")):
+            check(module, "servers", name, cloud.request("GET", url, cloud=cloud_name,
+                                                         version=version))
+        # the same name again: the body is what matters, not a change
+        resp = cloud.request("PUT", f"{path}/{server}", cloud=cloud_name, version=version,
+                             json={"server": {"name": "schema-check"}})
+        check(module, "servers", "update_server", resp)
+
+
+def test_action_bodies_from_258(cloud, server):
+    path = f"{COMPUTE}/servers/{server}/os-instance-actions"
+    for cloud_name in ("transcell-admin", "transcell-demo"):
+        for version, module in (("2.58", "v2_58"), ("2.62", "v2_62"), ("2.73", "v2_73")):
+            body = check(module, "servers", "list_instance_actions",
+                         cloud.request("GET", path, cloud=cloud_name, version=version))
+            request_id = body["instanceActions"][0]["request_id"]
+            check(module, "servers", "show_instance_action", cloud.request(
+                "GET", f"{path}/{request_id}", cloud=cloud_name, version=version))
+        paged = check("v2_58", "servers", "list_instance_actions", cloud.request(
+            "GET", f"{path}?limit=1", cloud=cloud_name, version="2.58"))
+        assert paged["links"][0]["rel"] == "next"
+
+
+def test_flavor_and_limit_bodies_from_255(cloud):
+    path = f"{COMPUTE}/flavors"
+    for version, module in (("2.55", "v2_55"), ("2.61", "v2_61"), ("2.73", "v2_61")):
+        check(module, "flavors", "list_flavors", cloud.request("GET", path, version=version))
+        check(module, "flavors", "list_flavors_details",
+              cloud.request("GET", f"{path}/detail", version=version))
+        check(module, "flavors", "create_update_get_flavor_details",
+              cloud.request("GET", f"{path}/1", cloud="transcell-demo", version=version))
+    made = check("v2_61", "flavors", "create_update_get_flavor_details", cloud.request(
+        "POST", path, version="2.61", json={"flavor": {
+            "name": "schema-described", "ram": 64, "vcpus": 1, "disk": 1,
+            "description": "checked against Tempest"}}))
+    flavor_id = made["flavor"]["id"]
+    check("v2_55", "flavors", "create_update_get_flavor_details", cloud.request(
+        "PUT", f"{path}/{flavor_id}", version="2.55",
+        json={"flavor": {"description": "changed"}}))
+    check("v2_55", "flavors", "delete_flavor",
+          cloud.request("DELETE", f"{path}/{flavor_id}", version="2.55"))
+    for version in ("2.57", "2.73"):
+        check("v2_57", "limits", "get_limit",
+              cloud.request("GET", f"{COMPUTE}/limits", cloud="transcell-demo", version=version))
+
+
+def test_operator_bodies_at_the_maximum(cloud, server):
+    check("v2_59", "migrations", "list_migrations",
+          cloud.request("GET", f"{COMPUTE}/os-migrations", version="2.59"))
+    check("v2_59", "migrations", "list_migrations",
+          cloud.request("GET", f"{COMPUTE}/os-migrations", version="2.73"))
+    check("v2_53", "hypervisors", "list_hypervisors_detail",
+          cloud.request("GET", f"{COMPUTE}/os-hypervisors/detail", version="2.73"))
+    check("v2_53", "services", "list_services",
+          cloud.request("GET", f"{COMPUTE}/os-services", version="2.73"))
+
+
+def test_keypair_bodies_at_the_maximum(cloud):
+    path = f"{COMPUTE}/os-keypairs"
+    resp = cloud.request("POST", path, cloud="transcell-demo", version="2.73",
+                         json={"keypair": {"name": "schema-key-273"}})
+    check("v2_2", "keypairs", "create_keypair", resp)
+    check("v2_2", "keypairs", "list_keypairs",
+          cloud.request("GET", path, cloud="transcell-demo", version="2.73"))
+    check("v2_2", "keypairs", "get_keypair",
+          cloud.request("GET", f"{path}/schema-key-273", cloud="transcell-demo", version="2.73"))
+    check("v2_2", "keypairs", "delete_keypair",
+          cloud.request("DELETE", f"{path}/schema-key-273", cloud="transcell-demo",
+                        version="2.73"))

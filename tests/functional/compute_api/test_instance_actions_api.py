@@ -95,7 +95,7 @@ def _history(cloud, count: int = 5):
     return [f"req-{n}" for n in reversed(range(count))], server
 
 
-def test_258_adds_updated_at_to_list_and_show(cloud, ahead_of_max):
+def test_258_adds_updated_at_to_list_and_show(cloud):
     server = _arrange(cloud)
     cloud.add_action(cloud.cell2, server, "stop", "req-stop", utcnow(),
                      updated_at=utcnow() + dt.timedelta(seconds=5))
@@ -111,7 +111,7 @@ def test_258_adds_updated_at_to_list_and_show(cloud, ahead_of_max):
     assert shown["updated_at"] == new["instanceActions"][0]["updated_at"]
 
 
-def test_258_pages_by_request_id_with_a_next_link(cloud, ahead_of_max):
+def test_258_pages_by_request_id_with_a_next_link(cloud):
     expected, server = _history(cloud)
     path = f"/servers/{server}/os-instance-actions"
     first = cloud.get(f"{path}?limit=2", token=DEMO, version="2.58").json
@@ -128,7 +128,7 @@ def test_258_pages_by_request_id_with_a_next_link(cloud, ahead_of_max):
     assert len(cloud.get(f"{path}?limit=2", token=DEMO).json["instanceActions"]) == 5
 
 
-def test_258_bad_marker_and_closed_query(cloud, ahead_of_max):
+def test_258_bad_marker_and_closed_query(cloud):
     _, server = _history(cloud)
     path = f"/servers/{server}/os-instance-actions"
     bad = cloud.get(f"{path}?marker=req-nope", token=DEMO, version="2.58")
@@ -148,7 +148,7 @@ def test_258_bad_marker_and_closed_query(cloud, ahead_of_max):
             query
 
 
-def test_changes_since_and_before_window_on_updated_at(cloud, ahead_of_max):
+def test_changes_since_and_before_window_on_updated_at(cloud):
     expected, server = _history(cloud)
     path = f"/servers/{server}/os-instance-actions"
     listed = cloud.get(path, token=DEMO, version="2.66").json["instanceActions"]
@@ -181,7 +181,7 @@ def _with_hosts(cloud, project: str | None = "demo-project"):
     return server, f"/servers/{server}/os-instance-actions/req-stop"
 
 
-def test_262_host_id_for_everyone_host_for_admins(cloud, ahead_of_max):
+def test_262_host_id_for_everyone_host_for_admins(cloud):
     server, path = _with_hosts(cloud)
     expected = hashlib.sha224(b"demo-projectcell2-host1").hexdigest()
     member = cloud.get(path, token=DEMO, version="2.62").json["instanceAction"]["events"]
@@ -199,7 +199,7 @@ def test_262_host_id_for_everyone_host_for_admins(cloud, ahead_of_max):
     assert instance_actions.host_id("demo-project", "cell2-host1") == expected
 
 
-def test_262_host_id_of_project_less_events_uses_the_servers_project(cloud, ahead_of_max):
+def test_262_host_id_of_project_less_events_uses_the_servers_project(cloud):
     _, path = _with_hosts(cloud, project=None)
     events = cloud.get(path, version="2.62").json["instanceAction"]["events"]
     assert events[1]["hostId"] == hashlib.sha224(b"demo-projectcell2-host1").hexdigest()

@@ -52,7 +52,7 @@ def test_keys_change_at_236_and_239(cloud):
     assert at_239 == KEYS_21 - NETWORK - {"maxImageMeta"}
 
 
-def test_257_drops_the_personality_limits(cloud, ahead_of_max):
+def test_257_drops_the_personality_limits(cloud):
     before = set(cloud.get("/limits", token=DEMO, version="2.56").json["limits"]["absolute"])
     assert {"maxPersonality", "maxPersonalitySize"} <= before
     after = set(cloud.get("/limits", token=DEMO, version="2.57").json["limits"]["absolute"])
