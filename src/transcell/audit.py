@@ -164,8 +164,20 @@ def check_images(image_service, moves) -> list[Problem]:
     return problems
 
 
+def _move_hosts() -> set[tuple[str, str]]:
+    """(server, host) pairs where a move in flight legitimately keeps disks."""
+    from transcell.move import saga as sagas
+    pairs = set()
+    for move in sagas.Saga.with_status(*sagas.IN_FLIGHT):
+        for key in ("source_host", "dest_host"):
+            if move.resources.get(key):
+                pairs.add((move.instance_uuid, move.resources[key]))
+    return pairs
+
+
 def check_disks(rows) -> list[Problem]:
     problems = []
+    moving = _move_hosts()
     root = conf.state_path("hosts")
     if not os.path.isdir(root):
         return problems
@@ -175,6 +187,8 @@ def check_disks(rows) -> list[Problem]:
             continue
         for uuid in sorted(os.listdir(instances)):
             if uuid.startswith("."):
+                continue
+            if (uuid, host) in moving:
                 continue
             if not any(r.host == host for _, r in rows.get(uuid, [])):
                 problems.append(_problem("orphan-disk",

@@ -87,14 +87,18 @@ class MoveTasks:
         self._end(ctx, instance_uuid, self.finish.revert)
 
     def _end(self, ctx: RequestContext, instance_uuid: str, how) -> None:
-        saga = Saga.latest_for(instance_uuid)
-        if saga is None or saga.status not in (sagas.MOVED, sagas.CONFIRMING, sagas.REVERTING):
-            raise exception.Conflict(f"Instance {instance_uuid} has no move waiting to be "
-                                     "confirmed or reverted.")
+        done = sagas.CONFIRMED if how == self.finish.confirm else sagas.REVERTED
         while not self._claim(instance_uuid):
             time.sleep(0.05)
         try:
-            how(ctx, Saga.load(saga.uuid))
+            saga = Saga.latest_for(instance_uuid)
+            if saga is not None and saga.status == done:
+                return  # a concurrent request (a delete's confirm) already ended it
+            if saga is None or saga.status not in (sagas.MOVED, sagas.CONFIRMING,
+                                                   sagas.REVERTING):
+                raise exception.Conflict(f"Instance {instance_uuid} has no move waiting to "
+                                         "be confirmed or reverted.")
+            how(ctx, saga)
         finally:
             self._release(instance_uuid)
 
@@ -116,9 +120,11 @@ class MoveTasks:
 
     def pass_once(self) -> None:
         for saga in Saga.with_status(*sagas.ACTIVE):
-            if not _owner_gone(_owner_of(saga), saga.updated_at):
-                continue
-            self._resume(saga)
+            owner = _owner_of(saga)
+            # ours but no thread here runs it (it failed after its flip), or its
+            # conductor is gone: either way nobody else will finish it
+            if owner == sagas.OWNER or _owner_gone(owner, saga.updated_at):
+                self._resume(saga)
         window = CONF.conductor.resize_confirm_window
         if window > 0:
             for saga in Saga.with_status(sagas.MOVED):

@@ -363,6 +363,9 @@ class MoveTask:
                                  dest_host=res["dest_host"])
         records.set_hidden(owner, uuid, False)
         records.map_to(uuid, owner)
+        # a fault injected here lands in the worst place: visible and mapped at the
+        # target, but the flip not yet recorded, so it must be undone
+        sagas.check_fault("flip")
         saga.flipped = True
         saga.save()
         records.set_hidden(source, uuid, True)
