@@ -72,8 +72,10 @@ class MoveTasks:
     def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
                        kind: str, flavor: dict, host: str | None,
                        allow_cross_cell: bool) -> None:
-        if not self._claim(instance_uuid):
-            raise exception.Conflict(f"Instance {instance_uuid} is already being moved.")
+        # the API admitted this move only with no task running on the server, so
+        # whoever holds the claim (a resume pass) is about to let go
+        while not self._claim(instance_uuid):
+            time.sleep(0.05)
         try:
             self.move.start(ctx, instance_uuid, migration_uuid, kind, flavor, host,
                             allow_cross_cell)

@@ -81,6 +81,22 @@ class MoveTask:
     def start(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str, kind: str,
               new_flavor: dict, requested_host: str | None, allow_cross_cell: bool) -> None:
         cell = cells.cell_of_instance(instance_uuid)
+        try:
+            saga = self._begin(ctx, cell, instance_uuid, migration_uuid, kind, new_flavor,
+                               requested_host, allow_cross_cell)
+        except Exception as exc:
+            # nothing ran yet, but the API left the server in resize_prep: release it
+            LOG.exception("Move %s of %s could not start", migration_uuid, instance_uuid)
+            inst.update(cell, instance_uuid, task_state=None, progress=None)
+            inst.add_fault(cell, instance_uuid, exc)
+            actions.finish_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT, exc)
+            return
+        self.run(saga)
+
+    def _begin(self, ctx: RequestContext, cell: cells.Cell, instance_uuid: str,
+               migration_uuid: str, kind: str, new_flavor: dict, requested_host: str | None,
+               allow_cross_cell: bool) -> Saga:
+        actions.start_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT)
         server = inst.get(cell, instance_uuid)
         old_flavor = server["flavor"]
         records.create_migration(
@@ -97,10 +113,9 @@ class MoveTask:
                             "requested_host": requested_host,
                             "allow_cross_cell": allow_cross_cell, "started_at": time.time()},
                            ctx.to_dict())
-        actions.start_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT)
         notifications.notify(ctx, "instance.resize.start", notifications.instance_payload(
             server, migration_uuid=migration_uuid))
-        self.run(saga)
+        return saga
 
     def run(self, saga: Saga) -> None:
         """Forward until done; on failure before the flip, undo."""

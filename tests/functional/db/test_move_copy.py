@@ -1,0 +1,156 @@
+"""Copying a server between cell databases carries every column of every table it
+owns, on every engine. The columns come from the models, so a column or a table
+added later is checked without anyone editing this test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuidlib
+
+import dbfixtures
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from transcell import exception
+from transcell.cell import Cell
+from transcell.db import cell_models as cm
+from transcell.db import migration
+from transcell.db.session import cell_session
+from transcell.db.types import JSONText
+from transcell.move import copy
+
+WHEN = dt.datetime(2026, 5, 4, 3, 2, 1)
+
+
+def _cell(url: str, name: str) -> Cell:
+    return Cell(id=1, uuid=str(uuidlib.uuid4()), name=name, database_connection=url,
+                transport_url="inproc://test")
+
+
+@pytest.fixture
+def two_cells(db_factory: dbfixtures.DatabaseFactory) -> tuple[Cell, Cell]:
+    cells = []
+    for name in ("cellA", "cellB"):
+        url = db_factory.create()
+        migration.sync(url, "cell")
+        cells.append(_cell(url, name))
+    return cells[0], cells[1]
+
+
+def _value(column: sa.Column, salt: int):
+    """A value unlike the column's default, so a column left behind shows."""
+    kind = column.type
+    if isinstance(kind, JSONText):
+        return {"column": column.key, "salt": salt}
+    if isinstance(kind, sa.Boolean):
+        return True
+    if isinstance(kind, sa.DateTime):
+        return WHEN + dt.timedelta(seconds=salt)
+    if isinstance(kind, sa.Float):
+        return 1.5 + salt
+    if isinstance(kind, sa.Integer):
+        return 40 + salt
+    length = getattr(kind, "length", None) or 64
+    return f"{column.key[:20]}-{salt}"[:length]
+
+
+def _row(model: type, owner: str, salt: int, **fixed):
+    values = {}
+    for column in model.__table__.columns:
+        if column.key == "id":
+            continue
+        values[column.key] = _value(column, salt)
+    if model is cm.Instance:
+        values.update(uuid=owner, deleted=0, hidden=False)
+    elif model is cm.Tag:
+        values.update(resource_id=owner)
+    elif "instance_uuid" in values:
+        values.update(instance_uuid=owner)
+    if "deleted" in values:
+        values["deleted"] = 0
+    values.update(fixed)
+    return model(**values)
+
+
+def _populate(cell: Cell, uuid: str) -> None:
+    with cell_session(cell) as s:
+        s.add(_row(cm.Instance, uuid, 1))
+        s.flush()
+        for salt, model in enumerate(cm.INSTANCE_OWNED, start=2):
+            for copy_no in range(2 if model is not cm.InstanceExtra else 1):
+                extra = {"uuid": str(uuidlib.uuid4())} if "uuid" in \
+                    model.__table__.columns.keys() else {}
+                row = _row(model, uuid, salt * 10 + copy_no, **extra)
+                s.add(row)
+                s.flush()
+                if model is cm.InstanceAction:
+                    s.add(_row(cm.InstanceActionEvent, uuid, salt * 100 + copy_no,
+                               action_id=row.id))
+
+
+def _without_local(rows: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    out = {}
+    for table, found in rows.items():
+        out[table] = sorted(({k: v for k, v in r.items() if k not in ("_id", "action_id",
+                                                                        "hidden")}
+                             for r in found), key=repr)
+    return out
+
+
+def test_every_column_of_every_owned_table_is_copied(two_cells):
+    source, target = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate(source, uuid)
+    copy.copy_instance(source, target, uuid, hidden=True)
+    with cell_session(source) as s:
+        before = copy.read_rows(s, uuid)
+    with cell_session(target) as s:
+        after = copy.read_rows(s, uuid)
+        hidden = s.scalar(select(cm.Instance.hidden).where(cm.Instance.uuid == uuid))
+    assert hidden is True
+    assert _without_local(after) == _without_local(before)
+    for table, rows in before.items():
+        assert rows, f"{table} was not populated: the test would prove nothing for it"
+    # events point at the target's own copy of their action
+    with cell_session(target) as s:
+        action_ids = set(s.scalars(select(cm.InstanceAction.id)
+                                   .where(cm.InstanceAction.instance_uuid == uuid)))
+        event_actions = set(s.scalars(select(cm.InstanceActionEvent.action_id)))
+    assert event_actions and event_actions <= action_ids
+
+
+def test_copying_again_replaces_the_hidden_copy(two_cells):
+    source, target = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate(source, uuid)
+    copy.copy_instance(source, target, uuid)
+    copy.copy_instance(source, target, uuid)
+    with cell_session(target) as s:
+        assert s.scalar(select(sa.func.count()).select_from(cm.Instance)) == 1
+        assert s.scalar(select(sa.func.count()).select_from(cm.InstanceAction)) == 2
+
+
+def test_a_visible_row_is_never_overwritten_or_hard_deleted(two_cells):
+    source, target = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate(source, uuid)
+    _populate(target, uuid)
+    with pytest.raises(exception.Conflict):
+        copy.copy_instance(source, target, uuid)
+    with pytest.raises(exception.Conflict):
+        copy.hard_delete(target, uuid)
+    assert copy.hard_delete(target, uuid, only_hidden=False) is True
+    with cell_session(target) as s:
+        for model in (cm.Instance, *cm.INSTANCE_OWNED, cm.InstanceActionEvent):
+            assert s.scalar(select(sa.func.count()).select_from(model)) == 0, model
+
+
+def test_every_table_keyed_by_a_server_travels_with_it():
+    """A new table holding per-server rows must join INSTANCE_OWNED, or moves lose it."""
+    travelling = {m.__table__.name for m in (cm.Instance, *cm.INSTANCE_OWNED)}
+    travelling.add(cm.InstanceActionEvent.__table__.name)  # follows its action
+    for table in cm.CellBase.metadata.sorted_tables:
+        keyed = {"instance_uuid", "resource_id"} & set(table.columns.keys())
+        if keyed:
+            assert table.name in travelling, f"{table.name} is keyed by a server but not copied"
