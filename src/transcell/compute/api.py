@@ -44,14 +44,26 @@ class API:
     # reads -------------------------------------------------------------
     def get(self, ctx: RequestContext, server_id: str, read_deleted: bool = False
             ) -> tuple[cells.Cell, dict]:
-        """The server and its cell; 404 for unknown ids and other projects' servers."""
-        mapping = cells.instance_mapping(server_id)
-        if mapping is None or mapping["cell"] is None:
-            raise exception.InstanceNotFound(instance_id=server_id)
-        if not ctx.is_admin and mapping["project_id"] != ctx.project_id:
-            raise exception.InstanceNotFound(instance_id=server_id)
-        cell = mapping["cell"]
-        return cell, inst.get(cell, server_id, read_deleted=read_deleted)
+        """The server and its cell; 404 for unknown ids and other projects' servers.
+
+        A move's flip changes the mapping and then hides the old row; a read
+        that saw the old mapping and then the hidden row looks again rather
+        than calling a live server missing.
+        """
+        for _ in range(3):
+            mapping = cells.instance_mapping(server_id)
+            if mapping is None or mapping["cell"] is None:
+                raise exception.InstanceNotFound(instance_id=server_id)
+            if not ctx.is_admin and mapping["project_id"] != ctx.project_id:
+                raise exception.InstanceNotFound(instance_id=server_id)
+            cell = mapping["cell"]
+            try:
+                return cell, inst.get(cell, server_id, read_deleted=read_deleted)
+            except exception.InstanceNotFound:
+                again = cells.instance_mapping(server_id)
+                if again is None or again["cell"] is None or again["cell"].uuid == cell.uuid:
+                    raise
+        raise exception.InstanceNotFound(instance_id=server_id)
 
     def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int | None,
              marker: str | None) -> list[dict]:

@@ -81,7 +81,7 @@ def render(report: dict[str, Any]) -> str:
         f"  to:       {report['target']['host']} ({report['target']['cell']}), "
         f"flavor {report['new_flavor']}",
         f"  disk:     {size(report['disk_size'])}, uploaded {size(report['bytes_uploaded'])}, "
-        f"downloaded {size(report['bytes_downloaded'])}",
+        f"written at the target {size(report['bytes_downloaded'])}",
         f"  downtime: {report['downtime_seconds']} s",
         "  steps:    " + ", ".join(
             f"{s['name']}={s['state']}"
