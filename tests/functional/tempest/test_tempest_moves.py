@@ -1,0 +1,131 @@
+"""Unmodified Tempest from PyPI against ``transcell up``: resize and cold migration.
+
+The cloud has two cells with one compute host each, so every resize and
+migration Tempest asks for can only land in the other cell. Tempest runs once,
+serially, over exactly the tests in ``TEMPEST_TESTS``; each one is then a pytest
+item that passes only if Tempest ran it and it passed. A skip is a failure
+(it would mean the workspace switched the feature off), and so is a test that
+never ran.
+
+Run just these: ``.venv/bin/pytest -m tempest``. Tempest's workspace (config,
+accounts, ``tempest.log`` with every request and response, the subunit stream)
+stays under pytest's basetemp, ``tempest-workspace*``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import tempest_workspace as tw
+
+MIGRATIONS = "tempest.api.compute.admin.test_migrations.MigrationsAdminTest"
+ACTIONS = "tempest.api.compute.servers.test_server_actions"
+NEGATIVE = "tempest.api.compute.servers.test_servers_negative.ServersNegativeTestJSON"
+ADMIN_NEGATIVE = ("tempest.api.compute.admin.test_servers_negative."
+                  "ServersAdminNegativeTestJSON")
+DELETE = "tempest.api.compute.servers.test_delete_server.DeleteServersTestJSON"
+
+#: Every Tempest test this suite must pass. The list lives here and only here.
+TEMPEST_TESTS: tuple[str, ...] = (
+    f"{MIGRATIONS}.test_list_migrations",
+    f"{MIGRATIONS}.test_list_migrations_in_flavor_resize_situation",
+    f"{MIGRATIONS}.test_resize_server_revert_deleted_flavor",
+    f"{MIGRATIONS}.test_cold_migration",
+    f"{MIGRATIONS}.test_revert_cold_migration",
+    f"{MIGRATIONS}.test_cold_migration_with_swap",
+    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_confirm",
+    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_revert",
+    f"{ACTIONS}.ServerActionsTestOtherB.test_resize_server_confirm_from_stopped",
+    f"{NEGATIVE}.test_resize_nonexistent_server",
+    f"{NEGATIVE}.test_resize_server_with_non_existent_flavor",
+    f"{NEGATIVE}.test_resize_server_with_null_flavor",
+    f"{ADMIN_NEGATIVE}.test_migrate_non_existent_server",
+    f"{DELETE}.test_delete_server_while_in_verify_resize_state",
+)
+
+MEMBER_RESIZE = (
+    "a resize asked for by a project member is undone: the move's temporary snapshot "
+    "image is created with an admin context (owner: the admin project) and the source "
+    "host's upload, made with the member's context, gets ImageNotFound, so the server "
+    "never reaches VERIFY_RESIZE")
+
+#: Listed tests that may fail until the named defect is fixed (xfail, not strict,
+#: and only for a failure Tempest reported: a skip or a test that never ran still
+#: fails). Every other listed test is strict. Delete an entry once it passes.
+KNOWN_FAILURES: dict[str, str] = {
+    f"{MIGRATIONS}.test_list_migrations_in_flavor_resize_situation": MEMBER_RESIZE,
+    f"{MIGRATIONS}.test_resize_server_revert_deleted_flavor": MEMBER_RESIZE,
+    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_confirm": MEMBER_RESIZE,
+    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_revert": MEMBER_RESIZE,
+    f"{ACTIONS}.ServerActionsTestOtherB.test_resize_server_confirm_from_stopped":
+        MEMBER_RESIZE,
+    f"{DELETE}.test_delete_server_while_in_verify_resize_state": MEMBER_RESIZE,
+}
+
+#: The whole Tempest run, the cloud's start aside: under a minute when every move
+#: works (each test takes under 6 s), about 4 when each of the known failures waits
+#: out [compute] build_timeout (30 s).
+RUN_TIMEOUT = 480
+
+pytestmark = [pytest.mark.tempest, pytest.mark.timeout(RUN_TIMEOUT + 120)]
+
+
+class TempestTestFailed(AssertionError):
+    """Tempest ran the test and it failed (the only failure an xfail here allows)."""
+
+
+@pytest.fixture(scope="module")
+def tempest_run(tempest_cloud, tmp_path_factory) -> tw.TempestRun:
+    workspace = str(tmp_path_factory.mktemp("tempest-workspace"))
+    config_file = tw.write_workspace(tempest_cloud, workspace, TEMPEST_TESTS)
+    return tw.run_tempest(workspace, config_file, timeout=RUN_TIMEOUT)
+
+
+def _where(run: tw.TempestRun) -> str:
+    return f"(Tempest workspace, with tempest.log: {run.workspace})"
+
+
+def test_tempest_ran_exactly_the_listed_tests(tempest_run):
+    """The include list selects every listed test and nothing else, class setups
+    and teardowns all succeed, and the run finished in time."""
+    problems = []
+    if tempest_run.timed_out:
+        problems.append(f"tempest run did not finish within {RUN_TIMEOUT}s")
+    missing = sorted(set(TEMPEST_TESTS) - tempest_run.test_names())
+    extra = sorted(tempest_run.test_names() - set(TEMPEST_TESTS))
+    if missing:
+        problems.append("never ran: " + ", ".join(missing))
+    if extra:
+        problems.append("ran but not listed: " + ", ".join(extra))
+    problems.extend(r.explanation() for r in tempest_run.class_failures())
+    if problems:
+        pytest.fail("\n".join(problems) + "\n" + tempest_run.stderr[-3000:] + "\n" +
+                    _where(tempest_run), pytrace=False)
+
+
+def _param(name: str):
+    marks = []
+    if name in KNOWN_FAILURES:
+        marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[name], strict=False,
+                                       raises=TempestTestFailed))
+    short = ".".join(name.rsplit(".", 2)[-2:])
+    return pytest.param(name, id=short, marks=marks)
+
+
+@pytest.mark.parametrize("name", [_param(name) for name in TEMPEST_TESTS])
+def test_listed_tempest_test(tempest_run, name):
+    result = tempest_run.by_name(name)
+    if result is None:
+        fixture_errors = "\n".join(r.explanation() for r in tempest_run.class_failures())
+        pytest.fail(f"Tempest never ran {name}\n{fixture_errors}\n{_where(tempest_run)}",
+                    pytrace=False)
+    if result.status == "success":
+        return
+    if result.status == "fail":
+        raise TempestTestFailed(f"{result.explanation()}\n{_where(tempest_run)}")
+    if result.status == "skip":
+        pytest.fail(f"Tempest skipped it, which counts as a failure:\n"
+                    f"{result.explanation()}", pytrace=False)
+    if not result.finished:
+        pytest.fail(f"Tempest never finished {name} (timed out: {tempest_run.timed_out})\n"
+                    f"{_where(tempest_run)}", pytrace=False)
+    pytest.fail(f"not a pass: {result.explanation()}", pytrace=False)
