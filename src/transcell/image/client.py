@@ -41,6 +41,10 @@ class ImageClient:
                     ) -> dict[str, Any]:
         return self.service.upload_file(ctx, image_id, path, progress, hash_algo)
 
+    def upload_chunks(self, ctx: RequestContext, image_id: str, items: Any, total: int,
+                      progress: Progress | None = None) -> dict[str, Any]:
+        return self.service.upload_chunks(ctx, image_id, items, total, progress)
+
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
         return self.service.download_to_file(ctx, image_id, dest_path, progress)

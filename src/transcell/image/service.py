@@ -28,7 +28,7 @@ from typing import IO, Any
 from transcell import exception
 from transcell.context import RequestContext
 from transcell.image import sparse
-from transcell.image.store import ChunkStore, digest_of
+from transcell.image.store import ChunkMissing, ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
 
@@ -435,6 +435,18 @@ class ImageService:
             _, stats = self._ingest(ctx, image_id, chunks, total, progress)
         return stats
 
+    def upload_chunks(self, ctx: RequestContext, image_id: str, items: Iterator[Any],
+                      total: int, progress: Progress | None = None) -> dict[str, Any]:
+        """Upload a disk described chunk by chunk, named by its chunk-list digest.
+
+        Items are bytes, an int (a zero chunk of that length) or
+        ``("known", digest, length)`` for a chunk the store already holds, which
+        is referenced without being sent; a known chunk the store lacks fails
+        the upload with ChunkMissing and leaves the image queued.
+        """
+        _, stats = self._ingest(ctx, image_id, items, total, progress, tree=True)
+        return stats
+
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild an image as a sparse file; nothing appears at ``dest_path`` unless
@@ -450,12 +462,11 @@ class ImageService:
         whole = _BackgroundHash("sha256")
         try:
             written = offset = 0
-            for digest, length in self._layout(record):
-                if digest == zero_digest(length):
+            for (_digest, length), data in sparse.prefetch(self._layout(record), self._fetch):
+                if data is None:
                     if not tree:
                         whole.update(_zeros(length))
                 else:
-                    data = self._chunk(digest, length)
                     if not tree:
                         whole.update(data)
                     written += _write_sparse(fd, data, offset)
@@ -480,9 +491,17 @@ class ImageService:
             except FileNotFoundError:
                 pass
             raise
+        # Every chunk written was hashed on its way in (the store refuses bytes that
+        # do not match their name), so the chunk-list digest of the written file is
+        # known without reading it back.
         return {"bytes_total": size, "bytes_written": written,
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"]}
+                "os_hash_value": record["os_hash_value"],
+                "written_digest": sparse.tree_digest(self._layout(record)) if tree else None}
+
+    def _fetch(self, item: tuple[str, int]) -> bytes | None:
+        digest, length = item
+        return None if digest == zero_digest(length) else self._chunk(digest, length)
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self.store.stats()
@@ -580,6 +599,17 @@ class ImageService:
         try:
             with self.store.pinned() as pin:
                 for item in chunks:
+                    if isinstance(item, tuple):
+                        # ("known", digest, length): a chunk the store must already hold
+                        _, digest, length = item
+                        if digest in pin.claim([digest]):
+                            raise ChunkMissing(digest=digest)
+                        digests.append(digest)
+                        lengths.append(length)
+                        total += length
+                        if progress is not None:
+                            progress(total, expected)
+                        continue
                     # an int is a chunk known to be a hole: zeros, never read
                     data = _zeros(item) if isinstance(item, int) else item
                     if not tree:

@@ -11,10 +11,13 @@ of any chunk, or the order of chunks, changes.
 
 from __future__ import annotations
 
+import collections
 import errno
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from transcell.image.store import digest_of
 
@@ -69,3 +72,28 @@ def file_tree_digest(path: str, chunk_size: int, zero_digest) -> str:
             else:
                 yield digest_of(chunk), len(chunk)
     return tree_digest(layout())
+
+
+T = TypeVar("T")
+
+#: Chunks read ahead of the one being written; hashing releases the GIL, so the
+#: reads and their checks run on other cores while the caller writes.
+PREFETCH = 4
+
+
+def prefetch(items: Iterable[T], fetch: Callable[[T], Any], workers: int = 2
+             ) -> Iterator[tuple[T, Any]]:
+    """``(item, fetch(item))`` in order, with a few fetches running ahead in threads."""
+    source = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk") as pool:
+        pending: collections.deque = collections.deque()
+        for item in source:
+            pending.append((item, pool.submit(fetch, item)))
+            if len(pending) >= PREFETCH:
+                break
+        while pending:
+            item, future = pending.popleft()
+            following = next(source, None)
+            if following is not None:
+                pending.append((following, pool.submit(fetch, following)))
+            yield item, future.result()

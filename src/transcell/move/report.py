@@ -48,6 +48,9 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "disk_size": disk_size,
         "bytes_uploaded": uploaded,
         "bytes_downloaded": res.get("bytes_downloaded"),
+        # read at the source: only chunks the guest changed when the disk is a delta
+        "bytes_read_at_source": res.get("bytes_read"),
+        "delta": res.get("delta"),
         "moved_fraction": (round(uploaded / disk_size, 4) if disk_size and uploaded is not None
                            else None),
         "downtime_seconds": downtime,

@@ -303,7 +303,8 @@ class MoveTask:
         saga.remember(checksum=result["checksum"], disk_size=result["disk_size"],
                       bytes_uploaded=result["bytes_uploaded"], stopped_at=result["stopped_at"],
                       flatten_seconds=result.get("flatten_seconds"),
-                      upload_seconds=result.get("upload_seconds"))
+                      upload_seconds=result.get("upload_seconds"),
+                      bytes_read=result.get("bytes_read"), delta=result.get("delta"))
 
     def _restore_source(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
@@ -424,8 +425,8 @@ def _holds(consumer: str) -> bool:
 def _stats(saga: Saga) -> dict[str, Any]:
     res = saga.resources
     stats = {key: res.get(key) for key in (
-        "disk_size", "bytes_uploaded", "bytes_downloaded", "flatten_seconds", "upload_seconds",
-        "download_seconds", "verify_seconds")}
+        "disk_size", "bytes_uploaded", "bytes_downloaded", "bytes_read", "delta",
+        "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds")}
     stats["phases"] = res.get("phases") or {}
     if res.get("stopped_at") and res.get("running_at"):
         stats["downtime_seconds"] = round(res["running_at"] - res["stopped_at"], 3)
@@ -441,7 +442,9 @@ def _create_snapshot(snapshot_id: str, server: dict, migration_uuid: str) -> Non
     except exception.ImageNotFound:
         pass
     try:
-        services.image.create(admin, id=snapshot_id,
+        # owned by the server's project, so hosts acting for the user can write
+        # and read it; hidden from image lists
+        services.image.create(admin, id=snapshot_id, owner=server["project_id"],
                               name=f"{server['display_name']}-resize-temp",
                               disk_format="raw", container_format="bare", os_hidden=True,
                               transcell_migration=migration_uuid,

@@ -250,6 +250,34 @@ def guest_read(path: str, offset: int, length: int, fmt: str | None = None) -> b
     return data
 
 
+def allocation_map(path: str, fmt: str) -> list[dict]:
+    """Extents of the guest's view and where each lives (``depth`` 0 = this file).
+
+    ``qemu-img map`` reports, for an overlay, which ranges the guest wrote
+    (depth 0) and which still read through to the backing file; a move uses
+    it to send only what the guest changed since its base image.
+    """
+    out = _run([QEMU_IMG, "map", "--output=json", "-U", "-f", fmt, os.path.abspath(path)],
+               f"qemu-img map {path}")
+    return json.loads(out)
+
+
+def read_window(path: str, fmt: str, start: int, length: int) -> bytes:
+    """The guest's bytes in [start, start + length), sector-aligned, in one qemu-img run."""
+    spec = {"driver": "raw", "offset": start, "size": length,
+            "file": {"driver": fmt,
+                     "file": {"driver": "file", "filename": os.path.abspath(path)}}}
+    with tempfile.TemporaryDirectory(prefix="transcell-window-") as tmpdir:
+        out = os.path.join(tmpdir, "window")
+        _run([QEMU_IMG, "convert", "-q", "-U", "-O", "raw", "json:" + json.dumps(spec), out],
+             f"read {length} bytes at {start} of {path}")
+        with open(out, "rb") as f:
+            data = f.read()
+    if len(data) < length:
+        data += bytes(length - len(data))
+    return data
+
+
 def guest_write(path: str, offset: int, data: bytes, fmt: str | None = None) -> None:
     """Write as the guest would: for qcow2 the data lands in the overlay, never the base."""
     meta = info(path, fmt)

@@ -139,3 +139,11 @@ class ComputeDriver(abc.ABC):
         This is how a reverted or rolled-back move comes back on its source
         host: nothing is fetched, the kept disks are the server's data.
         """
+
+    def root_disk_image(self, uuid: str) -> str | None:
+        """Id of the image the root disk is an overlay on, if it still reads through to it.
+
+        Lets a move send only what the guest changed since that image; a driver
+        that cannot tell returns None and its disks are uploaded whole.
+        """
+        return None

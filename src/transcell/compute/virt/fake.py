@@ -352,6 +352,12 @@ class FakeDriver(ComputeDriver):
     def root_disk_path(self, uuid: str) -> str:
         return self._existing_root(uuid)
 
+    def root_disk_image(self, uuid: str) -> str | None:
+        record = _read_json(self._disk_meta_path(uuid)) or {}
+        if record.get("format") != "qcow2":
+            return None
+        return record.get("image_id")
+
     @_injectable
     def root_disk_format(self, uuid: str) -> str:
         self._existing_root(uuid)
