@@ -29,7 +29,7 @@ test: system-deps $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: system-deps $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not cli and not backends and not slow"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -m "not cli and not backends and not slow and not tempest"
 
 sample-config: $(STAMP)
 	$(BIN)/oslo-config-generator --namespace transcell --output-file etc/transcell.conf.sample

@@ -37,7 +37,8 @@ def fl_usage(flavor: dict) -> tuple[int, int, int]:
 
 
 def resize_to_verify(cloud, server_id: str, body: dict) -> dict:
-    mh.action(cloud, server_id, body)
+    """As the server's owner (a project member), not as an admin."""
+    mh.action(cloud, server_id, body, cloud_name=mh.USER)
     return mh.wait_status(cloud, server_id, "VERIFY_RESIZE", timeout=120)
 
 
@@ -91,7 +92,7 @@ def test_resize_across_cells_then_confirm(mcloud):
     got = check_verify(cloud, sid, src, old, new, 1, before)
     dst, mig = got["dst_host"], got["migration"]
 
-    mh.action(cloud, sid, {"confirmResize": None}, expect=204)
+    mh.action(cloud, sid, {"confirmResize": None}, expect=204, cloud_name=mh.USER)
     found = mh.wait_status(cloud, sid, "ACTIVE")
     assert mh.host_of(found) == dst
     assert mh.wait_migration(cloud, sid, "confirmed")["uuid"] == mig               # C1
@@ -126,7 +127,7 @@ def test_resize_across_cells_then_revert(mcloud):
                        before) if resize_to_verify(cloud, sid,
                                                    {"resize": {"flavorRef": "22"}}) else None
     dst, mig = got["dst_host"], got["migration"]
-    mh.action(cloud, sid, {"revertResize": None}, expect=202)
+    mh.action(cloud, sid, {"revertResize": None}, expect=202, cloud_name=mh.USER)
     found = mh.wait_status(cloud, sid, "ACTIVE")
     assert mh.host_of(found) == src and found["flavor"]["original_name"] == old["name"]  # R1
     assert mh.wait_migration(cloud, sid, "reverted")["uuid"] == mig                     # R2

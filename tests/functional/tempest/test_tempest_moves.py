@@ -42,24 +42,7 @@ TEMPEST_TESTS: tuple[str, ...] = (
     f"{DELETE}.test_delete_server_while_in_verify_resize_state",
 )
 
-MEMBER_RESIZE = (
-    "a resize asked for by a project member is undone: the move's temporary snapshot "
-    "image is created with an admin context (owner: the admin project) and the source "
-    "host's upload, made with the member's context, gets ImageNotFound, so the server "
-    "never reaches VERIFY_RESIZE")
-
-#: Listed tests that may fail until the named defect is fixed (xfail, not strict,
-#: and only for a failure Tempest reported: a skip or a test that never ran still
-#: fails). Every other listed test is strict. Delete an entry once it passes.
-KNOWN_FAILURES: dict[str, str] = {
-    f"{MIGRATIONS}.test_list_migrations_in_flavor_resize_situation": MEMBER_RESIZE,
-    f"{MIGRATIONS}.test_resize_server_revert_deleted_flavor": MEMBER_RESIZE,
-    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_confirm": MEMBER_RESIZE,
-    f"{ACTIONS}.ServerActionsTestJSON.test_resize_server_revert": MEMBER_RESIZE,
-    f"{ACTIONS}.ServerActionsTestOtherB.test_resize_server_confirm_from_stopped":
-        MEMBER_RESIZE,
-    f"{DELETE}.test_delete_server_while_in_verify_resize_state": MEMBER_RESIZE,
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 #: The whole Tempest run, the cloud's start aside: under a minute when every move
 #: works (each test takes under 6 s), about 4 when each of the known failures waits
