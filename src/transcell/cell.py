@@ -3,24 +3,57 @@
 Cell mappings live in the API database; a server's cell is found only through
 its instance mapping. Lists read every cell in parallel (a slow cell delays,
 never blocks, the others) and callers de-duplicate by uuid.
+
+A cell whose database cannot be reached is *down*. ``scatter`` fails for all
+when one cell fails, which suits writes and checks that must see every cell;
+``gather`` instead reports the down cells next to the others' results, so a
+read can answer with what the API database still knows about them (Nova's
+behaviour from microversion 2.69) or leave them out.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import false, or_, select
 
 from transcell import exception
 from transcell.db import api_models as am
 from transcell.db.session import api_session
 
+LOG = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 CELL0_UUID = am.CellMapping.CELL0_UUID
+
+#: Seconds a read of several cells waits for each before counting it as down: Nova's
+#: CELL_TIMEOUT. A database that drops packets instead of refusing them would
+#: otherwise hold the request for as long as the driver's connect timeout (forever
+#: for some drivers).
+CELL_TIMEOUT = 60.0
+
+#: What a cell whose database cannot be reached raises: refused or dropped
+#: connections, an exhausted pool, a database file that cannot be opened. Anything
+#: else (a bug, a missing row) is not an outage and is never hidden as one.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+    sa_exc.TimeoutError, OSError, TimeoutError)
+
+
+class CellUnavailable(exception.TranscellError):
+    """A read that needed a down cell and has nothing to answer with instead."""
+
+    code = 500
+    msg_fmt = ("Cell %(cell)s is not responding or returned an exception, hence instance "
+               "info is not available.")
 
 
 @dataclass(frozen=True)
@@ -81,6 +114,7 @@ def instance_mapping(instance_uuid: str) -> dict | None:
             return None
         return {"instance_uuid": row.instance_uuid, "project_id": row.project_id,
                 "user_id": row.user_id, "queued_for_delete": row.queued_for_delete,
+                "created_at": row.created_at,
                 "cell": Cell.of(row.cell) if row.cell else None}
 
 
@@ -92,10 +126,94 @@ def cell_of_instance(instance_uuid: str) -> Cell:
     return mapping["cell"]
 
 
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="scatter")
+_POOL_PREFIX = "scatter"
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=_POOL_PREFIX)
 
 
 def scatter(cells: list[Cell], fn: Callable[[Cell], T]) -> dict[Cell, T]:
     """Run ``fn`` against every cell in parallel; a failing cell raises for all."""
     futures = {cell: _pool.submit(fn, cell) for cell in cells}
     return {cell: future.result() for cell, future in futures.items()}
+
+
+@dataclass
+class Gathered(Generic[T]):
+    """What ``gather`` read: each answering cell's result, and the cells that are down."""
+
+    results: dict[Cell, T] = field(default_factory=dict)
+    down: list[Cell] = field(default_factory=list)
+
+
+def gather(cells: list[Cell], fn: Callable[[Cell], T], timeout: float | None = None
+           ) -> Gathered[T]:
+    """Run ``fn`` against every cell in parallel, tolerating cells that are down.
+
+    A cell whose read raises one of ``UNREACHABLE``, or has not answered after
+    ``timeout`` seconds (``CELL_TIMEOUT`` by default), is listed in ``down``
+    and logged; any other exception is raised, as ``scatter`` would.
+    """
+    futures = {cell: _pool.submit(fn, cell) for cell in cells}
+    wait_for(futures.values(), timeout=CELL_TIMEOUT if timeout is None else timeout)
+    gathered: Gathered[T] = Gathered()
+    for cell, future in futures.items():
+        if not future.done():
+            LOG.warning("Cell %s (%s) did not answer in time; its results are left out",
+                        cell.name, cell.uuid)
+            gathered.down.append(cell)
+            continue
+        error = future.exception()
+        if error is None:
+            gathered.results[cell] = future.result()
+        elif isinstance(error, UNREACHABLE):
+            LOG.warning("Cell %s (%s) is not responding: %s", cell.name, cell.uuid, error)
+            gathered.down.append(cell)
+        else:
+            raise error
+    return gathered
+
+
+def read_one(cell: Cell, fn: Callable[[Cell], T], timeout: float | None = None) -> T:
+    """``fn`` against one cell, raising ``CellUnavailable`` if that cell is down.
+
+    Called from a thread of the scatter pool itself, it reads in place (without
+    the timeout) rather than wait on a pool that may have no free thread left.
+    """
+    if threading.current_thread().name.startswith(_POOL_PREFIX):
+        try:
+            return fn(cell)
+        except UNREACHABLE as exc:
+            raise CellUnavailable(cell=cell.uuid) from exc
+    gathered = gather([cell], fn, timeout)
+    if gathered.down:
+        raise CellUnavailable(cell=cell.uuid)
+    return gathered.results[cell]
+
+
+def mappings_in_cell(cell: Cell, project_id: str | None = None, limit: int | None = None
+                     ) -> list[dict]:
+    """The servers the API database places in ``cell`` and that are not being deleted,
+    oldest first; ``project_id`` None means every project.
+
+    This is all that is known about the servers of a cell that is down.
+    """
+    query = (select(am.InstanceMapping)
+             .where(am.InstanceMapping.cell_id == cell.id,
+                    or_(am.InstanceMapping.queued_for_delete.is_(None),
+                        am.InstanceMapping.queued_for_delete == false()))
+             .order_by(am.InstanceMapping.id))
+    if project_id is not None:
+        query = query.where(am.InstanceMapping.project_id == project_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with api_session() as s:
+        return [{"uuid": row.instance_uuid, "project_id": row.project_id,
+                 "user_id": row.user_id, "created_at": row.created_at}
+                for row in s.scalars(query)]
+
+
+def hosts_in_cell(cell: Cell) -> list[str]:
+    """The compute hosts the API database maps to ``cell``, in the order they were mapped."""
+    with api_session() as s:
+        return list(s.scalars(select(am.HostMapping.host)
+                              .where(am.HostMapping.cell_id == cell.id)
+                              .order_by(am.HostMapping.id)))

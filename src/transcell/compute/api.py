@@ -37,18 +37,58 @@ def sanitize_hostname(name: str) -> str:
     return host[:63] or "server"
 
 
+def unavailable_server(mapping: dict) -> dict:
+    """A server whose cell is down, as shown alone: its instance mapping and the request
+    spec it was built from (flavor, image, requested zone, owner), as Nova shows it
+    from 2.69. Being deleted, or without a spec, it is as good as gone: 404.
+    """
+    uuid = mapping["instance_uuid"]
+    if mapping["queued_for_delete"]:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    with api_session() as s:
+        row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == uuid))
+        spec = dict(row.spec) if row is not None else None
+    if spec is None:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    return {"uuid": uuid, "unavailable": True, "project_id": mapping["project_id"],
+            "created_at": mapping["created_at"],
+            "user_id": spec.get("user_id") or mapping["user_id"],
+            "flavor": spec.get("flavor"), "image_ref": (spec.get("image") or {}).get("id"),
+            "availability_zone": spec.get("availability_zone"), "power_state": 0}
+
+
+def _unavailable_in(down: list[cells.Cell], project_id: str | None, known: set[str],
+                    limit: int | None) -> list[dict]:
+    """What a list shows of the servers of cells that are down: one record per instance
+    mapping there (of ``project_id``, or of every project when None), with only what the
+    mapping knows. A server some cell did answer for is not listed twice."""
+    records: list[dict] = []
+    for cell in down:
+        if limit is not None and len(records) >= limit:
+            break
+        for mapping in cells.mappings_in_cell(cell, project_id):
+            if mapping["uuid"] not in known:
+                records.append({**mapping, "unavailable": True})
+    return records if limit is None else records[:limit]
+
+
 class API:
     def __init__(self) -> None:
         self.compute = ComputeAPI()
 
     # reads -------------------------------------------------------------
-    def get(self, ctx: RequestContext, server_id: str, read_deleted: bool = False
-            ) -> tuple[cells.Cell, dict]:
+    def get(self, ctx: RequestContext, server_id: str, read_deleted: bool = False,
+            cell_down_support: bool = False) -> tuple[cells.Cell, dict]:
         """The server and its cell; 404 for unknown ids and other projects' servers.
 
         A move's flip changes the mapping and then hides the old row; a read
         that saw the old mapping and then the hidden row looks again rather
         than calling a live server missing.
+
+        When the server's cell is down, ``cell_down_support`` (microversion
+        2.69) answers with what the API database knows of it (see
+        ``unavailable_server``); without it the read fails with
+        ``CellUnavailable``, as Nova's does.
         """
         for _ in range(3):
             mapping = cells.instance_mapping(server_id)
@@ -58,7 +98,12 @@ class API:
                 raise exception.InstanceNotFound(instance_id=server_id)
             cell = mapping["cell"]
             try:
-                return cell, inst.get(cell, server_id, read_deleted=read_deleted)
+                return cell, cells.read_one(
+                    cell, lambda c: inst.get(c, server_id, read_deleted=read_deleted))
+            except cells.CellUnavailable:
+                if not cell_down_support:
+                    raise
+                return cell, unavailable_server(mapping)
             except exception.InstanceNotFound:
                 again = cells.instance_mapping(server_id)
                 if again is None or again["cell"] is None or again["cell"].uuid == cell.uuid:
@@ -66,8 +111,15 @@ class API:
         raise exception.InstanceNotFound(instance_id=server_id)
 
     def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int | None,
-             marker: str | None) -> list[dict]:
-        """Every cell in parallel; hidden rows skipped, uuids de-duplicated, newest first."""
+             marker: str | None, cell_down_support: bool = False) -> list[dict]:
+        """Every cell in parallel; hidden rows skipped, uuids de-duplicated, newest first.
+
+        A cell that is down is left out, or, with ``cell_down_support``
+        (microversion 2.69, only for lists neither filtered beyond the project
+        nor sorted nor paged), stands for its servers by what their instance
+        mappings know: records marked ``unavailable``, placed before the
+        others and counted against ``limit``, as Nova places them.
+        """
         def read(cell: cells.Cell) -> list[dict]:
             with cell_session(cell) as s:
                 query = select(cm.Instance).where(cm.Instance.hidden.is_(False),
@@ -85,8 +137,9 @@ class API:
                 rows = s.scalars(query).all()
                 return [inst.to_dict(s, r) for r in rows]
 
+        gathered = cells.gather(cells.list_cells(), read)
         seen: dict[str, dict] = {}
-        for rows in cells.scatter(cells.list_cells(), read).values():
+        for rows in gathered.results.values():
             for row in rows:
                 seen.setdefault(row["uuid"], row)
         servers = list(seen.values())
@@ -119,6 +172,10 @@ class API:
             servers = servers[index + 1:]
         if limit is not None:
             servers = servers[:limit]
+        if cell_down_support and gathered.down:
+            room = None if limit is None else max(0, limit - len(servers))
+            servers = _unavailable_in(gathered.down, filters.get("project_id") or None,
+                                      set(seen), room) + servers
         return servers
 
     # create ------------------------------------------------------------

@@ -137,11 +137,21 @@ class Listing:
     limit: int = common.MAX_LIMIT
     marker: str | None = None
     empty: bool = False
+    #: 2.69: servers of cells that are down are listed by what the API database knows.
+    #: Nova allows it only when nothing but ``all_tenants`` narrows, sorts or pages the
+    #: list, since those records lack every field the rest would need.
+    cell_down_support: bool = False
 
     def apply(self, servers: list[dict]) -> list[dict]:
-        """Filter, sort and page what the cells returned."""
+        """Filter, sort and page what the cells returned.
+
+        Records of servers in cells that are down (``unavailable``) are put
+        first and fill only what room the page has left, as Nova puts them.
+        """
         if self.empty:
             return []
+        unavailable = [s for s in servers if s.get("unavailable")]
+        servers = [s for s in servers if not s.get("unavailable")]
         found = [s for s in servers if all(check(s) for check in self.checks)]
         for column, descending in reversed(self.sort):
             # stable sorts, last key first; an unset value sorts before any set one
@@ -152,7 +162,8 @@ class Listing:
             if index is None:
                 raise exception.Invalid(f"marker [{self.marker}] not found")
             found = found[index + 1:]
-        return found[:self.limit]
+        found = found[:self.limit]
+        return unavailable[:max(0, self.limit - len(found))] + found
 
 
 def _last(req: webob.Request, name: str) -> str:
@@ -301,4 +312,7 @@ def parse(req: webob.Request, detail: bool) -> Listing:
     listing.sort = _sort(req, version, ctx.is_admin)
     listing.limit = _limit(req)
     listing.marker = params.get("marker")
+    listing.cell_down_support = (version.matches("2.69") and not listing.empty
+                                 and not any(p in params for p in PAGING_AND_SORTING)
+                                 and usable <= {"all_tenants"})
     return listing

@@ -30,14 +30,27 @@ def _list(req: webob.Request, show_detail: bool) -> webob.Response:
     policy.authorize(ctx, "os_compute_api:servers:detail" if show_detail
                      else "os_compute_api:servers:index", {"project_id": ctx.project_id})
     listing = server_listing.parse(req, show_detail)
-    servers = listing.apply(compute_api.list(ctx, listing.db_filters, None, None))
-    render = view.detail if show_detail else view.basic
-    items = [render(req, s) for s in servers]
+    servers = listing.apply(compute_api.list(ctx, listing.db_filters, None, None,
+                                             cell_down_support=listing.cell_down_support))
+    if show_detail:
+        with_ports = _with_ports(ctx, [s["uuid"] for s in servers if s.get("unavailable")])
+        items = [view.unavailable(req, s, has_ports=s["uuid"] in with_ports)
+                 if s.get("unavailable") else view.detail(req, s) for s in servers]
+    else:
+        items = [view.basic(req, s) for s in servers]
     body: dict[str, Any] = {"servers": items}
     links = collection_links(req, items, "servers/detail" if show_detail else "servers")
     if links:
         body["servers_links"] = links
     return json_response(body)
+
+
+def _with_ports(ctx, server_ids: list[str]) -> set[str]:
+    """Which of these servers have ports: for a server whose cell is down, the network
+    service is the only one left to say it has security groups (one call for all)."""
+    if not server_ids:
+        return set()
+    return {p["device_id"] for p in services.network.list_ports(ctx, device_id=server_ids)}
 
 
 def index(req: webob.Request) -> webob.Response:
@@ -50,8 +63,11 @@ def detail(req: webob.Request) -> webob.Response:
 
 def show(req: webob.Request, server_id: str) -> webob.Response:
     ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
+    _, server = compute_api.get(ctx, server_id,
+                                cell_down_support=api_version(req).matches("2.69"))
     policy.authorize(ctx, "os_compute_api:servers:show", {"project_id": server["project_id"]})
+    if server.get("unavailable"):
+        return json_response({"server": view.unavailable(req, server, shown=True)})
     return json_response({"server": view.detail(req, server, shown=True)})
 
 

@@ -4,6 +4,10 @@ Compute services live in their host's cell; the conductor and scheduler rows
 live in cell0. Before 2.53 a service is updated by ``PUT
 /os-services/{action}`` with host and binary in the body; from 2.53 by its
 uuid, because integer ids repeat from one cell to the next.
+
+A cell that is down leaves its services out of the list; from 2.69 its
+compute hosts are listed instead by what the API database knows of them
+(their host mappings), with status ``UNKNOWN``, as Nova lists them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from transcell.wsgi.app import context_of, empty_response, json_response, read_j
 LOG = logging.getLogger(__name__)
 
 UUID_IDS = "2.53"
+#: From this microversion the compute hosts of a cell that is down are listed.
+CELL_DOWN = "2.69"
 
 _HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 255,
              "pattern": "^[a-zA-Z0-9-._]*$"}
@@ -64,14 +70,33 @@ class Entry:
     service: cm.Service
 
 
-def all_services() -> list[Entry]:
-    def read(cell: cells.Cell) -> list[cm.Service]:
-        with cell_session(cell) as s:
-            return list(s.scalars(select(cm.Service).where(cm.Service.deleted == 0)
-                                  .order_by(cm.Service.id)))
+def _read(cell: cells.Cell) -> list[cm.Service]:
+    with cell_session(cell) as s:
+        return list(s.scalars(select(cm.Service).where(cm.Service.deleted == 0)
+                              .order_by(cm.Service.id)))
 
-    found = cells.scatter(cells.list_cells(), read)
+
+def all_services() -> list[Entry]:
+    """Every service of every cell; a cell that is down fails the read, since what is
+    looked for (to update or delete it) may be in that very cell."""
+    found = cells.scatter(cells.list_cells(), _read)
     return [Entry(cell, svc) for cell in found for svc in found[cell]]
+
+
+def _listed(req: webob.Request) -> list[dict[str, Any]]:
+    """The bodies of every cell's services, cell by cell; a cell that is down adds a
+    minimal body per compute host mapped to it from 2.69, and nothing before."""
+    every = cells.list_cells()
+    gathered = cells.gather(every, _read)
+    partial = api_version(req).matches(CELL_DOWN)
+    bodies: list[dict[str, Any]] = []
+    for cell in every:
+        if cell in gathered.results:
+            bodies += [_view(req, Entry(cell, svc)) for svc in gathered.results[cell]]
+        elif partial and cell in gathered.down:
+            bodies += [{"binary": service_state.COMPUTE, "host": host, "status": "UNKNOWN"}
+                       for host in cells.hosts_in_cell(cell)]
+    return bodies
 
 
 def _view(req: webob.Request, entry: Entry) -> dict[str, Any]:
@@ -96,10 +121,9 @@ def index(req: webob.Request) -> webob.Response:
     policy.authorize(context_of(req), "os_compute_api:os-services:list", {})
     host = req.GET.get("host") or ""
     binary = req.GET.get("binary") or ""
-    entries = [e for e in all_services()
-               if (not host or e.service.host == host)
-               and (not binary or e.service.binary == binary)]
-    return json_response({"services": [_view(req, e) for e in entries]})
+    return json_response({"services": [
+        body for body in _listed(req)
+        if (not host or body["host"] == host) and (not binary or body["binary"] == binary)]})
 
 
 # -- updates -------------------------------------------------------------------

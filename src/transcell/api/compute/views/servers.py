@@ -5,6 +5,9 @@ every key added at a later microversion is added only behind its version.
 
 The body ``PUT /servers/{id}`` answers with is a subset of the one ``GET``
 shows until 2.75, which made the two the same.
+
+From 2.69 a server whose cell is down (a record marked ``unavailable``) is
+shown with what the API database knows of it and ``status`` ``UNKNOWN``.
 """
 
 from __future__ import annotations
@@ -85,8 +88,45 @@ def _fault(req: webob.Request, server: dict) -> dict | None:
 
 
 def basic(req: webob.Request, server: dict) -> dict:
+    if server.get("unavailable"):
+        return {"id": server["uuid"], "status": UNKNOWN,
+                "links": links(req, "servers", server["uuid"])}
     return {"id": server["uuid"], "name": server["display_name"],
             "links": links(req, "servers", server["uuid"])}
+
+
+#: The status of a server whose cell is down (2.69).
+UNKNOWN = "UNKNOWN"
+
+
+def unavailable(req: webob.Request, server: dict, *, shown: bool = False,
+                has_ports: bool = False) -> dict:
+    """A server whose cell is down, in a detailed list or ``shown`` alone (2.69).
+
+    A list knows only the instance mapping: id, owner's project, creation
+    time, and the security groups its ports say it has (``has_ports``). A
+    show adds what the request spec recorded at build: image, flavor,
+    requested zone (``UNKNOWN`` when none was), owner, and power state 0.
+    """
+    body: dict[str, Any] = {
+        "id": server["uuid"],
+        "status": UNKNOWN,
+        "tenant_id": server["project_id"],
+        "created": isotime(server["created_at"]),
+        "links": links(req, "servers", server["uuid"]),
+    }
+    if not shown:
+        if has_ports:
+            body["security_groups"] = [{"name": "default"}]
+        return body
+    body["image"] = _image(req, server)
+    body["flavor"] = _flavor(req, server)
+    body["OS-EXT-AZ:availability_zone"] = server["availability_zone"] or UNKNOWN
+    body["OS-EXT-STS:power_state"] = server["power_state"]
+    body["user_id"] = server["user_id"] or UNKNOWN
+    if api_version(req).matches("2.71"):
+        body["server_groups"] = []
+    return body
 
 
 def detail(req: webob.Request, server: dict, *, shown: bool = False,
