@@ -72,6 +72,32 @@ def _unavailable_in(down: list[cells.Cell], project_id: str | None, known: set[s
     return records if limit is None else records[:limit]
 
 
+def _check_destination(host: str | None, node: str | None) -> None:
+    """A requested host must be mapped to a cell, and a requested hypervisor must be a
+    compute node (of that host, when both are given); Nova's 400 otherwise."""
+    if host:
+        try:
+            cell = cells.cell_of_host(host)
+        except exception.ComputeHostNotFound:
+            raise exception.Invalid(f"Compute host {host} could not be found.") from None
+        if node and not cells.read_one(cell, lambda c: _nodes_named(c, node, host)):
+            raise exception.Invalid(f"Compute host {host} could not be found.")
+        return
+    found = cells.gather(cells.list_cells(include_cell0=False),
+                         lambda c: _nodes_named(c, node))
+    if not any(found.results.values()):
+        raise exception.Invalid(f"Compute host {node} could not be found.")
+
+
+def _nodes_named(cell: cells.Cell, node: str | None, host: str | None = None) -> int:
+    with cell_session(cell) as s:
+        query = select(cm.ComputeNode.id).where(cm.ComputeNode.hypervisor_hostname == node,
+                                                cm.ComputeNode.deleted == 0)
+        if host is not None:
+            query = query.where(cm.ComputeNode.host == host)
+        return len(s.scalars(query).all())
+
+
 class API:
     def __init__(self) -> None:
         self.compute = ComputeAPI()
@@ -185,7 +211,17 @@ class API:
                availability_zone: str | None = None, description: str | None = None,
                access_ip_v4: str | None = None, access_ip_v6: str | None = None,
                config_drive: bool = False, auto_disk_config: bool = False,
-               bdms: list[dict] | None = None) -> dict:
+               bdms: list[dict] | None = None, requested_host: str | None = None,
+               requested_node: str | None = None) -> dict:
+        """Check, record and hand the build to the conductor.
+
+        ``requested_host`` and ``requested_node`` (2.74) must name a compute
+        host and hypervisor that exist, else 400 as in Nova; they become the
+        request spec's ``requested_destination``, which the scheduler holds
+        the build to (no other host, and the zone, if given, must agree).
+        """
+        if requested_host or requested_node:
+            _check_destination(requested_host, requested_node)
         from transcell import quota
         quota.check_deltas(ctx, ctx.project_id, instances=1, cores=flavor["vcpus"],
                            ram=flavor["memory_mb"])
@@ -226,6 +262,8 @@ class API:
             "requested_networks": requested_networks,
             "availability_zone": availability_zone,
             "ignore_hosts": [],
+            "requested_destination": ({"host": requested_host, "node": requested_node}
+                                      if requested_host or requested_node else None),
             "num_instances": 1,
         }
         with api_session() as s:

@@ -21,6 +21,7 @@ from transcell.compute import snapshot
 from transcell.compute.virt import disk, power_state
 from transcell.context import RequestContext
 from transcell.image import sparse
+from transcell.image.service import zero_digest
 from transcell.image.store import ChunkMissing
 from transcell.registry import services
 
@@ -141,16 +142,18 @@ class MoveOperations:
                             checksum: str, disk_gb: int, power_on: bool) -> dict[str, Any]:
         """Rebuild the root disk from the snapshot, verify it, start the guest if it ran.
 
-        The download checks every chunk and the whole image against the store's
-        record; the sha256 computed here from the rebuilt file is then checked
-        against the one the source reported, so a disk that differs from what
-        left the source is never started.
+        Every chunk written here is hashed as it arrives and must match its
+        name, and the digest of the chunk list must be the one the source
+        reported, so a disk that differs from what left the source is never
+        started. When the disk is mostly the server's image, only the differing
+        chunks are written, onto this host's copy of that image.
         """
         uuid = instance["uuid"]
         stats: dict[str, Any] = {}
         directory = os.path.join(self.driver.instances_dir, uuid) if hasattr(
             self.driver, "instances_dir") else None
-        if not self.driver.get_disk_paths(uuid):
+        if not self.driver.get_disk_paths(uuid) and not self._rebuild_on_base(
+                ctx, instance, snapshot_id, checksum, disk_gb, stats):
             os.makedirs(directory, exist_ok=True)
             part = os.path.join(directory, "disk.incoming")
             started = time.monotonic()
@@ -171,6 +174,52 @@ class MoveOperations:
         stats["running_at"] = time.time()
         self.tracker.update_usage()
         return stats
+
+    def _rebuild_on_base(self, ctx: RequestContext, instance: dict, snapshot_id: str,
+                         checksum: str, disk_gb: int, stats: dict[str, Any]) -> bool:
+        """Build the disk as an overlay on the cached base image plus the differing chunks.
+
+        The result is the snapshot's bytes exactly: chunks equal by digest to
+        the base image's at the same index are read through from the host's
+        verified copy of it, every other chunk is written from the store and
+        checked against its digest on the way. False when most of the disk
+        differs or the base cannot be used; the caller then rebuilds it whole.
+        """
+        base_id = instance.get("image_ref")
+        if not base_id or not hasattr(self.driver, "instances_dir"):
+            return False
+        try:
+            snap = services.image.get(ctx, snapshot_id)
+            base = services.image.get(RequestContext.admin(), base_id)
+        except exception.NotFound:
+            return False
+        if snap.get("os_hash_value") != checksum:
+            raise exception.ChecksumMismatch(what=f"snapshot {snapshot_id}",
+                                             expected=checksum, actual=snap.get("os_hash_value"))
+        changed = snapshot.changed_chunks(snap, base, zero_digest)
+        if changed is None or len(changed) * 2 > len(snap["chunks"]):
+            return False
+        started = time.monotonic()
+        base_path = self.driver.cached_image(
+            {"id": base_id, "disk_format": "raw"},
+            lambda image_id, dest: services.image.download_to_file(
+                RequestContext.admin(), image_id, dest))
+        if base_path is None:
+            return False
+        part = os.path.join(self.driver.instances_dir, instance["uuid"], "disk.incoming")
+        os.makedirs(os.path.dirname(part), exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        disk.create_qcow2_overlay(base_path, part, int(snap["size"]), "raw")
+        written = snapshot.write_chunks(
+            part, "qcow2", int(snap["chunk_size"]), changed,
+            lambda indexes: services.image.read_chunks(ctx, snapshot_id, indexes))
+        stats.update(download_seconds=round(time.monotonic() - started, 3),
+                     bytes_downloaded=written, verified_checksum=snap["os_hash_value"],
+                     rebuilt_on_base=base_id)
+        self.driver.import_root_disk(instance["uuid"], part, disk_gb, fmt="qcow2",
+                                     base_image_id=base_id)
+        return True
 
     def cleanup_move_at_dest(self, ctx: RequestContext, instance_uuid: str) -> None:
         """Remove the guest and every disk this move put here."""

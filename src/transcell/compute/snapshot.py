@@ -90,3 +90,46 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
                     yield data[offset:offset + chunk_size]
                 index += run
     return size, items(), counters
+
+
+def changed_chunks(snap: dict[str, Any], base: dict[str, Any], zero_digest) -> list[int] | None:
+    """Indexes of the snapshot's chunks that differ from the base image's; None if unaligned.
+
+    A chunk past the end of the base that is all zeros is not a change: an
+    overlay larger than its base reads zeros there.
+    """
+    if base.get("disk_format") != "raw" or base.get("chunk_size") != snap.get("chunk_size"):
+        return None
+    size, base_size, chunk = int(snap["size"]), int(base["size"]), int(snap["chunk_size"])
+    changed = []
+    for index, digest in enumerate(snap["chunks"]):
+        start = index * chunk
+        length = min(chunk, size - start)
+        if (index < len(base["chunks"]) and base["chunks"][index] == digest
+                and min(chunk, base_size - start) == length):
+            continue
+        if start >= base_size and digest == zero_digest(length):
+            continue
+        changed.append(index)
+    return changed
+
+
+def write_chunks(path: str, fmt: str, chunk_size: int, indexes: list[int],
+                 read_chunks) -> int:
+    """Write the chunks at ``indexes`` into the guest's view of ``path``; bytes written.
+
+    ``read_chunks(indexes)`` yields each chunk's bytes, already checked against
+    its digest. Consecutive chunks go in one write.
+    """
+    written = 0
+    position = 0
+    while position < len(indexes):
+        run = [indexes[position]]
+        while (position + len(run) < len(indexes) and len(run) < RUN
+               and indexes[position + len(run)] == run[-1] + 1):
+            run.append(indexes[position + len(run)])
+        data = b"".join(read_chunks(run))
+        disk.guest_write(path, run[0] * chunk_size, data, fmt)
+        written += len(data)
+        position += len(run)
+    return written

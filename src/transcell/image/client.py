@@ -45,6 +45,9 @@ class ImageClient:
                       progress: Progress | None = None) -> dict[str, Any]:
         return self.service.upload_chunks(ctx, image_id, items, total, progress)
 
+    def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Any) -> Any:
+        return self.service.read_chunks(ctx, image_id, indexes)
+
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
         return self.service.download_to_file(ctx, image_id, dest_path, progress)

@@ -499,6 +499,15 @@ class ImageService:
                 "os_hash_value": record["os_hash_value"],
                 "written_digest": sparse.tree_digest(self._layout(record)) if tree else None}
 
+    def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Iterable[int]
+                    ) -> Iterator[bytes]:
+        """The image's chunks at ``indexes``, each checked against its name as it is read."""
+        record = self._readable(ctx, image_id)
+        layout = list(self._layout(record))
+        wanted = [layout[i] for i in indexes]
+        for (_, length), data in sparse.prefetch(wanted, self._fetch):
+            yield data if data is not None else _zeros(length)
+
     def _fetch(self, item: tuple[str, int]) -> bytes | None:
         digest, length = item
         return None if digest == zero_digest(length) else self._chunk(digest, length)

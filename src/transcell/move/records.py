@@ -88,7 +88,8 @@ def flavor_columns(flavor: dict) -> dict[str, Any]:
 def guest_info(server: dict, flavor: dict) -> dict[str, Any]:
     """What a compute host needs to define the guest: never a whole DB row."""
     return {"uuid": server["uuid"], "display_name": server["display_name"],
-            "vcpus": flavor["vcpus"], "memory_mb": flavor["memory_mb"]}
+            "vcpus": flavor["vcpus"], "memory_mb": flavor["memory_mb"],
+            "image_ref": server.get("image_ref")}
 
 
 def port_ids(server: dict) -> list[str]:

@@ -123,13 +123,14 @@ class ComputeDriver(abc.ABC):
         """
 
     @abc.abstractmethod
-    def import_root_disk(self, uuid: str, raw_path: str, disk_gb: int) -> None:
-        """Adopt ``raw_path`` (a flat raw disk, moved away from the caller) as the root disk.
+    def import_root_disk(self, uuid: str, path: str, disk_gb: int, fmt: str = "raw",
+                         base_image_id: str | None = None) -> None:
+        """Adopt ``path`` (moved away from the caller) as the root disk.
 
-        A moved server's disk arrives as a snapshot from the image store, not
-        from its original image, so it has no backing file; the driver keeps it
-        in a form it can boot and grows it to ``disk_gb`` GiB when that is
-        larger. A later ``spawn`` for ``uuid`` reuses it as it is.
+        A moved server's disk arrives from the image store: a flat raw file, or
+        a qcow2 overlay on the cached ``base_image_id`` holding the chunks that
+        differ from it. The driver keeps it in a form it can boot and grows it
+        to ``disk_gb`` GiB when that is larger.
         """
 
     @abc.abstractmethod
@@ -145,5 +146,13 @@ class ComputeDriver(abc.ABC):
 
         Lets a move send only what the guest changed since that image; a driver
         that cannot tell returns None and its disks are uploaded whole.
+        """
+        return None
+
+    def cached_image(self, image_meta: dict, fetch_image: FetchImage) -> str | None:
+        """Path of the image in this host's cache, fetching it if needed; None if unsupported.
+
+        A move's target builds on it when most of the moving disk is still that
+        image, and then writes only the chunks that differ.
         """
         return None

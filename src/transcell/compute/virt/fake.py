@@ -367,17 +367,26 @@ class FakeDriver(ComputeDriver):
     # -- moves ----------------------------------------------------------------
 
     @_injectable
-    def import_root_disk(self, uuid: str, raw_path: str, disk_gb: int) -> None:
+    def import_root_disk(self, uuid: str, path: str, disk_gb: int, fmt: str = "raw",
+                         base_image_id: str | None = None) -> None:
         uuid = _safe_name(uuid, "instance uuid")
+        if fmt not in DISK_FORMATS:
+            raise exception.Invalid(reason=f"cannot import a {fmt!r} disk")
         with self._lock_for(uuid):
             os.makedirs(self._instance_dir(uuid), exist_ok=True)
             root = self._root_path(uuid)
             # The record first, as for a new disk: an existing disk always has one.
-            _write_json_atomically(self._disk_meta_path(uuid), {"format": "raw", "image_id": None})
-            os.replace(raw_path, root)
+            _write_json_atomically(self._disk_meta_path(uuid),
+                                   {"format": fmt,
+                                    "image_id": base_image_id if fmt == "qcow2" else None})
+            os.replace(path, root)
             wanted = int(disk_gb) * GiB
-            if wanted > disk.virtual_size(root, "raw"):
-                disk.resize(root, wanted, "raw")
+            if wanted > disk.virtual_size(root, fmt):
+                disk.resize(root, wanted, fmt)
+
+    def cached_image(self, image_meta: dict, fetch_image: FetchImage) -> str | None:
+        path, fmt = self._cached_image(image_meta, fetch_image)
+        return path if fmt == "raw" else None
 
     @_injectable
     def restore_guest(self, instance: dict, power_on: bool) -> None:
