@@ -83,6 +83,9 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("os_compute_api:servers:create:trusted_certs", MEMBER_OR_ADMIN,
      "Ask for image signature certificate validation when creating a server (2.63).",
      [("POST", SERVERS)]),
+    ("compute:servers:create:requested_destination", ADMIN,
+     "Create a server on a chosen compute host and/or hypervisor (host and "
+     "hypervisor_hostname, 2.74).", [("POST", SERVERS)]),
     ("os_compute_api:servers:update", MEMBER_OR_ADMIN, "Update a server.",
      [("PUT", SERVER)]),
     ("os_compute_api:servers:delete", MEMBER_OR_ADMIN, "Delete a server.",

@@ -25,8 +25,15 @@ def ignore_hosts_filter(host: HostState, spec: dict) -> bool:
 
 
 def requested_host_filter(host: HostState, spec: dict) -> bool:
-    wanted = (spec.get("requested_destination") or {}).get("host")
-    return not wanted or host.host == wanted
+    """A requested destination is the only place the request may go.
+
+    A move asks for a ``host``; a build from 2.74 for a ``host``, a ``node``
+    (hypervisor hostname) or both, each of which must then match.
+    """
+    wanted = spec.get("requested_destination") or {}
+    if wanted.get("host") and host.host != wanted["host"]:
+        return False
+    return not wanted.get("node") or host.nodename == wanted["node"]
 
 
 def same_cell_move_filter(host: HostState, spec: dict) -> bool:

@@ -198,6 +198,22 @@ def _refuse_unsupported(ctx, server: dict) -> None:
             raise exception.Invalid(f"Volume type {bdm['volume_type']} could not be found.")
 
 
+def _requested_destination(ctx, server: dict) -> tuple[str | None, str | None]:
+    """2.74: the compute host and/or hypervisor an administrator builds the server on.
+
+    Only who the ``requested_destination`` rule admits may choose; that they
+    exist is checked by the compute API, and that the server fits there (and
+    in the zone, if one was named too) by the scheduler, which fails the
+    build with NoValidHost otherwise.
+    """
+    host, node = server.get("host"), server.get("hypervisor_hostname")
+    if host or node:
+        policy.authorize(ctx, "compute:servers:create:requested_destination",
+                         {"project_id": ctx.project_id, "user_id": ctx.user_id,
+                          "availability_zone": server.get("availability_zone")})
+    return host or None, node or None
+
+
 def create(req: webob.Request) -> webob.Response:
     ctx = context_of(req)
     version = api_version(req)
@@ -206,6 +222,7 @@ def create(req: webob.Request) -> webob.Response:
     policy.authorize(ctx, "os_compute_api:servers:create", {"project_id": ctx.project_id})
     server = body["server"]
     _refuse_unsupported(ctx, server)
+    requested_host, requested_node = _requested_destination(ctx, server)
     if server.get("min_count", 1) != 1 or server.get("max_count", 1) != 1:
         raise exception.Invalid("Creating several servers in one request is not supported; "
                                 "set min_count and max_count to 1.")
@@ -238,7 +255,8 @@ def create(req: webob.Request) -> webob.Response:
         access_ip_v6=server.get("accessIPv6"),
         config_drive=str(server.get("config_drive", "")).lower() in ("true", "1"),
         auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
-        bdms=[b for b in bdms if b.get("source_type") == "image"])
+        bdms=[b for b in bdms if b.get("source_type") == "image"],
+        requested_host=requested_host, requested_node=requested_node)
     result = {"id": created["uuid"], "links": view.links(req, "servers", created["uuid"]),
               "OS-DCF:diskConfig": "AUTO" if server.get("OS-DCF:diskConfig") == "AUTO"
               else "MANUAL",

@@ -13,6 +13,8 @@ TRUSTED_CERTS = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniq
                  "items": {"type": "string", "minLength": 1}}
 #: 2.67: the Cinder volume type of a volume a mapping creates.
 VOLUME_TYPE = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+#: 2.74: a compute host or hypervisor name, as Nova accepts one (underscores included).
+HOST = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
 
 _NETWORK = {
     "type": "object",
@@ -92,6 +94,9 @@ def create(version: APIVersion) -> dict:
         server["properties"].pop("personality")
     if version.matches("2.63"):
         server["properties"]["trusted_image_certificates"] = TRUSTED_CERTS
+    if version.matches("2.74"):
+        server["properties"]["host"] = HOST
+        server["properties"]["hypervisor_hostname"] = HOST
     return {
         "type": "object",
         "properties": {"server": server, "os:scheduler_hints": {"type": "object"},
