@@ -239,6 +239,15 @@ def _chunks_of(stream: IO[bytes], chunk_size: int, size: int | None) -> Iterator
             return
 
 
+def _name_chunk(item: bytes | int | tuple) -> str | None:
+    """A chunk's name: zeros are named by their length alone, data by its sha256."""
+    if isinstance(item, tuple):
+        return None
+    if isinstance(item, int):
+        return zero_digest(item)
+    return zero_digest(len(item)) if _is_zero(item) else digest_of(item)
+
+
 def _write_sparse(fd: int, data: bytes, offset: int) -> int:
     """Write the non-zero runs of ``data``; holes stay unallocated."""
     view = memoryview(data)
@@ -607,7 +616,9 @@ class ImageService:
         head = b""
         try:
             with self.store.pinned() as pin:
-                for item in chunks:
+                # chunks are named (hashed) a few ahead, on other cores, while this
+                # thread stores them in order
+                for item, named in sparse.prefetch(chunks, _name_chunk):
                     if isinstance(item, tuple):
                         # ("known", digest, length): a chunk the store must already hold
                         _, digest, length = item
@@ -626,8 +637,7 @@ class ImageService:
                         whole.update(data)
                     if not digests:
                         head = bytes(data[:512])
-                    digest = (zero_digest(len(data)) if isinstance(item, int) or _is_zero(data)
-                              else digest_of(data))
+                    digest = named
                     if digest in pin.claim([digest]) and self.store.put_known(digest, data):
                         # a chunk of zeros is named by its length and never read back by
                         # a sparse download; in chunk-list mode it is not counted as sent
