@@ -154,6 +154,32 @@ class ComputeManager(MoveOperations):
         inst.update(self.cell, instance_uuid, task_state=None)
         self.tracker.update_usage()
 
+    # image cache --------------------------------------------------------------
+    def cache_images(self, ctx: RequestContext, image_ids: list[str]) -> dict[str, str]:
+        """Fetch images into this host's cache before any server needs them (2.81).
+
+        Each image ends as Nova reports it: ``cached`` (fetched now),
+        ``existing`` (already there), ``unsupported`` (the driver keeps no
+        cache) or ``error``; one image failing does not stop the others. The
+        API only casts, so the outcome is logged.
+        """
+        cache = getattr(self.driver, "cache_image", None)
+        results: dict[str, str] = {}
+        for image_id in image_ids:
+            if cache is None:
+                results[image_id] = "unsupported"
+                continue
+            try:
+                image = services.image.get(ctx, image_id)
+                fetched = cache(image, lambda iid, dest: services.image.download_to_file(
+                    ctx, iid, dest))
+                results[image_id] = "cached" if fetched else "existing"
+            except Exception as exc:
+                LOG.error("Caching image %s on %s failed: %s", image_id, self.host, exc)
+                results[image_id] = "error"
+        LOG.info("Image cache requests on %s: %s", self.host, results)
+        return results
+
     # power ------------------------------------------------------------------
     def stop_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
         with actions.event(ctx, self.cell, instance_uuid, "compute_stop_instance", self.host):

@@ -32,6 +32,11 @@ class ComputeAPI:
         self._bus(host).cast(ctx, topic_for(host), "terminate_instance",
                              instance_uuid=instance_uuid)
 
+    def cache_images(self, ctx: RequestContext, host: str, image_ids: list[str]) -> None:
+        """Have the host fetch these images into its image cache (2.81): a cast, since a
+        fetch can take long and the API answers 202 at once."""
+        self._bus(host).cast(ctx, topic_for(host), "cache_images", image_ids=image_ids)
+
     # moves: calls, since the conductor's saga must know each step finished
     def _long(self) -> float:
         from transcell.conf import CONF

@@ -2,9 +2,11 @@
 
 Bodies, status codes and messages follow Nova (create, delete and the actions
 answer 200, as Nova does for backwards compatibility); 2.41 adds each
-aggregate's ``uuid``. Aggregates are looked up by their integer id at every
-microversion. The one deliberate difference is the availability zone, which
-here can only be the hosts' cell (see ``transcell.aggregates``).
+aggregate's ``uuid``; 2.81 adds ``POST /os-aggregates/{id}/images``, which
+has the aggregate's compute hosts fetch images into their caches (202).
+Aggregates are looked up by their integer id at every microversion. The one
+deliberate difference is the availability zone, which here can only be the
+hosts' cell (see ``transcell.aggregates``).
 
 Every request is validated (body, then policy, then id) before anything is
 written, so a refused request leaves the aggregate as it was.
@@ -25,6 +27,7 @@ from transcell.api.compute.app import api_version
 from transcell.wsgi.app import context_of, empty_response, json_response, read_json
 
 UUID_VERSION = "2.41"
+IMAGES_VERSION = "2.81"
 RULE = "os_compute_api:os-aggregates:%s"
 #: Largest id an integer column holds on every engine; larger ones cannot exist.
 _MAX_ID = 2**31 - 1
@@ -69,6 +72,11 @@ REMOVE_HOST_SCHEMA = _wrapped("remove_host", {
 SET_METADATA_SCHEMA = _wrapped("set_metadata", {
     "type": "object", "properties": {"metadata": _METADATA}, "required": ["metadata"],
     "additionalProperties": False})
+IMAGES_SCHEMA = _wrapped("cache", {
+    "type": "array", "minItems": 1,
+    "items": {"type": "object", "properties": {"id": {"type": "string", "format": "uuid"}},
+              "required": ["id"], "additionalProperties": False},
+})
 
 
 # -- helpers -------------------------------------------------------------------
@@ -214,3 +222,25 @@ def action(req: webob.Request, aggregate_id: str) -> webob.Response:
     if handler is None:
         raise exception.Invalid(f"There is no such action: {name}")
     return handler(req, aggregate_id, body)
+
+
+# -- the image cache (2.81) --------------------------------------------------------
+
+def images(req: webob.Request, aggregate_id: str) -> webob.Response:
+    """Have every compute host of the aggregate fetch these images; 202 before they do.
+
+    As in Nova: the body, the policy and the id are checked first, then
+    repeated images (400), then the aggregate (404), then that every image
+    exists (400); only then is any host asked.
+    """
+    common.require_version(req, IMAGES_VERSION)
+    body = read_json(req)
+    common.validate(IMAGES_SCHEMA, body)
+    ctx = context_of(req)
+    policy.authorize(ctx, "compute:aggregates:images", {})
+    number = _id(aggregate_id)
+    image_ids = [entry["id"] for entry in body["cache"]]
+    if len(set(image_ids)) != len(image_ids):
+        raise exception.Invalid("Duplicate images in request")
+    aggregates.cache_images(ctx, number, image_ids)
+    return empty_response(202)

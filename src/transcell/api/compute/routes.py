@@ -63,6 +63,7 @@ ROUTES = {
     f"{V}/os-aggregates/{{aggregate_id}}": {"GET": aggregates.show, "PUT": aggregates.update,
                                             "DELETE": aggregates.delete},
     f"{V}/os-aggregates/{{aggregate_id}}/action": {"POST": aggregates.action},
+    f"{V}/os-aggregates/{{aggregate_id}}/images": {"POST": aggregates.images},
     f"{V}/os-availability-zone": {"GET": availability_zones.index},
     f"{V}/os-availability-zone/detail": {"GET": availability_zones.detail},
     f"{V}/limits": {"GET": limits.index},

@@ -227,6 +227,16 @@ class FakeDriver(ComputeDriver):
                 reason=f"image {image_id} depends on a backing file and cannot be used as a base")
         return path, fmt
 
+    @_injectable
+    def cache_image(self, image_meta: dict, fetch_image: FetchImage) -> bool:
+        """Fetch an image into this host's cache ahead of any server (2.81): True if it
+        was fetched now, False if it was there already. It is then the base a later
+        spawn or move uses, and is checked exactly as that use checks it."""
+        image_id = _safe_name(image_meta.get("id"), "image id")
+        present = os.path.exists(os.path.join(self.image_cache_dir, image_id))
+        self._cached_image(image_meta, fetch_image)
+        return not present
+
     @staticmethod
     def _fetch(image_id: str, path: str, fetch_image: FetchImage) -> None:
         tmp = disk.temp_path_for(path)
