@@ -118,10 +118,19 @@ def test_keypair_bodies_at_2_1(cloud):
 
 # -- 2.54 to the maximum ------------------------------------------------------------------
 
-#: Tempest's server schema modules up to the cloud's maximum, 2.73.
+#: The cloud's maximum microversion.
+MAX = "2.84"
+
+#: Tempest's server schema modules up to the cloud's maximum, 2.84.
 SERVER_MODULES = (("2.54", "v2_54"), ("2.57", "v2_57"), ("2.58", "v2_58"), ("2.59", "v2_59"),
-                  ("2.62", "v2_62"), ("2.63", "v2_63"), ("2.70", "v2_70"), ("2.71", "v2_71"),
-                  ("2.73", "v2_73"))
+                  ("2.62", "v2_62"), ("2.63", "v2_63"), ("2.69", "v2_63"), ("2.70", "v2_70"),
+                  ("2.71", "v2_71"), ("2.73", "v2_73"), ("2.74", "v2_73"), ("2.75", "v2_75"),
+                  ("2.79", "v2_79"), ("2.80", "v2_80"), ("2.81", "v2_80"), ("2.84", "v2_84"))
+
+
+def test_the_maximum_is_what_these_checks_reach(cloud):
+    versions = cloud.request("GET", COMPUTE, token=None).json()["version"]
+    assert versions["version"] == MAX == SERVER_MODULES[-1][0]
 
 
 @pytest.mark.parametrize("cloud_name", ["transcell-admin", "transcell-demo"])
@@ -141,7 +150,8 @@ def test_server_bodies_from_254(cloud, server, cloud_name):
 def test_action_bodies_from_258(cloud, server):
     path = f"{COMPUTE}/servers/{server}/os-instance-actions"
     for cloud_name in ("transcell-admin", "transcell-demo"):
-        for version, module in (("2.58", "v2_58"), ("2.62", "v2_62"), ("2.73", "v2_73")):
+        for version, module in (("2.58", "v2_58"), ("2.62", "v2_62"), ("2.73", "v2_73"),
+                                ("2.84", "v2_84")):
             body = check(module, "servers", "list_instance_actions",
                          cloud.request("GET", path, cloud=cloud_name, version=version))
             request_id = body["instanceActions"][0]["request_id"]
@@ -154,7 +164,8 @@ def test_action_bodies_from_258(cloud, server):
 
 def test_flavor_and_limit_bodies_from_255(cloud):
     path = f"{COMPUTE}/flavors"
-    for version, module in (("2.55", "v2_55"), ("2.61", "v2_61"), ("2.73", "v2_61")):
+    for version, module in (("2.55", "v2_55"), ("2.61", "v2_61"), ("2.73", "v2_61"),
+                            ("2.75", "v2_61"), (MAX, "v2_61")):
         check(module, "flavors", "list_flavors", cloud.request("GET", path, version=version))
         check(module, "flavors", "list_flavors_details",
               cloud.request("GET", f"{path}/detail", version=version))
@@ -170,31 +181,53 @@ def test_flavor_and_limit_bodies_from_255(cloud):
         json={"flavor": {"description": "changed"}}))
     check("v2_55", "flavors", "delete_flavor",
           cloud.request("DELETE", f"{path}/{flavor_id}", version="2.55"))
-    for version in ("2.57", "2.73"):
+    for version in ("2.57", "2.73", MAX):
         check("v2_57", "limits", "get_limit",
               cloud.request("GET", f"{COMPUTE}/limits", cloud="transcell-demo", version=version))
 
 
 def test_operator_bodies_at_the_maximum(cloud, server):
-    check("v2_59", "migrations", "list_migrations",
-          cloud.request("GET", f"{COMPUTE}/os-migrations", version="2.59"))
-    check("v2_59", "migrations", "list_migrations",
-          cloud.request("GET", f"{COMPUTE}/os-migrations", version="2.73"))
-    check("v2_53", "hypervisors", "list_hypervisors_detail",
-          cloud.request("GET", f"{COMPUTE}/os-hypervisors/detail", version="2.73"))
-    check("v2_53", "services", "list_services",
-          cloud.request("GET", f"{COMPUTE}/os-services", version="2.73"))
+    for version, module in (("2.59", "v2_59"), ("2.73", "v2_59"), ("2.80", "v2_80"),
+                            (MAX, "v2_80")):
+        check(module, "migrations", "list_migrations",
+              cloud.request("GET", f"{COMPUTE}/os-migrations", version=version))
+    for version in ("2.73", MAX):
+        check("v2_53", "hypervisors", "list_hypervisors_detail",
+              cloud.request("GET", f"{COMPUTE}/os-hypervisors/detail", version=version))
+    # 2.69 changes only what a cell that is down shows; every cell here answers
+    for version in ("2.69", MAX):
+        check("v2_53", "services", "list_services",
+              cloud.request("GET", f"{COMPUTE}/os-services", version=version))
 
 
 def test_keypair_bodies_at_the_maximum(cloud):
     path = f"{COMPUTE}/os-keypairs"
-    resp = cloud.request("POST", path, cloud="transcell-demo", version="2.73",
-                         json={"keypair": {"name": "schema-key-273"}})
+    resp = cloud.request("POST", path, cloud="transcell-demo", version=MAX,
+                         json={"keypair": {"name": "schema-key-max"}})
     check("v2_2", "keypairs", "create_keypair", resp)
     check("v2_2", "keypairs", "list_keypairs",
-          cloud.request("GET", path, cloud="transcell-demo", version="2.73"))
+          cloud.request("GET", path, cloud="transcell-demo", version=MAX))
     check("v2_2", "keypairs", "get_keypair",
-          cloud.request("GET", f"{path}/schema-key-273", cloud="transcell-demo", version="2.73"))
+          cloud.request("GET", f"{path}/schema-key-max", cloud="transcell-demo", version=MAX))
     check("v2_2", "keypairs", "delete_keypair",
-          cloud.request("DELETE", f"{path}/schema-key-273", cloud="transcell-demo",
-                        version="2.73"))
+          cloud.request("DELETE", f"{path}/schema-key-max", cloud="transcell-demo",
+                        version=MAX))
+
+
+def test_a_server_on_a_chosen_host_at_274(cloud):
+    """The create body with 2.74's host and hypervisor_hostname, and what it builds."""
+    image = cloud.request("GET", "/image/v2/images?name=transcell-base").json()["images"][0]
+    resp = cloud.request("POST", f"{COMPUTE}/servers", version="2.74", json={
+        "server": {"name": "schema-placed", "flavorRef": "1", "imageRef": image["id"],
+                   "networks": "none", "host": "cell2-host2",
+                   "hypervisor_hostname": "cell2-host2"}})
+    server_id = check("v2_1", "servers", "create_server_with_admin_pass",
+                      resp)["server"]["id"]
+    try:
+        cloud.wait_status(server_id, "ACTIVE")
+        shown = check("v2_84", "servers", "get_server", cloud.request(
+            "GET", f"{COMPUTE}/servers/{server_id}", version=MAX))["server"]
+        assert shown["OS-EXT-SRV-ATTR:host"] == "cell2-host2"
+    finally:
+        cloud.request("DELETE", f"{COMPUTE}/servers/{server_id}")
+        cloud.wait_gone(server_id)

@@ -9,7 +9,6 @@ import compute_api_fixtures as fx
 import pytest
 
 from transcell import policy
-from transcell.api.compute import microversion
 from transcell.conf import CONF
 from transcell.registry import services
 
@@ -36,13 +35,3 @@ def cloud(tmp_path: Path, db_templates: Path) -> Iterator[fx.Cloud]:
         CONF.clear_override("connection", group="api_database")
         CONF.clear_override("state_dir")
         policy.reset()
-
-
-@pytest.fixture
-def ahead_of_max(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let requests name microversions up to 2.84, above ``MAX_VERSION``.
-
-    Shapes of later microversions are written ahead of the one that still
-    blocks raising the maximum; this keeps them tested until it is raised.
-    """
-    monkeypatch.setattr(microversion, "MAX", microversion.APIVersion(2, 84))

@@ -58,7 +58,7 @@ class HostRecorder:
 
 
 @pytest.fixture
-def agg(cloud, ahead_of_max, monkeypatch) -> Iterator[fx.Cloud]:
+def agg(cloud, monkeypatch) -> Iterator[fx.Cloud]:
     """cell1-host1 and cell2-host1 are up; cell1-host2 stopped reporting an hour ago."""
     cloud.app = ComputeApp({**fx.ROUTES, **ROUTES}, fx.fake_authenticate, nova_fault)
     cloud.add_compute(cloud.cell1, "cell1-host1")

@@ -42,7 +42,7 @@ class RecordingConductor:
 
 
 @pytest.fixture
-def dest(cloud, ahead_of_max, monkeypatch) -> Iterator[RecordingConductor]:
+def dest(cloud, monkeypatch) -> Iterator[RecordingConductor]:
     cloud.add_flavor("1", "m1.tiny")
     cloud.add_compute(cloud.cell1, "cell1-host1")
     cloud.add_compute(cloud.cell2, "cell2-host1")
