@@ -325,16 +325,24 @@ def get_instance_or_404(ctx: RequestContext, server_id: str, read_deleted: bool 
     ``read_deleted``) and another project's servers (unless admin) are all
     the same 404, so a caller learns nothing about servers it cannot see.
     """
-    mapping = cells.instance_mapping(server_id)
-    if mapping is None or mapping["cell"] is None:
-        raise exception.InstanceNotFound(instance_id=server_id)
-    cell = mapping["cell"]
     query = select(cm.Instance).where(cm.Instance.uuid == server_id,
                                       cm.Instance.hidden.is_(False))
     if not read_deleted:
         query = query.where(cm.Instance.deleted == 0)
-    with cell_session(cell) as s:
-        row = s.scalar(query.order_by(cm.Instance.deleted, cm.Instance.id.desc()).limit(1))
+    row = None
+    for _ in range(3):
+        mapping = cells.instance_mapping(server_id)
+        if mapping is None or mapping["cell"] is None:
+            raise exception.InstanceNotFound(instance_id=server_id)
+        cell = mapping["cell"]
+        with cell_session(cell) as s:
+            row = s.scalar(query.order_by(cm.Instance.deleted, cm.Instance.id.desc()).limit(1))
+        if row is not None:
+            break
+        # a move's flip may have hidden this row after the mapping was read
+        again = cells.instance_mapping(server_id)
+        if again is None or again["cell"] is None or again["cell"].uuid == cell.uuid:
+            break
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise exception.InstanceNotFound(instance_id=server_id)
     return ServerRef(cell, row)
