@@ -88,6 +88,7 @@ class MoveTask:
             # nothing ran yet, but the API left the server in resize_prep: release it
             LOG.exception("Move %s of %s could not start", migration_uuid, instance_uuid)
             inst.update(cell, instance_uuid, task_state=None, progress=None)
+            records.update_migration(migration_uuid, [cell], status="error")
             inst.add_fault(cell, instance_uuid, exc)
             actions.finish_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT, exc)
             return
