@@ -267,7 +267,11 @@ def read_window(path: str, fmt: str, start: int, length: int) -> bytes:
     spec = {"driver": "raw", "offset": start, "size": length,
             "file": {"driver": fmt,
                      "file": {"driver": "file", "filename": os.path.abspath(path)}}}
-    with tempfile.TemporaryDirectory(prefix="transcell-window-") as tmpdir:
+    # the window is read once and dropped: keep it in memory-backed storage if the
+    # host has some, so reading a changed region does not also write it to disk
+    scratch = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
+        else None
+    with tempfile.TemporaryDirectory(prefix="transcell-window-", dir=scratch) as tmpdir:
         out = os.path.join(tmpdir, "window")
         _run([QEMU_IMG, "convert", "-q", "-U", "-O", "raw", "json:" + json.dumps(spec), out],
              f"read {length} bytes at {start} of {path}")
