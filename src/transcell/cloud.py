@@ -6,6 +6,7 @@ bus and the service APIs; only the transports are in-process.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import threading
@@ -176,15 +177,31 @@ class EmbeddedCloud:
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
             yaml.safe_dump(data, fh, default_flow_style=False)
         os.replace(tmp, path)
-        with open(os.path.join(self.state_dir, "transcell.conf"), "w") as fh:
-            fh.write(
-                "[DEFAULT]\n"
-                f"state_dir = {self.state_dir}\n"
-                f"bind_host = {self.host}\n"
-                f"bind_port = {self.port}\n\n"
-                "[embedded]\n"
-                f"cells = {CONF.embedded.cells}\n"
-                f"hosts_per_cell = {CONF.embedded.hosts_per_cell}\n")
+        self._write_config()
+
+    def _write_config(self) -> None:
+        """Record where this cloud runs in STATE/transcell.conf, keeping every other option.
+
+        The operator commands read this file; options an operator put there
+        (``[conductor]``, ``[oslo_policy]``...) stay for the next start.
+        """
+        path = os.path.join(self.state_dir, "transcell.conf")
+        config = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            config.read(path)
+        except configparser.Error as exc:
+            LOG.warning("%s could not be parsed (%s); writing it afresh", path, exc)
+            config = configparser.ConfigParser(interpolation=None)
+        config["DEFAULT"].update({"state_dir": self.state_dir, "bind_host": self.host,
+                                  "bind_port": str(self.port)})
+        if not config.has_section("embedded"):
+            config.add_section("embedded")
+        config["embedded"].update({"cells": str(CONF.embedded.cells),
+                                   "hosts_per_cell": str(CONF.embedded.hosts_per_cell)})
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            config.write(fh)
+        os.replace(tmp, path)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -16,6 +16,10 @@ def test_moves_left_in_verify_resize_are_confirmed_centrally(tmp_path):
     proc = start_cloud(state)
     cloud = CloudProcess(state, proc.port)
     try:
+        # the cloud records its address there and keeps the operator's options
+        with open(os.path.join(state, "transcell.conf")) as fh:
+            written = fh.read()
+        assert "resize_confirm_window = 2" in written and f"bind_port = {proc.port}" in written
         srv = mh.boot(cloud, "auto-confirm")
         sid, src = srv["id"], mh.host_of(srv)
         mh.action(cloud, sid, {"resize": {"flavorRef": "21"}})
