@@ -126,6 +126,30 @@ def cell_of_instance(instance_uuid: str) -> Cell:
     return mapping["cell"]
 
 
+def read_where_mapped(instance_uuid: str, read: Callable[[Cell], T | None],
+                      mapping: dict | None = None) -> tuple[dict | None, T | None]:
+    """The mapping and ``read(cell)`` of the cell it names, or None for what is missing.
+
+    A move's flip points the mapping at the new cell and then hides the old
+    row; a read that saw the old mapping and then found nothing looks again
+    when the mapping has changed, rather than calling a live server missing.
+    ``mapping`` is the caller's fresh read of it, if it has one.
+    """
+    if mapping is None:
+        mapping = instance_mapping(instance_uuid)
+    for _ in range(3):
+        if mapping is None or mapping["cell"] is None:
+            return mapping, None
+        found = read(mapping["cell"])
+        if found is not None:
+            return mapping, found
+        again = instance_mapping(instance_uuid)
+        if again is None or again["cell"] is None or again["cell"].uuid == mapping["cell"].uuid:
+            return mapping, None
+        mapping = again
+    return mapping, None
+
+
 _POOL_PREFIX = "scatter"
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=_POOL_PREFIX)
 

@@ -107,34 +107,33 @@ class API:
             cell_down_support: bool = False) -> tuple[cells.Cell, dict]:
         """The server and its cell; 404 for unknown ids and other projects' servers.
 
-        A move's flip changes the mapping and then hides the old row; a read
-        that saw the old mapping and then the hidden row looks again rather
-        than calling a live server missing.
-
+        The read follows the mapping across a move's flip (``read_where_mapped``).
         When the server's cell is down, ``cell_down_support`` (microversion
         2.69) answers with what the API database knows of it (see
         ``unavailable_server``); without it the read fails with
         ``CellUnavailable``, as Nova's does.
         """
-        for _ in range(3):
-            mapping = cells.instance_mapping(server_id)
-            if mapping is None or mapping["cell"] is None:
-                raise exception.InstanceNotFound(instance_id=server_id)
-            if not ctx.is_admin and mapping["project_id"] != ctx.project_id:
-                raise exception.InstanceNotFound(instance_id=server_id)
-            cell = mapping["cell"]
+        mapping = cells.instance_mapping(server_id)
+        if mapping is None or mapping["cell"] is None or (
+                not ctx.is_admin and mapping["project_id"] != ctx.project_id):
+            raise exception.InstanceNotFound(instance_id=server_id)
+
+        def read(cell: cells.Cell) -> dict | None:
             try:
-                return cell, cells.read_one(
+                return cells.read_one(
                     cell, lambda c: inst.get(c, server_id, read_deleted=read_deleted))
-            except cells.CellUnavailable:
-                if not cell_down_support:
-                    raise
-                return cell, unavailable_server(mapping)
             except exception.InstanceNotFound:
-                again = cells.instance_mapping(server_id)
-                if again is None or again["cell"] is None or again["cell"].uuid == cell.uuid:
-                    raise
-        raise exception.InstanceNotFound(instance_id=server_id)
+                return None
+
+        try:
+            mapping, server = cells.read_where_mapped(server_id, read, mapping)
+        except cells.CellUnavailable:
+            if not cell_down_support:
+                raise
+            return mapping["cell"], unavailable_server(mapping)
+        if server is None:
+            raise exception.InstanceNotFound(instance_id=server_id)
+        return mapping["cell"], server
 
     def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int | None,
              marker: str | None, cell_down_support: bool = False) -> list[dict]:

@@ -329,20 +329,12 @@ def get_instance_or_404(ctx: RequestContext, server_id: str, read_deleted: bool 
                                       cm.Instance.hidden.is_(False))
     if not read_deleted:
         query = query.where(cm.Instance.deleted == 0)
-    row = None
-    for _ in range(3):
-        mapping = cells.instance_mapping(server_id)
-        if mapping is None or mapping["cell"] is None:
-            raise exception.InstanceNotFound(instance_id=server_id)
-        cell = mapping["cell"]
+
+    def read(cell: cells.Cell) -> cm.Instance | None:
         with cell_session(cell) as s:
-            row = s.scalar(query.order_by(cm.Instance.deleted, cm.Instance.id.desc()).limit(1))
-        if row is not None:
-            break
-        # a move's flip may have hidden this row after the mapping was read
-        again = cells.instance_mapping(server_id)
-        if again is None or again["cell"] is None or again["cell"].uuid == cell.uuid:
-            break
+            return s.scalar(query.order_by(cm.Instance.deleted, cm.Instance.id.desc()).limit(1))
+
+    mapping, row = cells.read_where_mapped(server_id, read)
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise exception.InstanceNotFound(instance_id=server_id)
-    return ServerRef(cell, row)
+    return ServerRef(mapping["cell"], row)

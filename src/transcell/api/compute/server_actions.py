@@ -11,6 +11,7 @@ from transcell.api.compute import common
 from transcell.api.compute.app import api_version
 from transcell.api.compute.flavors import find_flavor
 from transcell.api.compute.servers import compute_api
+from transcell.context import RequestContext
 from transcell.wsgi.app import context_of, empty_response, read_json
 
 CROSS_CELL_RULE = "compute:servers:resize:cross_cell"
@@ -35,30 +36,37 @@ MIGRATE_SCHEMA_256 = {
 }
 
 
-def _stop(req: webob.Request, server_id: str, body) -> webob.Response:
+def _authorized(req: webob.Request, server_id: str, rule: str
+                ) -> tuple[RequestContext, dict]:
+    """The caller's context and the server, once ``rule`` allows the action on it.
+
+    The server is read first, so another project's server is a 404, not a 403;
+    the target names its owner as Nova's does.
+    """
     ctx = context_of(req)
     _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:servers:stop", {"project_id": server["project_id"]})
-    compute_api.stop(ctx, server_id)
-    return empty_response(202)
-
-
-def _start(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:servers:start", {"project_id": server["project_id"]})
-    compute_api.start(ctx, server_id)
-    return empty_response(202)
+    policy.authorize(ctx, rule, _target(server))
+    return ctx, server
 
 
 def _target(server: dict) -> dict:
     return {"project_id": server["project_id"], "user_id": server["user_id"]}
 
 
+def _stop(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx, _ = _authorized(req, server_id, "os_compute_api:servers:stop")
+    compute_api.stop(ctx, server_id)
+    return empty_response(202)
+
+
+def _start(req: webob.Request, server_id: str, body) -> webob.Response:
+    ctx, _ = _authorized(req, server_id, "os_compute_api:servers:start")
+    compute_api.start(ctx, server_id)
+    return empty_response(202)
+
+
 def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:servers:resize", _target(server))
+    ctx, server = _authorized(req, server_id, "os_compute_api:servers:resize")
     common.validate(RESIZE_SCHEMA, body)
     flavor_ref = str(body["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
     try:
@@ -71,9 +79,7 @@ def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
 
 
 def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate", _target(server))
+    ctx, server = _authorized(req, server_id, "os_compute_api:os-migrate-server:migrate")
     host = None
     if api_version(req).matches("2.56"):
         common.validate(MIGRATE_SCHEMA_256, body)
@@ -86,17 +92,13 @@ def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
 
 
 def _confirm_resize(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:servers:confirm_resize", _target(server))
+    ctx, _ = _authorized(req, server_id, "os_compute_api:servers:confirm_resize")
     compute_api.confirm_resize(ctx, server_id)
     return empty_response(204)
 
 
 def _revert_resize(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, "os_compute_api:servers:revert_resize", _target(server))
+    ctx, _ = _authorized(req, server_id, "os_compute_api:servers:revert_resize")
     compute_api.revert_resize(ctx, server_id)
     return empty_response(202)
 

@@ -260,19 +260,24 @@ class FakeDriver(ComputeDriver):
         with self._lock_for(uuid):
             os.makedirs(self._instance_dir(uuid), exist_ok=True)
             self._ensure_root_disk(uuid, image_meta or {}, fetch_image, disk_gb)
-            previous = _read_json(self._guest_path(uuid)) or {}
-            guest = {
-                "uuid": uuid,
-                "host": self.host,
-                "display_name": instance.get("display_name"),
-                "vcpus": instance.get("vcpus"),
-                "memory_mb": instance.get("memory_mb"),
-                "image_id": (image_meta or {}).get("id"),
-                "power_state": power_state.RUNNING if power_on else power_state.SHUTDOWN,
-                "created_at": previous.get("created_at") or _now(),
-                "updated_at": _now(),
-            }
-            _write_json_atomically(self._guest_path(uuid), guest)
+            self._write_guest(uuid, instance, (image_meta or {}).get("id"), power_on)
+
+    def _write_guest(self, uuid: str, instance: dict, image_id: str | None,
+                     power_on: bool) -> None:
+        """Define the guest; a redefined guest keeps its creation time."""
+        previous = _read_json(self._guest_path(uuid)) or {}
+        guest = {
+            "uuid": uuid,
+            "host": self.host,
+            "display_name": instance.get("display_name"),
+            "vcpus": instance.get("vcpus"),
+            "memory_mb": instance.get("memory_mb"),
+            "image_id": image_id,
+            "power_state": power_state.RUNNING if power_on else power_state.SHUTDOWN,
+            "created_at": previous.get("created_at") or _now(),
+            "updated_at": _now(),
+        }
+        _write_json_atomically(self._guest_path(uuid), guest)
 
     def _ensure_root_disk(self, uuid: str, image_meta: dict, fetch_image: FetchImage,
                           disk_gb: int) -> None:
@@ -404,16 +409,4 @@ class FakeDriver(ComputeDriver):
         with self._lock_for(uuid):
             self._existing_root(uuid)
             record = _read_json(self._disk_meta_path(uuid)) or {}
-            previous = _read_json(self._guest_path(uuid)) or {}
-            guest = {
-                "uuid": uuid,
-                "host": self.host,
-                "display_name": instance.get("display_name"),
-                "vcpus": instance.get("vcpus"),
-                "memory_mb": instance.get("memory_mb"),
-                "image_id": record.get("image_id"),
-                "power_state": power_state.RUNNING if power_on else power_state.SHUTDOWN,
-                "created_at": previous.get("created_at") or _now(),
-                "updated_at": _now(),
-            }
-            _write_json_atomically(self._guest_path(uuid), guest)
+            self._write_guest(uuid, instance, record.get("image_id"), power_on)
