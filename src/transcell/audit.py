@@ -43,10 +43,9 @@ def _live_rows() -> dict[str, list[tuple[cells.Cell, cm.Instance]]]:
     return rows
 
 
-def _active_moves() -> set[str]:
+def _active_moves(in_flight: list) -> set[str]:
     """Migration uuids of moves not yet finished (they own hidden rows and consumers)."""
-    from transcell.move import saga as sagas
-    active = {s.uuid for s in sagas.Saga.with_status(*sagas.IN_FLIGHT)}
+    active = {s.uuid for s in in_flight}
     for cell in cells.list_cells():
         with cell_session(cell) as s:
             for mig in s.scalars(select(cm.Migration).where(cm.Migration.deleted == 0)):
@@ -164,20 +163,19 @@ def check_images(image_service, moves) -> list[Problem]:
     return problems
 
 
-def _move_hosts() -> set[tuple[str, str]]:
+def _move_hosts(in_flight: list) -> set[tuple[str, str]]:
     """(server, host) pairs where a move in flight legitimately keeps disks."""
-    from transcell.move import saga as sagas
     pairs = set()
-    for move in sagas.Saga.with_status(*sagas.IN_FLIGHT):
+    for move in in_flight:
         for key in ("source_host", "dest_host"):
             if move.resources.get(key):
                 pairs.add((move.instance_uuid, move.resources[key]))
     return pairs
 
 
-def check_disks(rows) -> list[Problem]:
+def check_disks(rows, in_flight: list) -> list[Problem]:
     problems = []
-    moving = _move_hosts()
+    moving = _move_hosts(in_flight)
     root = conf.state_path("hosts")
     if not os.path.isdir(root):
         return problems
@@ -200,13 +198,15 @@ def check_disks(rows) -> list[Problem]:
 def run_audit(placement: Any = None, network: Any = None, images: Any = None) -> list[Problem]:
     """Every inconsistency found; an empty list means the cloud is consistent."""
     placement, network, images = _services(placement, network, images)
+    from transcell.move import saga as sagas
     rows = _live_rows()
-    moves = _active_moves()
+    in_flight = sagas.Saga.with_status(*sagas.IN_FLIGHT)
+    moves = _active_moves(in_flight)
     problems = check_mappings(rows, moves)
     problems += check_allocations(placement, rows, moves)
     problems += check_ports(network, rows)
     problems += check_images(images, moves)
-    problems += check_disks(rows)
+    problems += check_disks(rows, in_flight)
     problems += check_moves()
     return problems
 

@@ -18,7 +18,7 @@ from typing import Any
 from transcell import exception
 from transcell.compute import instance as inst
 from transcell.compute import snapshot
-from transcell.compute.virt import disk, power_state
+from transcell.compute.virt import disk
 from transcell.context import RequestContext
 from transcell.image import sparse
 from transcell.image.service import zero_digest
@@ -45,23 +45,20 @@ class MoveOperations:
         if self.driver.instance_exists(instance_uuid):
             raise exception.Conflict(f"Host {self.host} already runs a guest for instance "
                                      f"{instance_uuid}.")
-        free = _free_bytes(self.driver.instances_dir) if hasattr(
-            self.driver, "instances_dir") else None
-        LOG.info("Host %s prepared for instance %s (%s GiB root disk, %s bytes free)",
-                 self.host, instance_uuid, disk_gb, free)
+        LOG.info("Host %s prepared for instance %s (%s GiB root disk)", self.host,
+                 instance_uuid, disk_gb)
         return {"host": self.host, "node": self.tracker.nodename}
 
     def prep_move_at_source(self, ctx: RequestContext, instance_uuid: str,
                             snapshot_id: str) -> dict[str, Any]:
         """Stop the guest, upload its root disk as the snapshot, keep the disks.
 
-        Returns the snapshot's sha256 (of every byte the guest sees), the
-        disk's size and what was actually sent: chunks the store already
-        holds (from the base image, or an earlier attempt) are not sent again.
+        Returns the snapshot's chunk-list digest (of every byte the guest
+        sees), the disk's size and what was actually sent: chunks the store
+        already holds (from the base image, or an earlier attempt) are not
+        sent again.
         """
         stats: dict[str, Any] = {}
-        was_running = (self.driver.instance_exists(instance_uuid) and
-                       self.driver.get_power_state(instance_uuid) == power_state.RUNNING)
         if self.driver.instance_exists(instance_uuid):
             self.driver.power_off(instance_uuid)
         stats["stopped_at"] = time.time()
@@ -75,7 +72,7 @@ class MoveOperations:
                     or self._upload_whole(ctx, instance_uuid, snapshot_id, stats))
         self.driver.destroy(instance_uuid, destroy_disks=False)
         self.tracker.update_usage()
-        stats.update(was_running=was_running, checksum=sent["os_hash_value"],
+        stats.update(checksum=sent["os_hash_value"],
                      disk_size=sent["bytes_total"], bytes_uploaded=sent["bytes_sent"])
         return stats
 
@@ -244,8 +241,3 @@ class MoveOperations:
         """The move is kept: the source's kept disks are no longer anyone's."""
         self.driver.destroy(instance_uuid, destroy_disks=True)
         self.tracker.update_usage()
-
-
-def _free_bytes(path: str) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize

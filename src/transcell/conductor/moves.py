@@ -122,10 +122,9 @@ class MoveTasks:
 
     def pass_once(self) -> None:
         for saga in Saga.with_status(*sagas.ACTIVE):
-            owner = _owner_of(saga)
             # ours but no thread here runs it (it failed after its flip), or its
             # conductor is gone: either way nobody else will finish it
-            if owner == sagas.OWNER or _owner_gone(owner, saga.updated_at):
+            if saga.owner == sagas.OWNER or _owner_gone(saga.owner, saga.updated_at):
                 self._resume(saga)
         window = CONF.conductor.resize_confirm_window
         if window > 0:
@@ -164,15 +163,6 @@ class MoveTasks:
             LOG.exception("Automatic confirm of move %s failed", saga.uuid)
         finally:
             self._release(saga.instance_uuid)
-
-
-def _owner_of(saga: Saga) -> str | None:
-    from sqlalchemy import select
-
-    from transcell.db import api_models as am
-    from transcell.db.session import api_session
-    with api_session() as s:
-        return s.scalar(select(am.MoveSaga.owner).where(am.MoveSaga.uuid == saga.uuid))
 
 
 def _context(saga: Saga, key: str) -> RequestContext:

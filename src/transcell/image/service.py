@@ -468,31 +468,36 @@ class ImageService:
         # Chunk-list images are verified chunk by chunk (the store checks each
         # chunk's sha256 on read) and then as a list; zeros are never hashed.
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO
-        whole = _BackgroundHash("sha256")
+        whole = None if tree else _BackgroundHash("sha256")
+        written_digest = None
         try:
             written = offset = 0
             for (_digest, length), data in sparse.prefetch(self._layout(record), self._fetch):
                 if data is None:
-                    if not tree:
+                    if whole is not None:
                         whole.update(_zeros(length))
                 else:
-                    if not tree:
+                    if whole is not None:
                         whole.update(data)
                     written += _write_sparse(fd, data, offset)
                 offset += length
                 if progress is not None:
                     progress(offset, size)
             os.ftruncate(fd, size)
-            if tree:
-                whole.close()
-                self._check_whole(record, sparse.tree_digest(self._layout(record)))
+            if whole is None:
+                # Every chunk written was hashed on its way in (the store refuses
+                # bytes that do not match their name), so the chunk-list digest of
+                # the written file is known without reading it back.
+                written_digest = sparse.tree_digest(self._layout(record))
+                self._check_whole(record, written_digest)
             else:
                 self._check_whole(record, whole.hexdigest())
             os.close(fd)
             fd = -1
             os.replace(tmp, dest_path)
         except BaseException:
-            whole.close()
+            if whole is not None:
+                whole.close()
             if fd >= 0:
                 os.close(fd)
             try:
@@ -500,13 +505,9 @@ class ImageService:
             except FileNotFoundError:
                 pass
             raise
-        # Every chunk written was hashed on its way in (the store refuses bytes that
-        # do not match their name), so the chunk-list digest of the written file is
-        # known without reading it back.
         return {"bytes_total": size, "bytes_written": written,
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"],
-                "written_digest": sparse.tree_digest(self._layout(record)) if tree else None}
+                "os_hash_value": record["os_hash_value"], "written_digest": written_digest}
 
     def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Iterable[int]
                     ) -> Iterator[bytes]:
@@ -607,8 +608,9 @@ class ImageService:
         queued and the chunks only this upload wrote are collected.
         """
         self._begin_upload(ctx, image_id)
-        md5 = _BackgroundHash("md5")
-        whole = hashlib.sha256()
+        # a chunk-list image has no whole-image hashes: nothing to run for them
+        md5 = None if tree else _BackgroundHash("md5")
+        whole = None if tree else hashlib.sha256()
         digests: list[str] = []
         lengths: list[int] = []
         written: list[str] = []
@@ -632,7 +634,7 @@ class ImageService:
                         continue
                     # an int is a chunk known to be a hole: zeros, never read
                     data = _zeros(item) if isinstance(item, int) else item
-                    if not tree:
+                    if md5 is not None and whole is not None:
                         md5.update(data)
                         whole.update(data)
                     if not digests:
@@ -649,8 +651,7 @@ class ImageService:
                     total += len(data)
                     if progress is not None:
                         progress(total, expected)
-                if tree:
-                    md5.close()
+                if md5 is None or whole is None:
                     checksum = None
                     sha256 = sparse.tree_digest(zip(digests, lengths, strict=True))
                 else:
@@ -672,7 +673,8 @@ class ImageService:
                 if record is None:
                     raise exception.ImageNotFound(image_id=image_id)
         except BaseException:
-            md5.close()
+            if md5 is not None:
+                md5.close()
             try:
                 self._abort_upload(image_id, written)
             except Exception:

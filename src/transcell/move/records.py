@@ -8,8 +8,6 @@ from typing import Any
 from sqlalchemy import select
 
 from transcell import cell as cells
-from transcell import exception
-from transcell.compute import instance as inst
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
@@ -94,11 +92,3 @@ def guest_info(server: dict, flavor: dict) -> dict[str, Any]:
 
 def port_ids(server: dict) -> list[str]:
     return [vif["uuid"] for vif in server.get("vifs") or []]
-
-
-def find_row(cell: cells.Cell, instance_uuid: str) -> dict[str, Any] | None:
-    """The live row in ``cell``, hidden or not."""
-    try:
-        return inst.get(cell, instance_uuid, include_hidden=True)
-    except exception.InstanceNotFound:
-        return None

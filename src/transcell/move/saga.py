@@ -74,6 +74,7 @@ class Saga:
         self.flipped: bool = row.flipped
         self.context: dict[str, Any] = dict(row.context)
         self.error: str | None = row.error
+        self.owner: str | None = row.owner  # the conductor that last wrote the record
         self.created_at = row.created_at
         self.updated_at = row.updated_at
 
@@ -120,7 +121,7 @@ class Saga:
             row.resources = dict(self.resources)
             row.flipped = self.flipped
             row.error = self.error
-            row.owner = OWNER
+            row.owner = self.owner = OWNER
             row.updated_at = utcnow()
 
     # helpers -----------------------------------------------------------------
