@@ -21,6 +21,8 @@ from oslo_policy import policy as oslo_policy
 from transcell import exception
 from transcell.conf import CONF
 from transcell.context import RequestContext
+from transcell.policies import image as image_policies
+from transcell.policies import network as network_policies
 
 policy_opts.set_defaults(CONF)
 
@@ -46,6 +48,10 @@ AGGREGATE = "/os-aggregates/{aggregate_id}"
 _BASE_RULES = [
     ("context_is_admin", "role:admin", "The admin role, whatever the project."),
     ("admin_api", "role:admin", "An administrator of the cloud."),
+    ("service_api", "role:service",
+     "Another service acting for a user (compute hosts, the conductor); not for people."),
+    ("admin_or_service", "rule:admin_api or rule:service_api",
+     "An administrator, or another service."),
     ("project_reader_api", "role:reader and project_id:%(project_id)s",
      "Anyone with at least read access to the target's project."),
     ("project_member_api", "role:member and project_id:%(project_id)s",
@@ -242,6 +248,8 @@ def list_rules() -> list[oslo_policy.RuleDefault]:
             name, check, description,
             [{"method": method, "path": path} for method, path in operations],
             scope_types=["project"]))
+    rules.extend(image_policies.list_rules())
+    rules.extend(network_policies.list_rules())
     return rules
 
 
@@ -288,11 +296,25 @@ def reset() -> None:
         _enforcer = None
 
 
+#: Keystone's default implied roles; tokens normally carry them already, but a
+#: deployment whose Keystone lacks the inference rules must not lock members out.
+IMPLIED_ROLES = {"admin": ("manager",), "manager": ("member",), "member": ("reader",)}
+
+
+def _with_implied(roles: list[str]) -> list[str]:
+    result = list(dict.fromkeys(roles))
+    for role in result:  # grows while iterating: follows chains admin -> ... -> reader
+        for implied in IMPLIED_ROLES.get(role, ()):
+            if implied not in result:
+                result.append(implied)
+    return result
+
+
 def credentials(ctx: RequestContext) -> dict[str, Any]:
     return {
         "user_id": ctx.user_id,
         "project_id": ctx.project_id,
-        "roles": list(ctx.roles),
+        "roles": _with_implied(list(ctx.roles)),
         "is_admin": ctx.is_admin,
     }
 
@@ -304,16 +326,18 @@ def _target(ctx: RequestContext, target: Mapping[str, Any] | None) -> dict[str, 
 
 
 def authorize(ctx: RequestContext, action: str,
-              target: Mapping[str, Any] | None = None) -> None:
+              target: Mapping[str, Any] | None = None,
+              exc: type[exception.Forbidden] = exception.Forbidden) -> None:
     """Raise Forbidden unless policy allows ``action`` on ``target``.
 
     ``target`` defaults to the caller's own project and user, which suits
     actions that create something rather than touch an existing object.
     Unknown rule names raise oslo.policy's PolicyNotRegistered: a typo in an
-    API must fail loudly, not deny quietly.
+    API must fail loudly, not deny quietly. ``exc`` lets an API refuse in its
+    own words (Glance's and Neutron's messages differ from Nova's).
     """
     get_enforcer().authorize(action, _target(ctx, target), credentials(ctx),
-                             do_raise=True, exc=exception.Forbidden, action=action)
+                             do_raise=True, exc=exc, action=action)
 
 
 def check(ctx: RequestContext, action: str,

@@ -7,6 +7,7 @@ from typing import IO
 import webob
 
 from transcell import exception
+from transcell.api.image import access
 from transcell.api.image.app import service_of
 from transcell.wsgi.app import context_of, empty_response
 
@@ -70,6 +71,7 @@ def upload(req: webob.Request, image_id: str) -> webob.Response:
     if media_type != _OCTET_STREAM:
         raise exception.UnsupportedMediaType(
             f"Unsupported Content-Type {media_type!r}; send image data as {_OCTET_STREAM}.")
+    access.authorize(req, "upload_image", access.visible(req, image_id))
     stream, size = _body(req)
     service_of(req).upload(context_of(req), image_id, stream, size=size)
     return empty_response(204)
@@ -77,7 +79,8 @@ def upload(req: webob.Request, image_id: str) -> webob.Response:
 
 def download(req: webob.Request, image_id: str) -> webob.Response:
     service, ctx = service_of(req), context_of(req)
-    record = service.get(ctx, image_id)
+    record = access.visible(req, image_id)
+    access.authorize(req, "download_image", record)
     if record["status"] != "active":
         return empty_response(204)
     resp = webob.Response(status=200, content_type=_OCTET_STREAM,

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import webob
 
 from transcell import exception
-from transcell.api.image import patch, views
+from transcell.api.image import access, patch, views
 from transcell.api.image.app import service_of
 from transcell.wsgi.app import (
     application_url,
@@ -46,6 +46,7 @@ def _list_params(req: webob.Request) -> tuple[dict, dict]:
 
 
 def index(req: webob.Request) -> webob.Response:
+    access.authorize(req, "get_images")
     filters, options = _list_params(req)
     records = service_of(req).list(context_of(req), filters, **options)
     body = {"images": [views.image(r) for r in records], "first": "/v2/images",
@@ -62,13 +63,16 @@ def create(req: webob.Request) -> webob.Response:
     body = read_json(req)
     if not isinstance(body, dict):
         raise exception.Invalid("The request body must be a JSON object of image properties.")
+    owner = body.get("owner")
+    access.authorize(req, "add_image", owner=owner if isinstance(owner, str) else None)
+    access.authorize_visibility(req, None, body.get("visibility"))
     record = service_of(req).create(context_of(req), **body)
     location = f"{application_url(req)}/v2/images/{record['id']}"
     return json_response(views.image(record), status=201, headers={"Location": location})
 
 
 def show(req: webob.Request, image_id: str) -> webob.Response:
-    return json_response(views.image(service_of(req).get(context_of(req), image_id)))
+    return json_response(views.image(access.visible(req, image_id)))
 
 
 def update(req: webob.Request, image_id: str) -> webob.Response:
@@ -78,12 +82,16 @@ def update(req: webob.Request, image_id: str) -> webob.Response:
             f"Unsupported Content-Type {media_type or 'none'!r}; send the patch as "
             f"{patch.V21}.")
     service, ctx = service_of(req), context_of(req)
-    record = service.get(ctx, image_id)
+    record = access.visible(req, image_id)
+    access.authorize(req, "modify_image", record)
     changes, remove = patch.changes_of(record, read_json(req), media_type)
+    if "visibility" in changes:
+        access.authorize_visibility(req, record, changes["visibility"])
     record = service.update(ctx, image_id, changes, remove)
     return json_response(views.image(record))
 
 
 def delete(req: webob.Request, image_id: str) -> webob.Response:
+    access.authorize(req, "delete_image", access.visible(req, image_id))
     service_of(req).delete(context_of(req), image_id)
     return empty_response(204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import webob
 
 from transcell import exception
-from transcell.api.network import common
+from transcell.api.network import access, common, resources
 from transcell.network import attributes, scope
 from transcell.network.service import NetworkService
 from transcell.wsgi.app import context_of, empty_response
@@ -13,7 +13,16 @@ from transcell.wsgi.app import context_of, empty_response
 BINDING_KEYS = {"host", "vnic_type", "profile"}
 
 
+def _authorize(service: NetworkService, req: webob.Request, port_id: str, action: str
+               ) -> None:
+    """404 for a port the caller cannot see, else ``action`` (admin or service) or 403."""
+    ctx = context_of(req)
+    _port, target = resources.load(resources.PORTS, service, ctx, port_id)
+    access.authorize(ctx, action, target)
+
+
 def index(service: NetworkService, req: webob.Request, port_id: str) -> webob.Response:
+    _authorize(service, req, port_id, "get_port_binding")
     items = service.list_bindings(context_of(req), port_id)
     wanted = scope.normalize(common.filters_of(req))
     return common.collection(req, "bindings",
@@ -21,6 +30,7 @@ def index(service: NetworkService, req: webob.Request, port_id: str) -> webob.Re
 
 
 def create(service: NetworkService, req: webob.Request, port_id: str) -> webob.Response:
+    _authorize(service, req, port_id, "create_port_binding")
     body = common.member_body(req, "binding")
     unknown = sorted(set(body) - BINDING_KEYS)
     if unknown:
@@ -38,16 +48,19 @@ def create(service: NetworkService, req: webob.Request, port_id: str) -> webob.R
 
 def show(service: NetworkService, req: webob.Request, port_id: str, host: str
          ) -> webob.Response:
+    _authorize(service, req, port_id, "get_port_binding")
     return common.member(req, "binding", service.get_binding(context_of(req), port_id, host))
 
 
 def activate(service: NetworkService, req: webob.Request, port_id: str, host: str
              ) -> webob.Response:
+    _authorize(service, req, port_id, "activate")
     binding = service.activate_binding(context_of(req), port_id, host)
     return common.member(req, "binding", binding)
 
 
 def delete(service: NetworkService, req: webob.Request, port_id: str, host: str
            ) -> webob.Response:
+    _authorize(service, req, port_id, "delete_port_binding")
     service.delete_binding(context_of(req), port_id, host)
     return empty_response(204)

@@ -8,8 +8,10 @@ from typing import Any
 
 import webob
 
-from transcell.api.network import common
+from transcell import exception, policy
+from transcell.api.network import access, common
 from transcell.context import RequestContext
+from transcell.network import exceptions as net_exc
 from transcell.network.service import NetworkService
 from transcell.network.views import public_port
 from transcell.wsgi.app import context_of, empty_response
@@ -22,13 +24,14 @@ def _as_is(body: dict[str, Any], _ctx: RequestContext) -> dict[str, Any]:
 
 
 def _port_view(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    return public_port(body, ctx.is_admin)
+    return public_port(body, policy.check(ctx, "get_port:binding:host_id", {}))
 
 
 @dataclass(frozen=True)
 class Resource:
     member: str
     collection: str
+    missing: Callable[[str], exception.NotFound]
     view: View = _as_is
 
     def call(self, service: NetworkService, verb: str, *args: Any) -> Any:
@@ -36,15 +39,29 @@ class Resource:
         return getattr(service, f"{verb}_{name}")(*args)
 
 
-NETWORKS = Resource("network", "networks")
-SUBNETS = Resource("subnet", "subnets")
-PORTS = Resource("port", "ports", _port_view)
+NETWORKS = Resource("network", "networks",
+                    lambda found: exception.NetworkNotFound(network_id=found))
+SUBNETS = Resource("subnet", "subnets", lambda found: net_exc.SubnetNotFound(subnet_id=found))
+PORTS = Resource("port", "ports", lambda found: exception.PortNotFound(port_id=found),
+                 _port_view)
+
+
+def load(resource: Resource, service: NetworkService, ctx: RequestContext,
+         resource_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The object and its policy target, or 404 when the caller may not see it."""
+    found = resource.call(service, "get", ctx, resource_id)
+    target = access.target_of(service, resource.member, found)
+    access.require_visible(ctx, resource.member, target,
+                           lambda: resource.missing(resource_id))
+    return found, target
 
 
 def index(resource: Resource, service: NetworkService, req: webob.Request
           ) -> webob.Response:
     ctx = context_of(req)
     items = resource.call(service, "list", ctx, common.filters_of(req))
+    items = access.visible(ctx, resource.member, items,
+                           access.targets_of(service, resource.member, items))
     return common.collection(req, resource.collection,
                              [resource.view(item, ctx) for item in items])
 
@@ -53,6 +70,11 @@ def create(resource: Resource, service: NetworkService, req: webob.Request
            ) -> webob.Response:
     ctx = context_of(req)
     body = common.member_body(req, resource.member)
+    wanted = dict(body)
+    wanted.setdefault("project_id", body.get("tenant_id") or ctx.project_id)
+    target = access.target_of(service, resource.member, wanted)
+    access.authorize(ctx, f"create_{resource.member}", target)
+    access.authorize_attributes(ctx, "create", resource.member, body, target)
     made = resource.call(service, "create", ctx, body)
     return common.member(req, resource.member, resource.view(made, ctx), status=201)
 
@@ -60,19 +82,25 @@ def create(resource: Resource, service: NetworkService, req: webob.Request
 def show(resource: Resource, service: NetworkService, req: webob.Request,
          resource_id: str) -> webob.Response:
     ctx = context_of(req)
-    found = resource.call(service, "get", ctx, resource_id)
+    found, _target = load(resource, service, ctx, resource_id)
     return common.member(req, resource.member, resource.view(found, ctx))
 
 
 def update(resource: Resource, service: NetworkService, req: webob.Request,
            resource_id: str) -> webob.Response:
     ctx = context_of(req)
+    found, target = load(resource, service, ctx, resource_id)
+    access.authorize(ctx, f"update_{resource.member}", target)
     body = common.member_body(req, resource.member)
+    access.authorize_attributes(ctx, "update", resource.member, body, target, found)
     changed = resource.call(service, "update", ctx, resource_id, body)
     return common.member(req, resource.member, resource.view(changed, ctx))
 
 
 def delete(resource: Resource, service: NetworkService, req: webob.Request,
            resource_id: str) -> webob.Response:
-    resource.call(service, "delete", context_of(req), resource_id)
+    ctx = context_of(req)
+    _found, target = load(resource, service, ctx, resource_id)
+    access.authorize(ctx, f"delete_{resource.member}", target)
+    resource.call(service, "delete", ctx, resource_id)
     return empty_response(204)

@@ -1,0 +1,124 @@
+"""Network API (Neutron v2.0) policy defaults, under Neutron's own rule names.
+
+Neutron's secure-RBAC defaults: readers see their project's networks, subnets,
+ports and security groups (and shared or external networks), members act on
+their project's, the owner of a network may manage subnets on it and ports
+plugged into it, and an administrator may do everything. Where a port is
+plugged in (``binding:*``), its MAC address, and a ``device_owner`` naming a
+network or compute device are for administrators and the ``service`` role
+that compute hosts and the conductor carry: a user who could set them could
+move or hijack a server's port.
+"""
+
+from __future__ import annotations
+
+from oslo_policy import policy as oslo_policy
+
+ADMIN = "rule:admin_api"
+ADMIN_OR_SERVICE = "rule:admin_or_service"
+PROJECT_MEMBER = "role:member and project_id:%(project_id)s"
+PROJECT_READER = "role:reader and project_id:%(project_id)s"
+NET_OWNER_MEMBER = "role:member and project_id:%(network:project_id)s"
+NET_OWNER_READER = "role:reader and project_id:%(network:project_id)s"
+SHARED = "'True':%(network:shared)s"
+EXTERNAL = "'True':%(network:router:external)s"
+ADMIN_OR_MEMBER = f"{ADMIN_OR_SERVICE} or ({PROJECT_MEMBER})"
+ADMIN_OR_READER = f"{ADMIN_OR_SERVICE} or ({PROJECT_READER})"
+ADMIN_OR_NET_OWNER_MEMBER = f"{ADMIN_OR_SERVICE} or ({NET_OWNER_MEMBER})"
+
+#: device_owner prefixes only the network and compute services themselves set
+RESERVED_OWNERS = ("network:", "compute:")
+
+_Rule = tuple[str, str, str, list[tuple[str, str]]]
+
+
+def _crud(member: str, collection: str, read: str, create: str, write: str) -> list[_Rule]:
+    many, one = f"/{collection}", f"/{collection}/{{id}}"
+    return [
+        (f"create_{member}", create, f"Create a {member}.", [("POST", many)]),
+        (f"get_{member}", read, f"List {collection} or show a {member}.",
+         [("GET", many), ("GET", one)]),
+        (f"update_{member}", write, f"Update a {member}.", [("PUT", one)]),
+        (f"delete_{member}", write, f"Delete a {member}.", [("DELETE", one)]),
+    ]
+
+
+def _tags(member: str, collection: str, read: str, write: str) -> list[_Rule]:
+    tags = f"/{collection}/{{resource_id}}/tags"
+    return [
+        (f"get_{member}:tags", read, f"List or check the tags of a {member}.",
+         [("GET", tags), ("GET", tags + "/{tag}")]),
+        (f"create_{member}:tags", write, f"Add a tag to a {member}.",
+         [("PUT", tags + "/{tag}")]),
+        (f"update_{member}:tags", write, f"Replace the tags of a {member}.",
+         [("PUT", tags)]),
+        (f"delete_{member}:tags", write, f"Remove tags from a {member}.",
+         [("DELETE", tags), ("DELETE", tags + "/{tag}")]),
+    ]
+
+
+def _attribute(action: str, attribute: str, check: str, why: str, path: str) -> _Rule:
+    method = "POST" if action == "create" else "PUT"
+    return (f"{action}_{attribute}", check, why, [(method, path)])
+
+
+_NETWORK_READ = f"{ADMIN_OR_READER} or {SHARED} or {EXTERNAL}"
+_SUBNET_READ = f"{_NETWORK_READ} or ({NET_OWNER_READER})"
+_PORT_READ = f"{ADMIN_OR_READER} or ({NET_OWNER_READER})"
+_PORT_DELETE = f"{ADMIN_OR_MEMBER} or ({NET_OWNER_MEMBER})"
+_SG_READ = ADMIN_OR_READER
+
+_RULES: list[_Rule] = [
+    *_crud("network", "networks", _NETWORK_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
+    *[_attribute(verb, f"network:{attr}", ADMIN,
+                 f"Set ``{attr}`` when {'creating' if verb == 'create' else 'updating'} "
+                 "a network.", "/networks" if verb == "create" else "/networks/{id}")
+      for verb in ("create", "update") for attr in ("shared", "router:external")],
+    *_crud("subnet", "subnets", _SUBNET_READ, ADMIN_OR_NET_OWNER_MEMBER,
+           ADMIN_OR_NET_OWNER_MEMBER),
+    *_crud("port", "ports", _PORT_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
+    ("delete_port", _PORT_DELETE, "Delete a port (its project's or on the caller's network).",
+     [("DELETE", "/ports/{id}")]),
+    *[_attribute(verb, f"port:{attr}", ADMIN_OR_SERVICE,
+                 f"Set ``{attr}`` when {'creating' if verb == 'create' else 'updating'} "
+                 "a port.", "/ports" if verb == "create" else "/ports/{id}")
+      for verb in ("create", "update")
+      for attr in ("binding:host_id", "binding:profile", "mac_address")],
+    *[_attribute(verb, "port:device_owner", ADMIN_OR_SERVICE,
+                 f"{'Create' if verb == 'create' else 'Update'} a port whose device_owner "
+                 f"is or was a network or compute device ({', '.join(RESERVED_OWNERS)}).",
+                 "/ports" if verb == "create" else "/ports/{id}")
+      for verb in ("create", "update")],
+    ("get_port:binding:host_id", ADMIN_OR_SERVICE,
+     "See where a port is plugged in (binding:host_id, binding:profile, vif details).",
+     [("GET", "/ports"), ("GET", "/ports/{id}")]),
+    ("get_port_binding", ADMIN_OR_SERVICE, "List or show a port's bindings.",
+     [("GET", "/ports/{port_id}/bindings"), ("GET", "/ports/{port_id}/bindings/{host}")]),
+    ("create_port_binding", ADMIN_OR_SERVICE, "Bind a port to another host.",
+     [("POST", "/ports/{port_id}/bindings")]),
+    ("activate", ADMIN_OR_SERVICE, "Make a port's binding on a host the active one.",
+     [("PUT", "/ports/{port_id}/bindings/{host}/activate")]),
+    ("delete_port_binding", ADMIN_OR_SERVICE, "Delete a port's binding on a host.",
+     [("DELETE", "/ports/{port_id}/bindings/{host}")]),
+    *_crud("security_group", "security-groups", _SG_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
+    *[(name.replace("security_group", "security_group_rule"), check,
+       description.replace("group", "group rule"),
+       [(method, path.replace("security-groups", "security-group-rules"))
+        for method, path in operations])
+      for name, check, description, operations
+      in _crud("security_group", "security-groups", _SG_READ, ADMIN_OR_MEMBER,
+               ADMIN_OR_MEMBER) if not name.startswith("update")],
+    *_tags("network", "networks", _NETWORK_READ, ADMIN_OR_MEMBER),
+    *_tags("subnet", "subnets", _SUBNET_READ, ADMIN_OR_NET_OWNER_MEMBER),
+    *_tags("port", "ports", _PORT_READ, ADMIN_OR_MEMBER),
+]
+
+
+def list_rules() -> list[oslo_policy.RuleDefault]:
+    seen: dict[str, _Rule] = {}
+    for rule in _RULES:
+        seen[rule[0]] = rule  # a later entry refines an earlier one (delete_port)
+    return [oslo_policy.DocumentedRuleDefault(
+        name, check, description,
+        [{"method": method, "path": "/v2.0" + path} for method, path in operations],
+        scope_types=["project"]) for name, check, description, operations in seen.values()]
