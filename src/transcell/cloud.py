@@ -24,6 +24,7 @@ from transcell.db.session import cell_session
 from transcell.db.types import utcnow
 from transcell.registry import services
 from transcell.rpc.bus import get_bus
+from transcell.wsgi.app import PUBLIC_ENDPOINT_KEY
 from transcell.wsgi.server import HTTPService, PrefixDispatcher
 
 LOG = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class EmbeddedCloud:
         from transcell.api.network import make_app as network_app
         from transcell.placement.embedded import ProtectedPlacement
 
-        return PrefixDispatcher({
+        dispatcher = PrefixDispatcher({
             "/identity": identity_app(self.identity, self.catalog),
             "/compute": compute_app(self.authenticate),
             "/image": image_app(self.image_service, self.authenticate),
@@ -157,11 +158,23 @@ class EmbeddedCloud:
             "/placement": ProtectedPlacement(self.placement_app, self.authenticate),
         }, root=_root_app)
 
+        def app(environ, start_response):
+            # read per request: the port is known only once the server is bound
+            environ[PUBLIC_ENDPOINT_KEY] = self.public_endpoint
+            return dispatcher(environ, start_response)
+
+        return app
+
+    @property
+    def public_endpoint(self) -> str:
+        """Where clients reach this cloud: configured, or the address it listens on."""
+        return (CONF.public_endpoint or self.base_url).rstrip("/")
+
     @staticmethod
-    def catalog(host_url: str) -> list[dict]:
-        """Endpoints as the client reached us, so the links it follows stay reachable."""
+    def catalog(base_url: str) -> list[dict]:
+        """Endpoints under ``base_url``, the public endpoint (never the Host header)."""
         from transcell.identity.catalog import build_catalog
-        return build_catalog(host_url, CONF.region_name)
+        return build_catalog(base_url, CONF.region_name)
 
     def serve(self) -> None:
         self.http = HTTPService(self.wsgi_app(), self.host, self.port)

@@ -19,6 +19,11 @@ default_opts = [
     cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=8774, help="Port the API listens on."),
     cfg.StrOpt("region_name", default="RegionOne", help="Region in the service catalog."),
+    cfg.URIOpt("public_endpoint", schemes=["http", "https"],
+               help="Scheme, host and port clients reach the APIs at (e.g. "
+                    "https://cloud.example.com), used in the service catalog and in every "
+                    "link. Default: http://bind_host:bind_port of the running cloud. The "
+                    "request's Host header is never used."),
 ]
 
 api_database_opts = [

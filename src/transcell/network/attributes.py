@@ -20,6 +20,8 @@ from transcell.network.ipam import parse_ip
 
 Converter = Callable[[str, Any], Any]
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+#: C0 and C1 control characters, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UNSET = object()
 
 
@@ -28,11 +30,15 @@ def _bad(name: str, reason: str) -> exception.Invalid:
 
 
 def string(max_len: int = 255) -> Converter:
+    """Text without control characters: names, ids and tags end up in logs, consoles
+    and other services' databases, where NUL or an escape sequence does harm."""
     def convert(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _bad(name, f"'{value}' is not a valid string")
         if len(value) > max_len:
-            raise _bad(name, f"'{value}' exceeds maximum length of {max_len}")
+            raise _bad(name, f"'{value[:max_len]}...' exceeds maximum length of {max_len}")
+        if _CONTROL.search(value):
+            raise _bad(name, f"{value!r} contains a control character")
         return value
     return convert
 
@@ -82,6 +88,8 @@ def ip_or_none(name: str, value: Any) -> str | None:
 def string_list(name: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _bad(name, f"'{value}' is not a list of strings")
+    for item in value:
+        string(255)(name, item)
     if len(set(value)) != len(value):
         raise _bad(name, f"Duplicate items in the list: '{value}'")
     return list(value)

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from transcell import context as tc_context
 from transcell import exception
+from transcell.wsgi.app import parse_json, undecodable_request
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ def _build(db_url: str) -> WSGIApp:
         None, "", ":memory:")
     if is_sqlite_file:
         os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+        from transcell.db.session import make_sqlite_file_private
+        make_sqlite_file_private(db_url)
 
     conf = build_config(db_url)
     db_api.configure(conf)
@@ -172,6 +175,16 @@ class ProtectedPlacement:
 
     @webob.dec.wsgify
     def __call__(self, req: webob.Request) -> webob.Response:
+        # Placement reads paths, queries and bodies deep inside itself, where bytes
+        # that are not UTF-8 or JSON nested past its parser's stack become 500s.
+        problem = undecodable_request(req.environ)
+        if problem is not None:
+            return _error(400, problem)
+        if req.method in ("POST", "PUT", "PATCH") and req.body:
+            try:
+                parse_json(req.body)
+            except exception.Invalid as exc:
+                return _error(400, exc.message)
         if req.path_info in ("", "/"):
             req.path_info = "/"
             _strip_identity(req)

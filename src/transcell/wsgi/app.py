@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,9 @@ ErrorFormatter = Callable[[int, str], dict[str, Any]]
 Authenticator = Callable[[webob.Request], RequestContext]
 
 JSON_TYPE = "application/json"
+
+#: What a client-supplied request id must look like to be echoed back.
+_REQUEST_ID = re.compile(r"^req-[0-9a-fA-F-]{1,64}$")
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
@@ -45,21 +50,144 @@ def empty_response(status: int = 204, headers: Mapping[str, str] | None = None
     return resp
 
 
+#: Deeper JSON than this is refused before it is parsed: no API body nests
+#: more than a handful of levels, and a deep one only exhausts the parser's stack.
+MAX_JSON_DEPTH = 64
+
+#: One JSON string (escapes included) or one bracket, so strings are skipped whole.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit``."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _has_surrogate(data: Any) -> bool:
+    """Whether any key or string holds a lone surrogate (\\ud800 escapes): such text
+    cannot be stored, logged or sent back as UTF-8."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATES.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a JSON document from untrusted bytes, or raise Invalid saying why.
+
+    Strict UTF-8, bounded nesting, no lone surrogates: whatever passes can be
+    stored and echoed back without a later encoding error.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise exception.Invalid("Malformed request body: the body is not valid "
+                                "UTF-8 text.") from None
+    if _nesting_exceeds(text, MAX_JSON_DEPTH):
+        raise exception.Invalid(f"Malformed request body: JSON nested deeper than "
+                                f"{MAX_JSON_DEPTH} levels.")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise exception.Invalid(f"Malformed request body: JSON nested deeper than "
+                                f"{MAX_JSON_DEPTH} levels.") from None
+    except ValueError as exc:
+        raise exception.Invalid(f"Malformed request body: {exc}") from None
+    if _has_surrogate(data):
+        raise exception.Invalid("Malformed request body: a string holds an unpaired "
+                                "UTF-16 surrogate (\\ud800-\\udfff), which is not "
+                                "a character.")
+    return data
+
+
 def read_json(req: webob.Request, required: bool = True) -> Any:
     """Parse the body, or say plainly why it cannot be parsed."""
     if not req.body:
         if required:
             raise exception.Invalid("The request body is empty; a JSON object is required.")
         return None
+    return parse_json(req.body)
+
+
+def undecodable_request(environ: Mapping[str, Any]) -> str | None:
+    """Why the request's path or query cannot be read as UTF-8 text, or None.
+
+    WSGI hands the path over as latin-1 code points of the raw bytes; a
+    client may put any bytes there (``%ff``), and webob would fail decoding
+    them deep inside a handler.
+    """
     try:
-        return json.loads(req.body)
-    except ValueError as exc:
-        raise exception.Invalid(f"Malformed request body: {exc}") from exc
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        environ.get("SCRIPT_NAME", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "The request path is not valid UTF-8 once percent-decoded."
+    try:
+        urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True,
+                               encoding="utf-8", errors="strict")
+    except UnicodeError:
+        return "The query string is not valid UTF-8 once percent-decoded."
+    except ValueError:
+        return "The query string is malformed."
+    return None
+
+
+#: Where the serving process says its public endpoint is, when no option names one.
+PUBLIC_ENDPOINT_KEY = "transcell.public_endpoint"
+
+
+def public_endpoint(req: webob.Request) -> str:
+    """The scheme, host and port links and catalogs name, never the client's Host header.
+
+    In order: the ``[DEFAULT] public_endpoint`` option; what the serving process
+    put in the environ (the embedded cloud's bind address); the address the
+    WSGI server says it listens on.
+    """
+    from transcell.conf import CONF
+
+    configured = getattr(CONF, "public_endpoint", None) or req.environ.get(
+        PUBLIC_ENDPOINT_KEY)
+    if configured:
+        return str(configured).rstrip("/")
+    scheme = req.environ.get("wsgi.url_scheme", "http")
+    host = req.environ.get("SERVER_NAME", "localhost")
+    port = str(req.environ.get("SERVER_PORT", ""))
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    default = {"http": "80", "https": "443"}.get(scheme)
+    return f"{scheme}://{host}" if port in ("", default) else f"{scheme}://{host}:{port}"
 
 
 def application_url(req: webob.Request) -> str:
-    """The absolute URL of the API root, as the client reached it."""
-    return req.host_url + req.script_name
+    """The absolute URL of the API root, under the configured public endpoint."""
+    return public_endpoint(req) + req.script_name
+
+
+def public_url(req: webob.Request, query: bool = True) -> str:
+    """The request's own URL rebuilt under the public endpoint (for ``self`` links)."""
+    url = application_url(req) + urllib.parse.quote(req.path_info)
+    if query and req.query_string:
+        url += "?" + req.query_string
+    return url
 
 
 def query_params(req: webob.Request) -> dict[str, list[str]]:
@@ -95,10 +223,15 @@ class JSONApp:
     def __call__(self, environ, start_response):
         req = webob.Request(environ)
         request_id = req.headers.get("X-OpenStack-Request-Id") or new_request_id()
-        if not request_id.startswith("req-"):
+        if not _REQUEST_ID.match(request_id):
             request_id = new_request_id()
         req.environ["transcell.request_id"] = request_id
-        resp = self._dispatch(req, request_id)
+        try:
+            resp = self._dispatch(req, request_id)
+        except Exception:
+            # _dispatch catches everything; this guards its own error path
+            LOG.exception("Unexpected error serving a request")
+            resp = self._internal_error(request_id)
         resp.headers["x-openstack-request-id"] = request_id
         resp.headers["x-compute-request-id"] = request_id
         try:
@@ -107,7 +240,16 @@ class JSONApp:
             LOG.exception("response hook failed")
         return resp(environ, start_response)
 
+    def _internal_error(self, request_id: str, code: int = 500) -> webob.Response:
+        """A 5xx that names the request id and nothing of what went wrong: an
+        exception's text (a remote traceback's type, a path, a query) is for the log."""
+        return self.error_response(code, "Unexpected API Error. The error has been "
+                                   f"logged with request id {request_id}.")
+
     def _dispatch(self, req: webob.Request, request_id: str) -> webob.Response:
+        problem = undecodable_request(req.environ)
+        if problem is not None:
+            return self.error_response(400, problem)
         try:
             self.prepare(req)
             handler, params = router.match(self.routes, req.path_info or "/", req.method)
@@ -127,11 +269,19 @@ class JSONApp:
         except exception.TranscellError as exc:
             if exc.code >= 500:
                 LOG.error("%s %s failed: %s", req.method, req.path, exc)
+                return self._internal_error(request_id, exc.code)
             return self.error_response(exc.code, exc.message)
+        except RecursionError:
+            # input nested past what some parser below could take: the client's doing
+            LOG.warning("%s %s: input nested too deeply", req.method, req.path)
+            return self.error_response(400, "The request nests too deeply.")
+        except UnicodeError:
+            LOG.warning("%s %s: undecodable input", req.method, req.path, exc_info=True)
+            return self.error_response(400, "The request holds text that is not valid "
+                                       "UTF-8.")
         except Exception:
             LOG.exception("Unexpected error serving %s %s", req.method, req.path)
-            return self.error_response(500, "Unexpected API Error. The error has been "
-                                       f"logged with request id {request_id}.")
+            return self._internal_error(request_id)
 
     def _template_of(self, req: webob.Request) -> str | None:
         path = req.path_info or "/"

@@ -34,8 +34,8 @@ _MAX_ID = 2**31 - 1
 
 _AZ_RULE = "printable characters except :. Can not start or end with whitespace."
 
-_ZONE = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
-_LOOSE_NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+_ZONE = {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "format": "printable"}
+_LOOSE_NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "printable"}
 _HOST = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
 _METADATA = {
     "type": "object",

@@ -235,12 +235,13 @@ def parse_time(name: str, value: str) -> dt.datetime:
     """
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        # OverflowError: an offset that moves year 1 or 9999 out of range
         raise exception.ValidationError(
             f"Invalid input for query parameters {name}. Value: {value}. '{value}' is not a "
             "'date-time'") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
 
 

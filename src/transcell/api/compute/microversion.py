@@ -27,6 +27,14 @@ SERVICE_TYPE = "compute"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 
 _FORMAT = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+#: More digits than any version will have; longer numbers are out of range unread.
+_MAX_DIGITS = 9
+#: How much of a client's version string an error message repeats.
+_SHOWN = 32
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
 @dataclass(frozen=True, order=True)
@@ -38,9 +46,15 @@ class APIVersion:
     def parse(cls, text: str) -> APIVersion:
         found = _FORMAT.match(text.strip())
         if not found:
-            raise exception.Invalid(f"API Version String {text} is of invalid format. Must "
-                                    "be of format MajorNum.MinorNum.")
-        return cls(int(found.group(1)), int(found.group(2)))
+            raise exception.Invalid(f"API Version String {_shown(text)} is of invalid "
+                                    "format. Must be of format MajorNum.MinorNum.")
+        major, minor = found.groups()
+        if len(major) > _MAX_DIGITS or len(minor) > _MAX_DIGITS:
+            # well formed, but far past any version; int() of thousands of digits is refused
+            raise NotAcceptableVersion(f"Version {_shown(text)} is not supported by the "
+                                       f"API. Minimum is {MIN_VERSION} and maximum is "
+                                       f"{MAX_VERSION}.")
+        return cls(int(major), int(minor))
 
     def matches(self, min_version: str | None = None, max_version: str | None = None
                 ) -> bool:
@@ -64,8 +78,12 @@ MAX = APIVersion.parse(MAX_VERSION)
 
 
 def negotiate(headers) -> APIVersion:
-    requested = microversion_parse.get_version(headers, service_type=SERVICE_TYPE,
-                                               legacy_headers=[LEGACY_HEADER])
+    try:
+        requested = microversion_parse.get_version(headers, service_type=SERVICE_TYPE,
+                                                   legacy_headers=[LEGACY_HEADER])
+    except (ValueError, TypeError):
+        raise exception.Invalid("Invalid API version request: the OpenStack-API-Version "
+                                "header is malformed.") from None
     if requested is None:
         return MIN
     if requested.strip().lower() == "latest":

@@ -56,6 +56,10 @@ KNOWN_PARAMETERS = frozenset((
     "changes-since", "changes-before", "ip", "ip6", "created_at", "locked", "limit",
     "marker") + TAG_FILTERS + JOINED_TABLES)
 
+#: Query parameters that name a point in time (ISO 8601); anything else is a 400.
+TIME_PARAMETERS = ("changes-since", "changes-before", "created_at", "launched_at",
+                   "terminated_at")
+
 #: Exact-match filters on an instance column (a repeated parameter matches any value).
 EXACT = {"user_id": "user_id", "vm_state": "vm_state", "task_state": "task_state",
          "uuid": "uuid", "launch_index": "launch_index"}
@@ -249,7 +253,9 @@ def parse(req: webob.Request, detail: bool) -> Listing:
     ctx = context_of(req)
     version = api_version(req)
     params = req.GET
-    for name in ("changes-since", "changes-before"):
+    # Time filters must be times whether or not this caller may use them, as
+    # Nova's query schema checks them before filters are dropped.
+    for name in TIME_PARAMETERS:
         for value in params.getall(name):
             common.parse_time(name, value)
     usable = _visible_params(req, version)

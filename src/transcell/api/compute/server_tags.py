@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from transcell import exception
 from transcell.api.compute import common
+from transcell.api.compute.schemas.servers import TAG
 from transcell.compute import vm_states
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
@@ -30,7 +31,6 @@ from transcell.wsgi.app import (
 MIN_VERSION = "2.26"
 MAX_TAGS = 50
 
-TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": "^[^,/]*$"}
 UPDATE_ALL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"tags": {"type": "array", "items": TAG, "maxItems": MAX_TAGS}},

@@ -135,12 +135,30 @@ def _image(ctx, image_ref: str) -> dict:
     return image
 
 
+def _check_port(ctx, port_id: str) -> None:
+    """A requested port must be one the caller sees, of the server's project, and free.
+
+    Checked before the 202, as Nova does: a build accepted on a port it can
+    never bind would only end in ERROR (or take another project's address).
+    """
+    found = services.network.list_ports(ctx, id=port_id)
+    if not found:
+        raise exception.Invalid(f"Port id {port_id} could not be found.")
+    port = found[0]
+    if port.get("project_id") != ctx.project_id:
+        raise exception.Invalid(f"Port {port_id} is not usable for the instance: it belongs "
+                                "to another project.")
+    if port.get("device_id"):
+        raise exception.Conflict(f"Port {port_id} is still in use.")
+
+
 def _networks(ctx, requested: Any) -> Any:
     if requested in ("auto", "none"):
         return requested
     result = []
     for entry in requested:
         if "port" in entry and entry["port"]:
+            _check_port(ctx, entry["port"])
             result.append({"port": entry["port"], "tag": entry.get("tag")})
             continue
         net_id = entry.get("uuid")

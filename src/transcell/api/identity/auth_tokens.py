@@ -17,7 +17,13 @@ from transcell.api.identity import views
 from transcell.context import RequestContext
 from transcell.identity import tokens
 from transcell.identity.store import IdentityStore, Project, User
-from transcell.wsgi.app import context_of, empty_response, json_response, read_json
+from transcell.wsgi.app import (
+    context_of,
+    empty_response,
+    json_response,
+    public_endpoint,
+    read_json,
+)
 
 CatalogFactory = Callable[[str], list[dict[str, Any]]]
 
@@ -56,7 +62,7 @@ class TokenController:
     def _catalog_for(self, req: webob.Request) -> list[dict[str, Any]]:
         if "nocatalog" in req.GET:
             return []
-        return self.catalog(req.host_url)
+        return self.catalog(public_endpoint(req))
 
     # POST /v3/auth/tokens -------------------------------------------------
 
@@ -163,7 +169,7 @@ class TokenController:
     # what the caller's token gives access to ----------------------------------
 
     def catalog_for_token(self, req: webob.Request) -> webob.Response:
-        body = views.collection(req, "catalog", self.catalog(req.host_url))
+        body = views.collection(req, "catalog", self.catalog(public_endpoint(req)))
         return json_response(body)
 
     def projects_for_token(self, req: webob.Request) -> webob.Response:

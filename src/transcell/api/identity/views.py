@@ -8,7 +8,7 @@ from typing import Any
 import webob
 
 from transcell.identity.store import Domain, Project, Role, User
-from transcell.wsgi.app import application_url
+from transcell.wsgi.app import application_url, public_url
 
 
 def _self_link(req: webob.Request, collection: str, entity_id: str) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def _self_link(req: webob.Request, collection: str, entity_id: str) -> dict[str,
 
 def collection(req: webob.Request, key: str, items: Iterable[dict[str, Any]]
                ) -> dict[str, Any]:
-    return {key: list(items), "links": {"self": req.url, "previous": None, "next": None}}
+    return {key: list(items), "links": {"self": public_url(req), "previous": None, "next": None}}
 
 
 def project(req: webob.Request, item: Project) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from urllib.parse import urlencode
 import webob
 
 from transcell import exception
-from transcell.api.image import access, patch, views
+from transcell.api.image import access, patch, schemas, views
 from transcell.api.image.app import service_of
+from transcell.image.service import extra_properties
 from transcell.wsgi.app import (
     application_url,
     context_of,
@@ -66,6 +67,7 @@ def create(req: webob.Request) -> webob.Response:
     owner = body.get("owner")
     access.authorize(req, "add_image", owner=owner if isinstance(owner, str) else None)
     access.authorize_visibility(req, None, body.get("visibility"))
+    schemas.check_fields(body)
     record = service_of(req).create(context_of(req), **body)
     location = f"{application_url(req)}/v2/images/{record['id']}"
     return json_response(views.image(record), status=201, headers={"Location": location})
@@ -85,6 +87,8 @@ def update(req: webob.Request, image_id: str) -> webob.Response:
     record = access.visible(req, image_id)
     access.authorize(req, "modify_image", record)
     changes, remove = patch.changes_of(record, read_json(req), media_type)
+    after = (set(extra_properties(record)) | set(schemas.extras_of(changes))) - set(remove)
+    schemas.check_fields(changes, extra_count=len(after))
     if "visibility" in changes:
         access.authorize_visibility(req, record, changes["visibility"])
     record = service.update(ctx, image_id, changes, remove)

@@ -6,12 +6,25 @@ schema cannot drift from what the API accepts.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import webob
 
+from transcell import exception
 from transcell.image import service
 from transcell.wsgi.app import json_response
+
+#: Longest value of an additional (free-form) property, as Glance's schema for them.
+MAX_PROPERTY_VALUE = 255
+#: Most additional properties one image may carry (Glance's ``image_property_quota``).
+MAX_PROPERTIES = 128
+#: Control characters; names and property keys may hold none of them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Property values may break lines (descriptions do), nothing else.
+_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Fields whose text is a name or identifier, so it may hold no control character.
+_NAMES = ("name", "owner")
 
 _UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 _DATE = {"type": "string", "readOnly": True}
@@ -71,7 +84,7 @@ def image_schema() -> dict[str, Any]:
     return {
         "name": "image",
         "properties": properties,
-        "additionalProperties": {"type": "string"},
+        "additionalProperties": {"type": "string", "maxLength": MAX_PROPERTY_VALUE},
         "links": [{"rel": "self", "href": "{self}"},
                   {"rel": "enclosure", "href": "{file}"},
                   {"rel": "describedby", "href": "{schema}"}],
@@ -99,3 +112,40 @@ def image(req: webob.Request) -> webob.Response:
 
 def images(req: webob.Request) -> webob.Response:
     return json_response(images_schema())
+
+
+def extras_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """The additional (free-form) properties among ``fields``."""
+    return {key: value for key, value in fields.items()
+            if key not in service.CORE and key not in service.READ_ONLY
+            and key not in service.RESERVED}
+
+
+def check_fields(fields: dict[str, Any], extra_count: int | None = None) -> None:
+    """Refuse what Glance's image schema would, before the service stores anything.
+
+    ``extra_count`` is how many additional properties the image would carry
+    afterwards (default: those in ``fields``). Types and enumerations are the
+    service's to check; this bounds the size and the characters of free text.
+    """
+    extras = extras_of(fields)
+    for key in extras:
+        if isinstance(key, str) and _CONTROL.search(key):
+            raise exception.Invalid(f"Property name {key!r} contains a control character.")
+    for key, value in extras.items():
+        if isinstance(value, str) and len(value) > MAX_PROPERTY_VALUE:
+            raise exception.Invalid(f"Property '{key}' is {len(value)} characters long; "
+                                    f"the most is {MAX_PROPERTY_VALUE}.")
+        if isinstance(value, str) and _VALUE_CONTROL.search(value):
+            raise exception.Invalid(f"Property '{key}' contains a control character.")
+    for key in _NAMES:
+        value = fields.get(key)
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise exception.Invalid(f"'{key}' contains a control character.")
+    for tag in fields.get("tags") or []:
+        if isinstance(tag, str) and _CONTROL.search(tag):
+            raise exception.Invalid(f"Tag {tag!r} contains a control character.")
+    count = len(extras) if extra_count is None else extra_count
+    if count > MAX_PROPERTIES:
+        raise exception.Invalid(f"An image can have at most {MAX_PROPERTIES} additional "
+                                f"properties; this one would have {count}.")

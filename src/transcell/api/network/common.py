@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 import webob
 
 from transcell import exception
-from transcell.wsgi.app import json_response, read_json
+from transcell.network import attributes
+from transcell.wsgi.app import json_response, public_url, read_json
 
 LIST_CONTROLS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
 
@@ -56,17 +57,40 @@ def member(req: webob.Request, name: str, body: dict[str, Any], status: int = 20
     return json_response({name: select_fields(body, _fields(req))}, status=status)
 
 
-def _sorted(req: webob.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+#: What each collection may be sorted by when it is empty (a full one is sorted by
+#: the attributes its items show).
+SORTABLE: dict[str, frozenset[str]] = {
+    "networks": frozenset(attributes.NETWORK) | {"status", "subnets"},
+    "subnets": frozenset(attributes.SUBNET),
+    "ports": frozenset(attributes.PORT) | {"status"},
+}
+
+
+def _check_sort(req: webob.Request, name: str, items: list[dict[str, Any]]
+                ) -> tuple[list[str], list[str]]:
+    """Neutron's rules: one direction per key, each asc or desc, each key an attribute;
+    checked whether or not the list is empty, so a typo is never a silent 200."""
     keys = req.GET.getall("sort_key")
     dirs = req.GET.getall("sort_dir")
-    for index in reversed(range(len(keys))):
-        key = keys[index]
-        direction = dirs[index] if index < len(dirs) else "asc"
+    for direction in dirs:
         if direction not in ("asc", "desc"):
             raise exception.Invalid(f"{direction} is invalid value for sort_dirs, valid "
                                     "values are 'asc' and 'desc'")
-        if items and key not in items[0]:
+    if dirs and len(dirs) != len(keys):
+        raise exception.Invalid("The number of sort_keys and sort_dirs must be same")
+    known = set(items[0]) if items else set(SORTABLE.get(name, ()))
+    for key in keys:
+        if (items or name in SORTABLE) and key not in known:
             raise exception.Invalid(f"{key} is invalid attribute for sort_keys")
+    return keys, dirs
+
+
+def _sorted(req: webob.Request, name: str, items: list[dict[str, Any]]
+            ) -> list[dict[str, Any]]:
+    keys, dirs = _check_sort(req, name, items)
+    for index in reversed(range(len(keys))):
+        key = keys[index]
+        direction = dirs[index] if index < len(dirs) else "asc"
         items = sorted(items, key=lambda item, k=key: (item[k] is not None, str(item[k])),
                        reverse=direction == "desc")
     return items
@@ -95,12 +119,12 @@ def _page(req: webob.Request, items: list[dict[str, Any]]
     page = items[:limit]
     query = [(k, v) for k, v in req.GET.items() if k != "marker"]
     query.append(("marker", page[-1]["id"]))
-    return page, f"{req.path_url}?{urlencode(query)}"
+    return page, f"{public_url(req, query=False)}?{urlencode(query)}"
 
 
 def collection(req: webob.Request, name: str, items: list[dict[str, Any]]
                ) -> webob.Response:
-    page, next_href = _page(req, _sorted(req, items))
+    page, next_href = _page(req, _sorted(req, name, items))
     fields = _fields(req)
     body: dict[str, Any] = {name: [select_fields(item, fields) for item in page]}
     if next_href:

@@ -37,5 +37,11 @@ def neutron_faults(handler: Callable[..., webob.Response]) -> Callable[..., webo
         except exception.TranscellError as err:
             if err.code >= 500:
                 LOG.error("%s %s failed: %s", req.method, req.path, err)
+                # what failed inside is for the log, not for the client
+                request_id = req.environ.get("transcell.request_id", "")
+                return json_response(envelope(
+                    HTTP_TYPES.get(err.code, "NeutronException"),
+                    f"Unexpected API Error. The error has been logged with request id "
+                    f"{request_id}."), status=err.code)
             return json_response(envelope(neutron_type(err), err.message), status=err.code)
     return wrapper

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from transcell.api.compute.microversion import APIVersion
 
-NAME = {"type": "string", "minLength": 1, "maxLength": 255,
-        "pattern": r"^(?![\s])[\s\S]*(?<![\s])$"}
+#: Printable characters, no leading or trailing space (the "name" format of
+#: compute.common.validate, as Nova's name rule): control characters, line
+#: separators and NUL would end up in logs, consoles and guest hostnames.
+NAME = {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"}
+#: Free text: printable characters, spaces anywhere.
+DESCRIPTION = {"type": ["string", "null"], "maxLength": 255, "format": "printable"}
 UUID_OR_EMPTY = {"type": "string", "maxLength": 255}
-TAG = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": "^[^,/]*$"}
+#: Any character but a comma, a slash or a C0/C1 control character or line separator (``\Z``, since
+#: ``$`` would let a final newline through).
+TAG = {"type": "string", "minLength": 1, "maxLength": 60,
+       "pattern": "^[^,/\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*\\Z"}
+#: Metadata keys and values: printable text of at most 255 characters.
+METADATA = {"type": "object",
+            "patternProperties": {"^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]{1,255}\\Z": {
+                "type": "string", "maxLength": 255, "format": "printable"}},
+            "additionalProperties": False}
 #: 2.63: ids of certificates the image's signature must chain to (at most 50, no repeats).
 TRUSTED_CERTS = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniqueItems": True,
                  "items": {"type": "string", "minLength": 1}}
@@ -61,8 +73,7 @@ def create(version: APIVersion) -> dict:
             "imageRef": UUID_OR_EMPTY,
             "flavorRef": {"type": ["string", "integer"], "minLength": 1},
             "adminPass": {"type": "string"},
-            "metadata": {"type": "object",
-                         "additionalProperties": {"type": "string", "maxLength": 255}},
+            "metadata": METADATA,
             "networks": networks,
             "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]},
             "accessIPv4": {"type": "string", "format": "ipv4"},
@@ -84,7 +95,7 @@ def create(version: APIVersion) -> dict:
         "additionalProperties": False,
     }
     if version.matches("2.19"):
-        server["properties"]["description"] = {"type": ["string", "null"], "maxLength": 255}
+        server["properties"]["description"] = DESCRIPTION
     if version.matches("2.37"):
         server["required"] = ["name", "flavorRef", "networks"]
     if version.matches("2.52"):
@@ -110,7 +121,7 @@ def update(version: APIVersion) -> dict:
     props = {"name": NAME, "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
              "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]}}
     if version.matches("2.19"):
-        props["description"] = {"type": ["string", "null"], "maxLength": 255}
+        props["description"] = DESCRIPTION
     return {
         "type": "object",
         "properties": {"server": {"type": "object", "properties": props,
