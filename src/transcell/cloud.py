@@ -7,6 +7,7 @@ bus and the service APIs; only the transports are in-process.
 from __future__ import annotations
 
 import configparser
+import io
 import logging
 import os
 import threading
@@ -15,7 +16,7 @@ import uuid as uuidlib
 import yaml
 from sqlalchemy import select
 
-from transcell import bootstrap, conf
+from transcell import bootstrap, conf, statefiles
 from transcell import cell as cells
 from transcell.conf import CONF
 from transcell.context import RequestContext
@@ -28,6 +29,30 @@ from transcell.wsgi.app import PUBLIC_ENDPOINT_KEY
 from transcell.wsgi.server import HTTPService, PrefixDispatcher
 
 LOG = logging.getLogger(__name__)
+
+
+def _placement_error(code: int, message: str) -> dict:
+    """Placement's error body, as its own webob faults word it."""
+    return {"errors": [{"status": code, "title": "Request Entity Too Large",
+                        "detail": message, "code": "placement.undefined_code"}]}
+
+
+def _size_limited(app):
+    """The JSON body limit in front of every API, worded in each API's envelope.
+
+    Image data uploads are exempt: their bodies are disk images, streamed to the
+    store, and bounded by ``[wsgi] max_upload_size`` in the server instead.
+    """
+    from transcell.api.compute.app import nova_fault
+    from transcell.api.identity.app import format_error as keystone_error
+    from transcell.api.image.app import glance_error
+    from transcell.api.network.faults import format_error as neutron_error
+    from transcell.wsgi.sizelimit import BodySizeLimit
+
+    return BodySizeLimit(app, CONF.wsgi.max_request_body_size, {
+        "/compute": nova_fault, "/image": glance_error, "/network": neutron_error,
+        "/identity": keystone_error, "/placement": _placement_error,
+    }, exempt=[("PUT", r"/image/v2/images/[^/]+/file")])
 
 
 def _root_app(environ, start_response):
@@ -51,6 +76,7 @@ class EmbeddedCloud:
     # bootstrap -------------------------------------------------------------
     def setup(self) -> None:
         CONF.set_override("state_dir", self.state_dir)
+        statefiles.private_dir(self.state_dir)
         bootstrap.sync_databases()
         bootstrap.ensure_host_mappings()
         self._setup_global_services()
@@ -177,7 +203,7 @@ class EmbeddedCloud:
         return build_catalog(base_url, CONF.region_name)
 
     def serve(self) -> None:
-        self.http = HTTPService(self.wsgi_app(), self.host, self.port)
+        self.http = HTTPService(_size_limited(self.wsgi_app()), self.host, self.port)
         self.port = self.http.port
         self.http.start()
         self._write_client_files()
@@ -186,10 +212,8 @@ class EmbeddedCloud:
         from transcell.identity.store import clouds_yaml
         path = os.path.join(self.state_dir, "clouds.yaml")
         data = clouds_yaml(self.identity, f"{self.base_url}/identity")
-        tmp = path + ".tmp"
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-            yaml.safe_dump(data, fh, default_flow_style=False)
-        os.replace(tmp, path)
+        # the admin password is inside: a fresh 0600 file, never a reused temp file
+        statefiles.write_atomic(path, yaml.safe_dump(data, default_flow_style=False))
         self._write_config()
 
     def _write_config(self) -> None:
@@ -211,16 +235,17 @@ class EmbeddedCloud:
             config.add_section("embedded")
         config["embedded"].update({"cells": str(CONF.embedded.cells),
                                    "hosts_per_cell": str(CONF.embedded.hosts_per_cell)})
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            config.write(fh)
-        os.replace(tmp, path)
+        text = io.StringIO()
+        config.write(text)
+        statefiles.write_atomic(path, text.getvalue())
 
     def stop(self) -> None:
+        # the API first: no request is accepted into services that are stopping,
+        # and its connections (however many) are closed in bounded time
+        if self.http is not None:
+            self.http.stop()
         self._stopped.set()
         for manager in self.computes.values():
             manager.stop()
         if getattr(self, "conductor", None) is not None:
             self.conductor.moves.stop()
-        if self.http is not None:
-            self.http.stop()

@@ -134,6 +134,35 @@ network_opts = [
                     "subnets, ports, bindings). Default: SQLite in state_dir."),
 ]
 
+wsgi_opts = [
+    cfg.IntOpt("threads", default=16, min=1,
+               help="Worker threads running API requests. Connections are read and "
+                    "written by one I/O loop, so slow clients hold no worker; a request "
+                    "reaches a worker only once its headers and body have arrived."),
+    cfg.IntOpt("connection_limit", default=16384, min=16,
+               help="Open client connections the API accepts at once; past it new "
+                    "connections wait in the listen backlog. Capped below the process's "
+                    "open-file limit."),
+    cfg.IntOpt("client_socket_timeout", default=60, min=1,
+               help="Seconds a client connection may stay silent (no bytes received or "
+                    "sent) before the server closes it, between requests as well as "
+                    "inside one."),
+    cfg.IntOpt("header_timeout", default=30, min=1,
+               help="Seconds a client has, from the first byte of a request, to send "
+                    "all of its headers; a client trickling headers is closed after it."),
+    cfg.IntOpt("max_header_size", default=64 * 1024, min=1024,
+               help="Largest request line plus headers, in bytes (431/400 beyond)."),
+    cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1024,
+               help="Largest request body of the JSON APIs, in bytes; larger bodies get "
+                    "413 in the API's error envelope and change nothing. Image data "
+                    "uploads are exempt and bounded by max_upload_size."),
+    cfg.IntOpt("max_upload_size", default=64 * 1024 ** 3, min=1024 * 1024,
+               help="Largest request body of any kind (image data uploads), in bytes."),
+    cfg.IntOpt("shutdown_timeout", default=5, min=1,
+               help="Seconds requests already running may take to finish once the "
+                    "server is asked to stop."),
+]
+
 GROUPS = {
     None: default_opts,
     "api_database": api_database_opts,
@@ -147,6 +176,7 @@ GROUPS = {
     "conductor": conductor_opts,
     "quota": quota_opts,
     "network": network_opts,
+    "wsgi": wsgi_opts,
 }
 
 

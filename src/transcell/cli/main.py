@@ -97,17 +97,41 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.hosts_per_cell:
         CONF.set_override("hosts_per_cell", args.hosts_per_cell, group="embedded")
     port = args.port if args.port is not None else CONF.bind_port
+    from transcell.wsgi.server import raise_fd_limit
+    # every client connection is a descriptor; the usual soft limit of 1024 is far too few
+    raise_fd_limit()
     cloud = EmbeddedCloud(CONF.state_dir, port=port, host=CONF.bind_host)
     cloud.setup()
     cloud.serve()
     done = threading.Event()
+
+    def on_signal(signum, _frame):
+        if done.is_set():  # asked twice: the operator wants out now
+            os._exit(128 + signum)
+        done.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, on_signal)
     print(f"transcell: {cloud.base_url} (state {cloud.state_dir})", flush=True)
     print("ready", flush=True)
-    done.wait()
+    while not done.wait(1.0):
+        pass
+    # A stop must end the process in bounded time even if a request or a
+    # service thread never returns: whatever is still running after the
+    # grace period is abandoned. Every state change is durable before it is
+    # acknowledged, so a cut-short stop is recovered like a crash.
+    grace = CONF.wsgi.shutdown_timeout + 5
+    watchdog = threading.Timer(grace, _stop_overdue, args=(grace,))
+    watchdog.daemon = True
+    watchdog.start()
     cloud.stop()
     return 0
+
+
+def _stop_overdue(grace: float) -> None:
+    print(f"transcell: still stopping after {grace:.0f}s; exiting now", file=sys.stderr,
+          flush=True)
+    os._exit(1)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -196,6 +220,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # State files are created private by transcell.statefiles whatever the umask;
+    # this also covers files that libraries and subprocesses create there.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     load_config(args)
     key = args.command
