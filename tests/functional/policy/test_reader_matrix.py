@@ -1,0 +1,394 @@
+"""The reader role on every mutating route of every API: refused, and nothing changes.
+
+The routes are read from each API's own route table (and Placement's), so a
+route added without a recipe here fails ``test_every_mutating_route_has_a_recipe``
+until someone says how a reader would call it, and a recipe makes the matrix
+fail if the new route lets the reader through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from policy_world import COMPUTE, PLACEMENT_VERSION, World, ok
+
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+READER = "transcell-reader"
+PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+def mutating_routes() -> set[tuple[str, str, str]]:
+    """(api, route template, method) for every write every API serves."""
+    from placement import handler as placement_handler
+
+    from transcell.api.compute.routes import ROUTES as compute
+    from transcell.api.identity.app import make_app as identity_app
+    from transcell.api.image.routes import ROUTES as image
+    from transcell.api.network.routes import route_table
+
+    tables: dict[str, dict[str, Any]] = {
+        "compute": compute,
+        "image": image,
+        "network": route_table(None),  # type: ignore[arg-type]
+        "identity": {route.template: route.methods
+                     for route in identity_app(None, None, lambda req: None).routes},  # type: ignore[arg-type]
+        "placement": placement_handler.ROUTE_DECLARATIONS,
+    }
+    return {(api, template, method) for api, table in tables.items()
+            for template, methods in table.items() for method in methods
+            if method in MUTATING}
+
+
+@dataclass
+class Call:
+    path: str
+    body: Any = None
+    expect: tuple[int, ...] = (403,)
+    headers: dict[str, str] = field(default_factory=dict)
+    data: bytes | None = None
+    content_type: str | None = None
+
+    def send(self, world: World, method: str, cloud: str = READER):
+        headers = dict(self.headers)
+        kwargs: dict[str, Any] = {}
+        if self.data is not None or self.content_type:
+            headers["Content-Type"] = self.content_type or "application/json"
+            kwargs["data"] = self.data if self.data is not None else json.dumps(self.body)
+        elif self.body is not None:
+            kwargs["json"] = self.body
+        return world.cloud.request(method, self.path, cloud=cloud, headers=headers, **kwargs)
+
+
+def _mv(version: str) -> dict[str, str]:
+    return {"OpenStack-API-Version": f"compute {version}"}
+
+
+Recipe = Callable[[World], list[Call]]
+S = f"{COMPUTE}/servers/{{server}}"
+N = "/network/v2.0"
+
+
+def _action(name: str, value: Any = None) -> Recipe:
+    return lambda w: [Call(f"{COMPUTE}/servers/{w['server']}/action", {name: value})]
+
+
+def _actions(w: World) -> list[Call]:
+    return [call for recipe in (
+        _action("os-stop"), _action("os-start"), _action("confirmResize"),
+        _action("revertResize"), _action("migrate"),
+        _action("resize", {"flavorRef": w["other_flavor"]})) for call in recipe(w)]
+
+
+def _tags(suffix: str, body: Any = None) -> Recipe:
+    return lambda w: [Call(f"{N}/{c}/{w[c[:-1]]}/tags{suffix}", body)
+                      for c in ("networks", "subnets", "ports")]
+
+
+def _placement(path: str, body: Any = None) -> Recipe:
+    def recipe(w: World) -> list[Call]:
+        filled = path.format(uuid=w["provider"], resource_class="VCPU",
+                             consumer_uuid=w["server"], name="CUSTOM_POLICY_PROBE")
+        return [Call("/placement" + filled, body, headers=dict(PLACEMENT_VERSION))]
+    return recipe
+
+
+def _revoke_demo_token(w: World) -> list[Call]:
+    return [Call("/identity/v3/auth/tokens", headers={"X-Subject-Token": w["demo_token"]},
+                 expect=(403, 404))]
+
+
+def _token_for_another_project(w: World) -> list[Call]:
+    auth = w.cloud.credentials(READER)
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": auth["username"], "password": auth["password"],
+        "domain": {"name": "Default"}}}},
+        "scope": {"project": {"name": "alt", "domain": {"name": "Default"}}}}}
+    return [Call("/identity/v3/auth/tokens", body, expect=(401, 403))]
+
+
+_INVENTORY = {"resource_provider_generation": 0, "total": 1}
+
+RECIPES: dict[tuple[str, str, str], Recipe] = {
+    # compute
+    ("compute", "/v2.1/flavors", "POST"): lambda w: [Call(f"{COMPUTE}/flavors", {"flavor": {
+        "name": "reader-flavor", "ram": 64, "vcpus": 1, "disk": 1}})],
+    ("compute", "/v2.1/flavors/{flavor_id}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/flavors/{w['flavor']}", {"flavor": {"description": "x"}},
+        headers=_mv("2.55"))],
+    ("compute", "/v2.1/flavors/{flavor_id}", "DELETE"): lambda w: [
+        Call(f"{COMPUTE}/flavors/{w['flavor']}")],
+    ("compute", "/v2.1/flavors/{flavor_id}/os-extra_specs", "POST"): lambda w: [Call(
+        f"{COMPUTE}/flavors/{w['flavor']}/os-extra_specs", {"extra_specs": {"policy:x": "1"}})],
+    ("compute", "/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/flavors/{w['flavor']}/os-extra_specs/policy:probe", {"policy:probe": "2"})],
+    ("compute", "/v2.1/flavors/{flavor_id}/os-extra_specs/{key}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/flavors/{w['flavor']}/os-extra_specs/policy:probe")],
+    ("compute", "/v2.1/servers", "POST"): lambda w: [Call(f"{COMPUTE}/servers", {"server": {
+        "name": "reader-server", "flavorRef": w["flavor"], "imageRef": w["base_image"],
+        "networks": [{"uuid": w["network"]}]}})],
+    ("compute", "/v2.1/servers/{server_id}", "PUT"): lambda w: [Call(
+        S.format(server=w["server"]), {"server": {"name": "renamed-by-reader"}})],
+    ("compute", "/v2.1/servers/{server_id}", "DELETE"): lambda w: [
+        Call(S.format(server=w["server"]))],
+    ("compute", "/v2.1/servers/{server_id}/action", "POST"): _actions,
+    ("compute", "/v2.1/servers/{server_id}/tags", "PUT"): lambda w: [Call(
+        S.format(server=w["server"]) + "/tags", {"tags": ["reader"]}, headers=_mv("2.26"))],
+    ("compute", "/v2.1/servers/{server_id}/tags", "DELETE"): lambda w: [Call(
+        S.format(server=w["server"]) + "/tags", headers=_mv("2.26"))],
+    ("compute", "/v2.1/servers/{server_id}/tags/{tag}", "PUT"): lambda w: [Call(
+        S.format(server=w["server"]) + "/tags/reader", headers=_mv("2.26"))],
+    ("compute", "/v2.1/servers/{server_id}/tags/{tag}", "DELETE"): lambda w: [Call(
+        S.format(server=w["server"]) + "/tags/keep", headers=_mv("2.26"))],
+    # A keypair belongs to its user, and Nova lets anyone make their own; the
+    # write a reader must not do is one for the demo user.
+    ("compute", "/v2.1/os-keypairs", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-keypairs", {"keypair": {"name": "planted", "user_id": w["demo_user"]}},
+        headers=_mv("2.10"))],
+    ("compute", "/v2.1/os-keypairs/{name}", "DELETE"): lambda w: [
+        Call(f"{COMPUTE}/os-keypairs/{w['keypair']}?user_id={w['demo_user']}",
+             headers=_mv("2.10")),
+        Call(f"{COMPUTE}/os-keypairs/{w['keypair']}", expect=(404,))],
+    ("compute", "/v2.1/os-services/{service_id}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-services/{w['service']}", {"status": "disabled"},
+        headers=_mv("2.53"))],
+    ("compute", "/v2.1/os-services/{service_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-services/{w['service']}", headers=_mv("2.53"))],
+    ("compute", "/v2.1/os-aggregates", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-aggregates", {"aggregate": {"name": "reader-agg"}})],
+    ("compute", "/v2.1/os-aggregates/{aggregate_id}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-aggregates/{w['aggregate']}", {"aggregate": {"name": "renamed"}})],
+    ("compute", "/v2.1/os-aggregates/{aggregate_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-aggregates/{w['aggregate']}")],
+    ("compute", "/v2.1/os-aggregates/{aggregate_id}/action", "POST"): lambda w: [
+        Call(f"{COMPUTE}/os-aggregates/{w['aggregate']}/action", body) for body in (
+            {"add_host": {"host": w["compute_host"]}},
+            {"remove_host": {"host": w["compute_host"]}},
+            {"set_metadata": {"metadata": {"reader": "x"}}})],
+    ("compute", "/v2.1/os-aggregates/{aggregate_id}/images", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-aggregates/{w['aggregate']}/images",
+        {"cache": [{"id": w["base_image"]}]}, headers=_mv("2.81"))],
+    # image
+    ("image", "/v2/images", "POST"): lambda w: [
+        Call("/image/v2/images", {"name": "reader-image"}),
+        Call("/image/v2/images", {"name": "reader-public", "visibility": "public"})],
+    ("image", "/v2/images/{image_id}", "PATCH"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}", data=json.dumps(
+            [{"op": "replace", "path": "/name", "value": "renamed"}]).encode(),
+        content_type=PATCH_TYPE)],
+    ("image", "/v2/images/{image_id}", "DELETE"): lambda w: [
+        Call(f"/image/v2/images/{w['image']}")],
+    ("image", "/v2/images/{image_id}/file", "PUT"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/file", data=b"\0" * 4096,
+        content_type="application/octet-stream")],
+    # network
+    ("network", "/v2.0/networks", "POST"): lambda w: [
+        Call(f"{N}/networks", {"network": {"name": "reader-net"}})],
+    ("network", "/v2.0/networks/{resource_id}", "PUT"): lambda w: [
+        Call(f"{N}/networks/{w['network']}", {"network": {"name": "renamed"}})],
+    ("network", "/v2.0/networks/{resource_id}", "DELETE"): lambda w: [
+        Call(f"{N}/networks/{w['network']}")],
+    ("network", "/v2.0/subnets", "POST"): lambda w: [Call(f"{N}/subnets", {"subnet": {
+        "network_id": w["network"], "cidr": "192.168.78.0/24", "ip_version": 4}})],
+    ("network", "/v2.0/subnets/{resource_id}", "PUT"): lambda w: [
+        Call(f"{N}/subnets/{w['subnet']}", {"subnet": {"name": "renamed"}})],
+    ("network", "/v2.0/subnets/{resource_id}", "DELETE"): lambda w: [
+        Call(f"{N}/subnets/{w['subnet']}")],
+    ("network", "/v2.0/ports", "POST"): lambda w: [
+        Call(f"{N}/ports", {"port": {"network_id": w["network"]}}),
+        Call(f"{N}/ports", {"port": {"network_id": w["network"],
+                                     "binding:host_id": w["server_host"]}})],
+    ("network", "/v2.0/ports/{resource_id}", "PUT"): lambda w: [
+        Call(f"{N}/ports/{w[key]}", body) for key in ("port", "server_port") for body in (
+            {"port": {"name": "renamed"}},
+            {"port": {"device_id": "", "device_owner": ""}},
+            {"port": {"binding:host_id": "elsewhere"}})],
+    ("network", "/v2.0/ports/{resource_id}", "DELETE"): lambda w: [
+        Call(f"{N}/ports/{w['server_port']}"), Call(f"{N}/ports/{w['port']}")],
+    ("network", "/v2.0/ports/{port_id}/bindings", "POST"): lambda w: [Call(
+        f"{N}/ports/{w['server_port']}/bindings", {"binding": {"host": "elsewhere"}})],
+    ("network", "/v2.0/ports/{port_id}/bindings/{host}", "DELETE"): lambda w: [Call(
+        f"{N}/ports/{w['server_port']}/bindings/{w['server_host']}")],
+    ("network", "/v2.0/ports/{port_id}/bindings/{host}/activate", "PUT"): lambda w: [Call(
+        f"{N}/ports/{w['server_port']}/bindings/{w['server_host']}/activate")],
+    ("network", "/v2.0/{collection}/{resource_id}/tags", "PUT"): _tags("", {"tags": ["r"]}),
+    ("network", "/v2.0/{collection}/{resource_id}/tags", "DELETE"): _tags(""),
+    ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "PUT"): _tags("/reader"),
+    ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "DELETE"): _tags("/keep"),
+    # identity
+    ("identity", "/v3/auth/tokens", "POST"): _token_for_another_project,
+    ("identity", "/v3/auth/tokens", "DELETE"): _revoke_demo_token,
+    # placement (through the /placement mount)
+    ("placement", "/resource_classes", "POST"): _placement("/resource_classes",
+                                                           {"name": "CUSTOM_POLICY_PROBE"}),
+    ("placement", "/resource_classes/{name}", "PUT"): _placement("/resource_classes/{name}"),
+    ("placement", "/resource_classes/{name}", "DELETE"): _placement(
+        "/resource_classes/{name}"),
+    ("placement", "/resource_providers", "POST"): _placement(
+        "/resource_providers", {"name": "reader-rp"}),
+    ("placement", "/resource_providers/{uuid}", "PUT"): _placement(
+        "/resource_providers/{uuid}", {"name": "renamed"}),
+    ("placement", "/resource_providers/{uuid}", "DELETE"): _placement(
+        "/resource_providers/{uuid}"),
+    ("placement", "/resource_providers/{uuid}/inventories", "POST"): _placement(
+        "/resource_providers/{uuid}/inventories", {"resource_class": "CUSTOM_X", "total": 1}),
+    ("placement", "/resource_providers/{uuid}/inventories", "PUT"): _placement(
+        "/resource_providers/{uuid}/inventories",
+        {"resource_provider_generation": 0, "inventories": {}}),
+    ("placement", "/resource_providers/{uuid}/inventories", "DELETE"): _placement(
+        "/resource_providers/{uuid}/inventories"),
+    ("placement", "/resource_providers/{uuid}/inventories/{resource_class}", "PUT"):
+        _placement("/resource_providers/{uuid}/inventories/{resource_class}", _INVENTORY),
+    ("placement", "/resource_providers/{uuid}/inventories/{resource_class}", "DELETE"):
+        _placement("/resource_providers/{uuid}/inventories/{resource_class}"),
+    ("placement", "/resource_providers/{uuid}/aggregates", "PUT"): _placement(
+        "/resource_providers/{uuid}/aggregates",
+        {"resource_provider_generation": 0, "aggregates": []}),
+    ("placement", "/allocations", "POST"): _placement("/allocations", {}),
+    ("placement", "/allocations/{consumer_uuid}", "PUT"): _placement(
+        "/allocations/{consumer_uuid}", {"allocations": {}}),
+    ("placement", "/allocations/{consumer_uuid}", "DELETE"): _placement(
+        "/allocations/{consumer_uuid}"),
+    ("placement", "/traits/{name}", "PUT"): _placement("/traits/{name}"),
+    ("placement", "/traits/{name}", "DELETE"): _placement("/traits/{name}"),
+    ("placement", "/resource_providers/{uuid}/traits", "PUT"): _placement(
+        "/resource_providers/{uuid}/traits",
+        {"resource_provider_generation": 0, "traits": []}),
+    ("placement", "/resource_providers/{uuid}/traits", "DELETE"): _placement(
+        "/resource_providers/{uuid}/traits"),
+    ("placement", "/reshaper", "POST"): _placement("/reshaper", {}),
+}
+
+
+def test_every_mutating_route_has_a_recipe():
+    routes = mutating_routes()
+    unknown = sorted(routes - set(RECIPES))
+    assert not unknown, ("mutating routes the reader matrix does not know how to call; add "
+                         f"a recipe (and a policy check) for: {unknown}")
+    stale = sorted(set(RECIPES) - routes)
+    assert not stale, f"recipes for routes that no longer exist: {stale}"
+
+
+def _volatile(state: dict[str, Any]) -> dict[str, Any]:
+    """Heartbeats move on their own; everything else must stay exactly as it was."""
+    services_path = next(path for path in state if path.endswith("/os-services"))
+    code, body = state[services_path]
+    for service in body.get("services", []):
+        service.pop("updated_at", None)
+    return state
+
+
+def _check_envelope(api: str, resp) -> None:
+    body = resp.json() if resp.content else {}
+    if api == "network" and resp.status_code == 403:
+        assert body["NeutronError"]["type"] == "PolicyNotAuthorized", body
+    elif api == "network":
+        assert "NeutronError" in body, body
+    elif api == "image":
+        assert body.get("code", "").startswith(str(resp.status_code)), body
+        assert "message" in body, body
+
+
+@pytest.mark.parametrize("route", sorted(RECIPES), ids=lambda r: f"{r[0]} {r[2]} {r[1]}")
+def test_reader_cannot_write(world: World, route: tuple[str, str, str]):
+    api, _template, method = route
+    for call in RECIPES[route](world):
+        before = _volatile(world.snapshot())
+        resp = call.send(world, method)
+        assert resp.status_code in call.expect, (
+            f"reader {method} {call.path}: {resp.status_code} {resp.text[:300]}")
+        _check_envelope(api, resp)
+        after = _volatile(world.snapshot())
+        changed = [key for key in before if before[key] != after[key]]
+        assert not changed, f"reader {method} {call.path} changed {changed}"
+
+
+READS = [
+    f"{COMPUTE}/servers/{{server}}", f"{COMPUTE}/servers", f"{COMPUTE}/servers/{{server}}/tags",
+    "/image/v2/images/{image}", "/network/v2.0/networks/{network}",
+    "/network/v2.0/subnets/{subnet}", "/network/v2.0/ports/{port}",
+    "/network/v2.0/ports/{server_port}", "/network/v2.0/security-groups/{security_group}",
+    "/network/v2.0/networks/{network}/tags", "/network/v2.0/ports/{port}/tags/keep",
+]
+
+
+@pytest.mark.parametrize("template", READS)
+def test_reader_reads_its_project(world: World, template: str):
+    path = template.format(**world.ids)
+    resp = world.cloud.request("GET", path, cloud=READER, headers=_mv("2.26"))
+    assert resp.status_code in (200, 204), (path, resp.status_code, resp.text[:300])
+
+
+def test_reader_lists_its_projects_objects(world: World):
+    def ids_of(path: str, key: str) -> set[str]:
+        return {item["id"] for item in ok(world.cloud.request("GET", path, cloud=READER))[key]}
+
+    assert world["image"] in ids_of("/image/v2/images", "images")
+    assert world["network"] in ids_of("/network/v2.0/networks", "networks")
+    assert {world["port"], world["server_port"]} <= ids_of("/network/v2.0/ports", "ports")
+    assert world["subnet"] in ids_of("/network/v2.0/subnets", "subnets")
+    port = ok(world.cloud.request("GET", f"/network/v2.0/ports/{world['server_port']}",
+                                  cloud=READER))["port"]
+    assert "binding:host_id" not in port
+
+
+def test_member_acts_on_its_project(world: World):
+    cloud, demo = world.cloud, "transcell-demo"
+    net = ok(cloud.request("POST", f"{N}/networks", cloud=demo,
+                           json={"network": {"name": "member-net"}}), 201)["network"]
+    ok(cloud.request("POST", f"{N}/subnets", cloud=demo, json={"subnet": {
+        "network_id": net["id"], "cidr": "192.168.90.0/24", "ip_version": 4}}), 201)
+    port = ok(cloud.request("POST", f"{N}/ports", cloud=demo,
+                            json={"port": {"network_id": net["id"]}}), 201)["port"]
+    ok(cloud.request("PUT", f"{N}/ports/{port['id']}", cloud=demo,
+                     json={"port": {"name": "renamed"}}))
+    ok(cloud.request("PUT", f"{N}/ports/{port['id']}/tags/mine", cloud=demo), 201)
+    ok(cloud.request("DELETE", f"{N}/ports/{port['id']}", cloud=demo), 204)
+    ok(cloud.request("DELETE", f"{N}/networks/{net['id']}", cloud=demo), 204)
+
+    image = ok(cloud.request("POST", "/image/v2/images", cloud=demo, json={
+        "name": "member-image", "disk_format": "raw", "container_format": "bare"}), 201)
+    ok(cloud.request("PATCH", f"/image/v2/images/{image['id']}", cloud=demo,
+                     data=json.dumps([{"op": "add", "path": "/purpose", "value": "x"}]),
+                     headers={"Content-Type": PATCH_TYPE}))
+    ok(cloud.request("PUT", f"/image/v2/images/{image['id']}/file", cloud=demo,
+                     data=b"\1" * 4096,
+                     headers={"Content-Type": "application/octet-stream"}), 204)
+    ok(cloud.request("DELETE", f"/image/v2/images/{image['id']}", cloud=demo), 204)
+
+
+def test_member_cannot_publicize_or_plug_ports(world: World):
+    cloud, demo = world.cloud, "transcell-demo"
+    resp = cloud.request("POST", "/image/v2/images", cloud=demo,
+                         json={"name": "wants-public", "visibility": "public"})
+    assert resp.status_code == 403, resp.text
+    resp = cloud.request("PUT", f"{N}/ports/{world['port']}", cloud=demo,
+                         json={"port": {"binding:host_id": world["server_host"]}})
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["NeutronError"]["type"] == "PolicyNotAuthorized"
+    resp = cloud.request("PUT", f"{N}/ports/{world['port']}", cloud=demo,
+                         json={"port": {"device_owner": "compute:nova"}})
+    assert resp.status_code == 403, resp.text
+
+
+@pytest.mark.parametrize("method,template,body", [
+    ("PATCH", "/image/v2/images/{image}", [{"op": "replace", "path": "/name", "value": "x"}]),
+    ("DELETE", "/image/v2/images/{image}", None),
+    ("PUT", "/network/v2.0/networks/{network}", {"network": {"name": "x"}}),
+    ("DELETE", "/network/v2.0/networks/{network}", None),
+    ("PUT", "/network/v2.0/ports/{port}", {"port": {"name": "x"}}),
+    ("DELETE", "/network/v2.0/ports/{port}", None),
+    ("DELETE", "/network/v2.0/ports/{server_port}", None),
+    ("PUT", "/network/v2.0/ports/{port}/tags/alt", None),
+])
+def test_member_of_another_project_cannot_touch_demos_objects(world, method, template, body):
+    path = template.format(**world.ids)
+    before = _volatile(world.snapshot())
+    headers = {"Content-Type": PATCH_TYPE} if method == "PATCH" else {}
+    resp = world.cloud.request(method, path, cloud="transcell-alt", headers=headers,
+                               data=json.dumps(body) if body is not None else None)
+    assert resp.status_code in (403, 404), (resp.status_code, resp.text[:300])
+    assert _volatile(world.snapshot()) == before
