@@ -66,5 +66,6 @@ class NotificationLog:
 
     def record(self, ctx: RequestContext, message: dict[str, Any]) -> None:
         line = json.dumps(message, sort_keys=True) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+        with self._lock, open(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                      0o600), "a", encoding="utf-8") as fh:
             fh.write(line)

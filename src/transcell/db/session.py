@@ -32,11 +32,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def make_sqlite_file_private(url: str) -> None:
+    """Create a SQLite database file 0600 before SQLite does (it would use 0644 less the
+    umask); its -wal and -shm files then take the same mode."""
+    from sqlalchemy.engine import make_url
+
+    from transcell import statefiles
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    statefiles.ensure_private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        statefiles.tighten(database + suffix)
+
+
 def get_engine(url: str) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite"):
+                make_sqlite_file_private(url)
                 engine = create_engine(url, connect_args={"check_same_thread": False,
                                                           "timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)

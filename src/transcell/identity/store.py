@@ -21,7 +21,6 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcell import exception
+from transcell import exception, statefiles
 from transcell.conf import CONF
 
 FILE_NAME = "identity.json"
@@ -272,7 +271,7 @@ def bootstrap(state_dir: str) -> IdentityStore:
     key survive a restart; anything missing (a fresh state directory, or a user
     added in a newer transcell) is created.
     """
-    os.makedirs(state_dir, exist_ok=True)
+    statefiles.private_dir(state_dir)
     path = os.path.join(state_dir, FILE_NAME)
     with _file_lock(path):
         try:
@@ -344,19 +343,8 @@ def _file_lock(path: str) -> Iterator[None]:
 
 
 def _write_atomically(path: str, data: dict[str, Any]) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".identity-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    # passwords and the token signing key: 0600, fsynced, renamed into place
+    statefiles.write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def clouds_yaml(store: IdentityStore, auth_url: str) -> dict[str, Any]:

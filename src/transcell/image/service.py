@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from transcell import exception
+from transcell import exception, statefiles
 from transcell.context import RequestContext
 from transcell.image import sparse
 from transcell.image.store import ChunkMissing, ChunkStore, digest_of
@@ -464,7 +464,7 @@ class ImageService:
         size = record["size"]
         directory = os.path.dirname(os.path.abspath(dest_path))
         tmp = os.path.join(directory, f".{os.path.basename(dest_path)}.part-{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = statefiles.create_private(tmp)  # a disk or cached image: guest data
         # Chunk-list images are verified chunk by chunk (the store checks each
         # chunk's sha256 on read) and then as a list; zeros are never hashed.
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from transcell import exception
+from transcell import exception, statefiles
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TMP_PREFIX = ".tmp-"
@@ -64,17 +64,12 @@ def _check_image_id(image_id: str) -> str:
     return image_id
 
 
-def _write_atomically(path: str, data: bytes | memoryview) -> None:
+def _write_atomically(path: str, data: bytes | memoryview, durable: bool = False) -> None:
+    # private (0600, never through a planted link); chunks are not fsynced, as
+    # before: every read re-hashes a chunk, so a torn write is detected, not served
     directory = os.path.dirname(path)
     tmp = os.path.join(directory, f"{_TMP_PREFIX}{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    statefiles.write_atomic(path, data, tmp_path=tmp, durable=durable)
 
 
 class Pin:
@@ -114,8 +109,9 @@ class ChunkStore:
         self.chunk_size = chunk_size
         self.chunk_dir = os.path.join(self.root, "chunks")
         self.image_dir = os.path.join(self.root, "images")
-        os.makedirs(self.chunk_dir, exist_ok=True)
-        os.makedirs(self.image_dir, exist_ok=True)
+        statefiles.private_dir(self.root)
+        statefiles.private_dir(self.chunk_dir)
+        statefiles.private_dir(self.image_dir)
         #: Serialises manifest read-modify-write and garbage collection.
         self.lock = threading.RLock()
         self._pins: collections.Counter[str] = collections.Counter()
@@ -147,7 +143,7 @@ class ChunkStore:
         path = self.chunk_path(digest)
         if os.path.exists(path):
             return False
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        statefiles.private_dir(os.path.dirname(path))
         _write_atomically(path, data)
         return True
 
@@ -203,7 +199,7 @@ class ChunkStore:
     def write_manifest(self, record: dict[str, Any]) -> None:
         data = json.dumps(record, sort_keys=True).encode()
         with self.lock:
-            _write_atomically(self.manifest_path(record["id"]), data)
+            _write_atomically(self.manifest_path(record["id"]), data, durable=True)
 
     def create_manifest(self, record: dict[str, Any]) -> bool:
         """Write a new manifest unless one exists; False when the id is taken."""

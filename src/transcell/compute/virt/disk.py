@@ -45,8 +45,9 @@ def _run(argv: list[str], what: str, cwd: str | None = None) -> str:
     """Run a qemu tool; any failure becomes a DiskError naming the operation."""
     env = dict(os.environ, LC_ALL="C")
     try:
+        # the disks qemu creates hold guest data: 0600 whatever our umask
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env,
-                              check=False)
+                              check=False, umask=0o077)
     except OSError as e:
         raise exception.DiskError(reason=f"{what}: cannot run {argv[0]}: {e}") from e
     if proc.returncode != 0:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from transcell import exception
+from transcell import exception, statefiles
 from transcell.compute.virt import disk, power_state
 from transcell.compute.virt.driver import ComputeDriver, FetchImage, HostResources
 
@@ -55,17 +55,8 @@ def _now() -> str:
 
 def _write_json_atomically(path: str, data: dict) -> None:
     """Readers see the old file or the new one, never half of either, even across a crash."""
-    tmp = disk.temp_path_for(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    statefiles.write_atomic(path, json.dumps(data, sort_keys=True),
+                            tmp_path=disk.temp_path_for(path))
 
 
 def _read_json(path: str) -> dict | None:
@@ -108,8 +99,8 @@ class FakeDriver(ComputeDriver):
         self.fail_next: dict[str, BaseException] = {}
         self._guard = threading.Lock()
         self._instance_locks: dict[str, threading.Lock] = {}
-        os.makedirs(self.instances_dir, exist_ok=True)
-        os.makedirs(self.image_cache_dir, exist_ok=True)
+        statefiles.private_dir(self.instances_dir)
+        statefiles.private_dir(self.image_cache_dir)
 
     # -- fault injection ----------------------------------------------------
 
@@ -166,7 +157,8 @@ class FakeDriver(ComputeDriver):
         # flock on a fresh open file serialises threads of this process as well
         # as other processes sharing the cache, so each image is fetched once.
         lock_path = os.path.join(self.image_cache_dir, f".{image_id}.lock")
-        with open(lock_path, "ab") as f:
+        with open(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                          statefiles.FILE_MODE), "ab") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -177,8 +169,8 @@ class FakeDriver(ComputeDriver):
 
     @_injectable
     def init_host(self) -> None:
-        os.makedirs(self.instances_dir, exist_ok=True)
-        os.makedirs(self.image_cache_dir, exist_ok=True)
+        statefiles.private_dir(self.instances_dir)
+        statefiles.private_dir(self.image_cache_dir)
         disk.remove_stale_partials(self.image_cache_dir)
         for entry in os.scandir(self.instances_dir):
             if entry.is_dir() and not entry.name.startswith("."):
@@ -246,6 +238,7 @@ class FakeDriver(ComputeDriver):
                 raise exception.DiskError(reason=f"fetching image {image_id} wrote no file")
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+            os.chmod(tmp, statefiles.FILE_MODE)  # whoever fetched it, the image stays private
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -258,7 +251,7 @@ class FakeDriver(ComputeDriver):
               disk_gb: int, power_on: bool = True) -> None:
         uuid = _safe_name(instance.get("uuid"), "instance uuid")
         with self._lock_for(uuid):
-            os.makedirs(self._instance_dir(uuid), exist_ok=True)
+            statefiles.private_dir(self._instance_dir(uuid))
             self._ensure_root_disk(uuid, image_meta or {}, fetch_image, disk_gb)
             self._write_guest(uuid, instance, (image_meta or {}).get("id"), power_on)
 
@@ -388,7 +381,7 @@ class FakeDriver(ComputeDriver):
         if fmt not in DISK_FORMATS:
             raise exception.Invalid(reason=f"cannot import a {fmt!r} disk")
         with self._lock_for(uuid):
-            os.makedirs(self._instance_dir(uuid), exist_ok=True)
+            statefiles.private_dir(self._instance_dir(uuid))
             root = self._root_path(uuid)
             # The record first, as for a new disk: an existing disk always has one.
             _write_json_atomically(self._disk_meta_path(uuid),
