@@ -224,6 +224,9 @@ class HTTPService:
             expose_tracebacks=False,
             log_socket_errors=False,
             ident="transcell",
+            # what links fall back to when no public endpoint is configured (never
+            # the client's Host header): the address this server listens on
+            server_name=host,
         )
         self._map: dict = {}
         self.server = _Server(app, map=self._map, adj=adj)
