@@ -163,6 +163,18 @@ wsgi_opts = [
                     "server is asked to stop."),
 ]
 
+audit_opts = [
+    cfg.IntOpt("stale_task_seconds", default=600, min=1,
+               help="Seconds after which a server still in a task state that no move "
+                    "owns (powering-off, deleting, spawning, ...) is reported by "
+                    "`transcell audit` as stale, and after which a mapping queued for "
+                    "delete whose server is still live is reported."),
+    cfg.IntOpt("fix_grace_seconds", default=60, min=0,
+               help="`transcell audit --fix` leaves alone a server row written more "
+                    "recently than this: the request that wrote it may still be on its "
+                    "way (between an API's write and the conductor's)."),
+]
+
 GROUPS = {
     None: default_opts,
     "api_database": api_database_opts,
@@ -176,6 +188,7 @@ GROUPS = {
     "conductor": conductor_opts,
     "quota": quota_opts,
     "network": network_opts,
+    "audit": audit_opts,
     "wsgi": wsgi_opts,
 }
 

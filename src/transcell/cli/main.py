@@ -69,9 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     mig_show.add_argument("uuid")
     mig_show.add_argument("--json", action="store_true")
 
-    audit = sub.add_parser("audit", help="Check mappings, rows, allocations, ports, images")
+    audit = sub.add_parser("audit", help="Check mappings, rows, moves, allocations, ports, "
+                                          "images, disks and quotas")
     _common(audit)
     audit.add_argument("--json", action="store_true")
+    audit.add_argument("--fix", action="store_true",
+                       help="Repair what is provably safe to repair, say what was done, "
+                            "then report what is left")
     return parser
 
 
@@ -196,11 +200,17 @@ def cmd_migration_show(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from transcell.audit import run_audit
-    problems = run_audit()
+    from transcell.audit import run_audit, run_fix
+    report: dict = run_fix() if args.fix else {"problems": run_audit()}
+    problems = report["problems"]
     if args.json:
-        print(json.dumps({"ok": not problems, "problems": problems}, indent=2))
-    elif problems:
+        print(json.dumps({"ok": not problems, **report}, indent=2))
+        return 1 if problems else 0
+    for done in report.get("fixed", []):
+        print(f"fixed {done['kind']}: {done['action']}")
+    for left in report.get("skipped", []):
+        print(f"left alone {left['kind']} of {left['subject']}: {left['reason']}")
+    if problems:
         for problem in problems:
             print(f"{problem['kind']}: {problem['detail']}")
     else:
