@@ -24,7 +24,7 @@ def move_hosts(snap: Snapshot, uuid: str) -> set[str]:
 def owned(snap: Snapshot, uuid: str, host: str) -> bool:
     if any(row.host == host for _, row in snap.visible(uuid)):
         return True
-    return host in move_hosts(snap, uuid) or uuid in snap.legacy_moves.values()
+    return host in move_hosts(snap, uuid) or uuid in snap.legacy_servers
 
 
 def check(snap: Snapshot) -> list[Problem]:

@@ -28,8 +28,9 @@ def check(snap: Snapshot, network: Any) -> list[Problem]:
             problems.append(problem)
     for uuid, port_ids in snap.vifs.items():
         visible = snap.visible(uuid)
-        if not visible or visible[0][1].task_state == vm.DELETING:
-            continue  # a delete drops the ports first, the row after
+        if not visible or visible[0][1].task_state == vm.DELETING or \
+                visible[0][1].vm_state == vm.BUILDING:
+            continue  # a delete drops the ports first, a failed build before its list
         for port_id in port_ids:
             if port_id not in known:
                 problems.append(Problem("server-without-port",

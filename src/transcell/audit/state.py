@@ -8,6 +8,7 @@ acting (see ``recheck``), since the cloud keeps running while the audit looks.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +78,12 @@ class Snapshot:
     def moving(self, uuid: str) -> bool:
         """A move still owns the server's resources (or an operator must look: FAILED)."""
         return bool(self.moves_of(uuid, *sagas.IN_FLIGHT, sagas.FAILED)) or \
-            uuid in self.legacy_moves.values()
+            uuid in self.legacy_servers
+
+    @functools.cached_property
+    def legacy_servers(self) -> set[str]:
+        """Servers with a move known only by its migration record (read once loaded)."""
+        return set(self.legacy_moves.values())
 
     def latest_ended(self, uuid: str) -> sagas.Saga | None:
         ended = self.moves_of(uuid, *ENDED)
