@@ -52,6 +52,8 @@ class CellUnavailable(exception.TranscellError):
     """A read that needed a down cell and has nothing to answer with instead."""
 
     code = 500
+    #: Nova words this 500 for the client, and it names nothing internal
+    client_safe = True
     msg_fmt = ("Cell %(cell)s is not responding or returned an exception, hence instance "
                "info is not available.")
 

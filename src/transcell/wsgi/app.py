@@ -269,7 +269,8 @@ class JSONApp:
         except exception.TranscellError as exc:
             if exc.code >= 500:
                 LOG.error("%s %s failed: %s", req.method, req.path, exc)
-                return self._internal_error(request_id, exc.code)
+                if not getattr(exc, "client_safe", False):
+                    return self._internal_error(request_id, exc.code)
             return self.error_response(exc.code, exc.message)
         except RecursionError:
             # input nested past what some parser below could take: the client's doing

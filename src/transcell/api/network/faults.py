@@ -35,7 +35,7 @@ def neutron_faults(handler: Callable[..., webob.Response]) -> Callable[..., webo
         try:
             return handler(req, **params)
         except exception.TranscellError as err:
-            if err.code >= 500:
+            if err.code >= 500 and not getattr(err, "client_safe", False):
                 LOG.error("%s %s failed: %s", req.method, req.path, err)
                 # what failed inside is for the log, not for the client
                 request_id = req.environ.get("transcell.request_id", "")
