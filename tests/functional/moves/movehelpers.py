@@ -175,3 +175,71 @@ def wait_status(cloud, server_id: str, status: str, timeout: float = 120) -> dic
     """Wait as the client does, then read the server at 2.53 (flavor names, hosts)."""
     cloud.wait_status(server_id, status, timeout=timeout)
     return server(cloud, server_id)
+
+
+_INSPECTOR = """
+import json, sys
+from transcell.cli.main import build_parser, load_config
+load_config(build_parser().parse_args(["audit", "--json", "--state-dir", sys.argv[1]]))
+from transcell.audit import run_audit
+from transcell.inspect import locate
+for line in sys.stdin:
+    command, _, arg = line.strip().partition(" ")
+    try:
+        answer = {"problems": run_audit()} if command == "audit" else locate(arg)
+    except Exception as exc:
+        answer = {"error": repr(exc)}
+    print(json.dumps(answer, default=str), flush=True)
+"""
+
+
+class Inspector:
+    """What ``transcell audit --json`` and ``transcell instance locate --json`` report,
+    from one long-lived process running the same functions those commands run.
+
+    A ``transcell`` command pays seconds of imports before it looks at anything; a test
+    that audits after every one of hundreds of steps cannot afford that each time.
+    """
+
+    def __init__(self, state_dir: str) -> None:
+        import subprocess
+        import sys
+        self.proc = subprocess.Popen([sys.executable, "-c", _INSPECTOR, state_dir],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def _ask(self, line: str, timeout: float = 120) -> dict:
+        import select
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        assert ready, f"the inspector did not answer {line!r} within {timeout}s"
+        answer = json.loads(self.proc.stdout.readline())
+        assert "error" not in answer, answer["error"]
+        return answer
+
+    def problems(self) -> list[dict]:
+        return self._ask("audit")["problems"]
+
+    def locate(self, server_id: str) -> dict:
+        return self._ask(f"locate {server_id}")
+
+    def assert_clean(self, attempts: int = 20, pause: float = 0.3) -> None:
+        """Audit until clean: usage refreshes and notifications are asynchronous."""
+        problems: list[dict] = []
+        for _ in range(attempts):
+            problems = self.problems()
+            if not problems:
+                return
+            time.sleep(pause)
+        raise AssertionError(f"audit found problems: {problems}")
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
