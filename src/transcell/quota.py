@@ -47,7 +47,44 @@ def usage(project_id: str, user_id: str | None = None) -> dict[str, int]:
         totals["instances"] += n
         totals["cores"] += vcpus
         totals["ram"] += ram
+    cores, ram = _moving_surplus(project_id, user_id)
+    totals["cores"] += cores
+    totals["ram"] += ram
     return totals
+
+
+def _moving_surplus(project_id: str, user_id: str | None) -> tuple[int, int]:
+    """What the project's moves in flight hold beyond what their rows show.
+
+    A server being resized is counted at the larger of its old and new
+    flavors until its move ends, as Placement holds both: the move cannot be
+    overtaken by a build taking the cores it will need, and a revert (back to
+    a larger flavor) is already paid for.
+    """
+    from transcell.move import saga as sagas
+    cores = ram = 0
+    for saga in sagas.Saga.with_status(*sagas.IN_FLIGHT):
+        res = saga.resources
+        if res.get("project_id") != project_id:
+            continue
+        if user_id is not None and saga.context.get("user_id") != user_id:
+            continue
+        old, new = res.get("old_flavor") or {}, res.get("new_flavor") or {}
+        try:
+            cell = cells.cell_of_instance(saga.instance_uuid)
+        except exception.NotFound:
+            continue
+        with cell_session(cell) as s:
+            row = s.execute(select(cm.Instance.vcpus, cm.Instance.memory_mb)
+                            .where(cm.Instance.uuid == saga.instance_uuid,
+                                   cm.Instance.deleted == 0,
+                                   cm.Instance.hidden.is_(False))).first()
+        if row is None:
+            continue
+        cores += max(old.get("vcpus", 0), new.get("vcpus", 0), row.vcpus or 0) - (row.vcpus or 0)
+        ram += (max(old.get("memory_mb", 0), new.get("memory_mb", 0), row.memory_mb or 0)
+                - (row.memory_mb or 0))
+    return cores, ram
 
 
 def key_pair_count(user_id: str) -> int:
@@ -77,6 +114,31 @@ def check_deltas(ctx: RequestContext, project_id: str, instances: int = 0, cores
             raise exception.OverQuota(
                 f"Quota exceeded for {resource}: Requested {delta}, but already used "
                 f"{used[resource]} of {limit} {resource}", resource=resource)
+
+
+def recheck(project_id: str, instances: int = 0, cores: int = 0, ram: int = 0) -> None:
+    """Refuse (403) a change whose records already exist if it took the project over.
+
+    The check before the records are written lets racing requests all pass;
+    counting again after each one's records are on disk cannot: the last of
+    them to count sees every other, so at most the limit is ever admitted
+    (two racing for the last slot may both be refused, never both admitted).
+    Only resources the change grows are rechecked, so a project over a
+    lowered limit can still shrink.
+    """
+    deltas = {"instances": instances, "cores": cores, "ram": ram}
+    if all(delta <= 0 for delta in deltas.values()):
+        return
+    allowed = limits()
+    used = usage(project_id)
+    for resource in INSTANCE_RESOURCES:
+        delta, limit = deltas[resource], allowed[resource]
+        if delta <= 0 or limit == UNLIMITED:
+            continue
+        if used[resource] > limit:
+            raise exception.OverQuota(
+                f"Quota exceeded for {resource}: Requested {delta}, but already used "
+                f"{used[resource] - delta} of {limit} {resource}", resource=resource)
 
 
 def check_key_pairs(user_id: str, delta: int = 1) -> None:

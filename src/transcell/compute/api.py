@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from transcell import cell as cells
-from transcell import exception
+from transcell import exception, quota
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
@@ -24,6 +24,8 @@ from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
+from transcell.move import plan
+from transcell.move import saga as sagas
 from transcell.rpc.bus import get_bus
 
 
@@ -221,7 +223,6 @@ class API:
         """
         if requested_host or requested_node:
             _check_destination(requested_host, requested_node)
-        from transcell import quota
         quota.check_deltas(ctx, ctx.project_id, instances=1, cores=flavor["vcpus"],
                            ram=flavor["memory_mb"])
         if availability_zone:
@@ -305,12 +306,9 @@ class API:
         cell, server = self.get(ctx, server_id)
         if server["locked"] and not ctx.is_admin:
             raise exception.Conflict(f"Instance {server_id} is locked")
-        if server["vm_state"] != from_state or server["task_state"] is not None:
-            attr, state = (("task_state", server["task_state"]) if server["task_state"]
-                           else ("vm_state", server["vm_state"]))
-            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
-                                                 attr=attr, state=state)
-        inst.update(cell, server_id, expected_task_state=None, task_state=task_state)
+        _require_state(server, action, vm_states=(from_state,))
+        inst.update(cell, server_id, expected_task_state=None, expected_vm_state=from_state,
+                    task_state=task_state)
         actions.record_action(ctx, cell, server_id, action)
         cast(ctx, server["host"], server_id)
 
@@ -327,7 +325,6 @@ class API:
                 f"Resize error: unable to resize disk down: flavor {flavor['flavorid']} has "
                 f"a {flavor['root_gb']} GB root disk, the server's is "
                 f"{current.get('root_gb')} GB.")
-        from transcell import quota
         quota.check_deltas(ctx, server["project_id"],
                            cores=max(0, flavor["vcpus"] - current.get("vcpus", 0)),
                            ram=max(0, flavor["memory_mb"] - current.get("memory_mb", 0)))
@@ -351,56 +348,94 @@ class API:
         cell, server = self.get(ctx, server_id)
         if server["locked"] and not ctx.is_admin:
             raise exception.Conflict(f"Instance {server_id} is locked")
-        if server["vm_state"] not in (vm.ACTIVE, vm.STOPPED) or server["task_state"]:
-            attr, state = (("task_state", server["task_state"]) if server["task_state"]
-                           else ("vm_state", server["vm_state"]))
-            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
-                                                 attr=attr, state=state)
+        _require_state(server, action, vm_states=(vm.ACTIVE, vm.STOPPED))
         return cell, server
 
     def _start_move(self, ctx: RequestContext, cell: cells.Cell, server: dict, kind: str,
                     flavor: dict, host: str | None, allow_cross_cell: bool) -> str:
+        """Take the server for one move, record the move, recheck quota, then cast.
+
+        The task state is taken with one conditional update, so of many moves
+        asked for at once exactly one gets here; the saga and the migration
+        record exist before the 202, so a restart runs the move the user was
+        promised. The quota is counted again once this move is on record
+        (``quota.usage`` counts a moving server at its larger flavor), so two
+        resizes of one project racing for the last cores cannot both pass.
+        """
         server_id = server["uuid"]
-        inst.update(cell, server_id, expected_task_state=None, task_state=vm.RESIZE_PREP,
-                    progress=0)
-        actions.record_action(ctx, cell, server_id,
-                              actions.RESIZE if kind == "resize" else actions.MIGRATE)
+        server = inst.update(cell, server_id, expected_task_state=None,
+                             expected_vm_state=(vm.ACTIVE, vm.STOPPED),
+                             task_state=vm.RESIZE_PREP, progress=0)
         migration_uuid = str(uuidlib.uuid4())
+        try:
+            actions.record_action(ctx, cell, server_id,
+                                  actions.RESIZE if kind == "resize" else actions.MIGRATE)
+            plan.record_move(ctx, cell, server, migration_uuid, kind, flavor, host,
+                             allow_cross_cell)
+            try:
+                quota.recheck(server["project_id"], **_growth(server["flavor"] or {}, flavor))
+            except exception.OverQuota:
+                plan.forget_move(cell, migration_uuid)
+                raise
+        except Exception:
+            inst.update(cell, server_id, expected_task_state=vm.RESIZE_PREP, task_state=None,
+                        progress=None)
+            raise
         _conductor().migrate_server(ctx, server_id, migration_uuid, kind, flavor, host,
                                     allow_cross_cell)
         return migration_uuid
 
     def confirm_resize(self, ctx: RequestContext, server_id: str) -> None:
-        cell, server = self._resized(ctx, server_id, "confirmResize")
+        cell, _ = self._resized(ctx, server_id, "confirmResize")
+        self._end_move(ctx, server_id, sagas.CONFIRMING, "confirm_context")
         actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
         _conductor().confirm_move(ctx, server_id)
 
     def revert_resize(self, ctx: RequestContext, server_id: str) -> None:
-        cell, server = self._resized(ctx, server_id, "revertResize")
-        old, new = server["old_flavor"] or {}, server["flavor"] or {}
-        from transcell import quota
-        quota.check_deltas(ctx, server["project_id"],
-                           cores=max(0, old.get("vcpus", 0) - new.get("vcpus", 0)),
-                           ram=max(0, old.get("memory_mb", 0) - new.get("memory_mb", 0)))
-        inst.update(cell, server_id, expected_task_state=None,
-                    task_state=vm.RESIZE_REVERTING)
+        """Revert needs no quota check of its own: while the move is in flight the
+        server is counted at the larger of its two flavors (``quota.usage``)."""
+        cell, _ = self._resized(ctx, server_id, "revertResize")
+        self._end_move(ctx, server_id, sagas.REVERTING, "revert_context")
+        try:
+            inst.update(cell, server_id, expected_task_state=None, expected_vm_state=vm.RESIZED,
+                        task_state=vm.RESIZE_REVERTING)
+        except (exception.Conflict, exception.InstanceNotFound):
+            pass  # a conductor's pass took the chosen revert already and shows its own state
         actions.record_action(ctx, cell, server_id, actions.REVERT_RESIZE)
         _conductor().revert_move(ctx, server_id)
+
+    @staticmethod
+    def _end_move(ctx: RequestContext, server_id: str, ending: str, context_key: str) -> None:
+        """Choose how the server's one move in VERIFY_RESIZE ends; 409 if another
+        request already chose (confirm and revert racing: exactly one wins)."""
+        saga = sagas.Saga.in_flight_for(server_id)
+        if saga is None or saga.status != sagas.MOVED:
+            state = saga.status if saga is not None else "none"
+            raise exception.Conflict(
+                f"Instance {server_id} has no move waiting to be confirmed or reverted "
+                f"(its move is {state}).")
+        if sagas.Saga.transition(saga.uuid, sagas.MOVED, ending,
+                                 **{context_key: ctx.to_dict()}) is None:
+            raise exception.Conflict(f"Instance {server_id}'s move is already being confirmed "
+                                     "or reverted by another request.")
 
     def _resized(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
         cell, server = self.get(ctx, server_id)
         if server["locked"] and not ctx.is_admin:
             raise exception.Conflict(f"Instance {server_id} is locked")
-        if server["vm_state"] != vm.RESIZED or server["task_state"] is not None:
-            attr, state = (("task_state", server["task_state"]) if server["task_state"]
-                           else ("vm_state", server["vm_state"]))
-            raise exception.InstanceInvalidState(action=action, instance_uuid=server_id,
-                                                 attr=attr, state=state)
+        _require_state(server, action, vm_states=(vm.RESIZED,))
         return cell, server
 
     # delete ------------------------------------------------------------
     def delete(self, ctx: RequestContext, server_id: str) -> None:
+        """Delete now, or once the server's move in VERIFY_RESIZE is confirmed.
+
+        The task state goes to ``deleting`` by one conditional update from the
+        states a delete may interrupt (none, power changes, a build), so a
+        delete never overtakes a move that owns the server, and the compute
+        host finishes an accepted delete after a restart.
+        """
         cell, server = self.get(ctx, server_id)
         if server["locked"] and not ctx.is_admin:
             raise exception.Conflict(f"Instance {server_id} is locked")
@@ -412,9 +447,12 @@ class API:
                                      "has finished or been undone.")
         if server["vm_state"] == vm.RESIZED:
             # Both cells and both hosts hold a copy: keep the live one, then delete it.
+            self._end_move(ctx, server_id, sagas.CONFIRMING, "confirm_context")
             actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
             _conductor().confirm_move(ctx, server_id, wait=True)
             cell, server = self.get(ctx, server_id)
+        server = inst.update(cell, server_id, expected_task_state=DELETABLE_TASK_STATES,
+                             task_state=vm.DELETING)
         actions.record_action(ctx, cell, server_id, actions.DELETE)
         with api_session() as s:
             mapping = s.scalar(select(am.InstanceMapping)
@@ -424,5 +462,25 @@ class API:
             # never got a host: nothing to tear down beyond the rows
             inst.soft_delete(cell, server_id)
             return
-        inst.update(cell, server_id, task_state=vm.DELETING)
         self.compute.terminate_instance(ctx, server["host"], server_id)
+
+
+#: A delete may interrupt these; a move (which owns the server) it may not.
+DELETABLE_TASK_STATES = (None, vm.POWERING_OFF, vm.POWERING_ON, vm.SCHEDULING, vm.NETWORKING,
+                         vm.SPAWNING)
+
+
+def _require_state(server: dict, action: str, vm_states: tuple[str, ...]) -> None:
+    """Nova's 409 for an action the server's current state does not allow: a friendly
+    early answer; the conditional update that follows is what actually decides."""
+    if server["vm_state"] not in vm_states or server["task_state"] is not None:
+        attr, state = (("task_state", server["task_state"]) if server["task_state"]
+                       else ("vm_state", server["vm_state"]))
+        raise exception.InstanceInvalidState(action=action, instance_uuid=server["uuid"],
+                                             attr=attr, state=state)
+
+
+def _growth(old: dict, new: dict) -> dict[str, int]:
+    """How much a move from ``old`` to ``new`` flavor grows each quota resource."""
+    return {resource: max(0, new.get(key, 0) - old.get(key, 0))
+            for resource, key in (("cores", "vcpus"), ("ram", "memory_mb"))}

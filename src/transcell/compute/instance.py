@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, or_, select
+from sqlalchemy import update as sa_update
 
 from transcell import exception
 from transcell.cell import Cell
@@ -22,6 +23,11 @@ _NOT_SET = object()
 
 class UnexpectedTaskState(exception.Conflict):
     msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected task_state "
+               "%(expected)s, actual %(actual)s")
+
+
+class UnexpectedVMState(exception.Conflict):
+    msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected vm_state "
                "%(expected)s, actual %(actual)s")
 
 
@@ -83,25 +89,54 @@ def find(cell: Cell, uuid: str) -> dict[str, Any] | None:
         return None
 
 
+def _state_in(column, allowed: Any):
+    """``column IN allowed``, where None in ``allowed`` means SQL NULL."""
+    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
+    named = [v for v in values if v is not None]
+    clauses = []
+    if named:
+        clauses.append(column.in_(named))
+    if None in values:
+        clauses.append(column.is_(None))
+    return or_(*clauses) if clauses else false()
+
+
 def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
-           **values: Any) -> dict[str, Any]:
-    """Update columns; with ``expected_task_state`` (a value or tuple) as a guard."""
+           expected_vm_state: Any = _NOT_SET, **values: Any) -> dict[str, Any]:
+    """Change a server's columns in one ``UPDATE ... WHERE`` on the states the caller expects.
+
+    This is the one place a server's vm and task state change. With
+    ``expected_task_state`` and/or ``expected_vm_state`` (a value or a tuple;
+    None stands for "no task"), the guard is part of the statement itself, so
+    of two requests racing for the same server exactly one matches the row and
+    the other gets 409, whatever the database engine and its isolation level.
+    """
     with cell_session(cell) as s:
-        row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid,
-                                                 cm.Instance.deleted == 0))
-        if row is None:
-            raise exception.InstanceNotFound(instance_id=uuid)
+        stmt = sa_update(cm.Instance).where(cm.Instance.uuid == uuid, cm.Instance.deleted == 0)
         if expected_task_state is not _NOT_SET:
-            allowed = (expected_task_state if isinstance(expected_task_state, (tuple, list))
-                       else (expected_task_state,))
-            if row.task_state not in allowed:
-                raise UnexpectedTaskState(instance_uuid=uuid, expected=allowed,
+            stmt = stmt.where(_state_in(cm.Instance.task_state, expected_task_state))
+        if expected_vm_state is not _NOT_SET:
+            stmt = stmt.where(_state_in(cm.Instance.vm_state, expected_vm_state))
+        result = s.execute(stmt.values(**values, updated_at=utcnow())
+                           .execution_options(synchronize_session=False))
+        row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid,
+                                                 cm.Instance.deleted == 0)
+                       .execution_options(populate_existing=True))
+        if result.rowcount == 0:
+            if row is None:
+                raise exception.InstanceNotFound(instance_id=uuid)
+            if expected_task_state is not _NOT_SET and not _matches(row.task_state,
+                                                                    expected_task_state):
+                raise UnexpectedTaskState(instance_uuid=uuid, expected=expected_task_state,
                                           actual=row.task_state)
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.updated_at = utcnow()
-        s.flush()
+            raise UnexpectedVMState(instance_uuid=uuid, expected=expected_vm_state,
+                                    actual=row.vm_state)
         return to_dict(s, row)
+
+
+def _matches(value: Any, allowed: Any) -> bool:
+    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
+    return value in values
 
 
 def set_flavors(cell: Cell, uuid: str, **flavors: dict | None) -> None:

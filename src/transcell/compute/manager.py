@@ -12,6 +12,7 @@ import uuid as uuidlib
 
 from sqlalchemy import select
 
+from transcell import exception
 from transcell.cell import Cell
 from transcell.compute import actions
 from transcell.compute import instance as inst
@@ -26,12 +27,16 @@ from transcell.context import RequestContext
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
 from transcell.db.types import utcnow
+from transcell.faults import hold_point
 from transcell.registry import services
 from transcell.rpc.bus import get_bus
 
 LOG = logging.getLogger(__name__)
 
 BINARY = "nova-compute"
+
+#: Task states of a build on its way; a restart resumes a build found in one.
+BUILD_TASK_STATES = (vm.SCHEDULING, vm.NETWORKING, vm.SPAWNING)
 
 
 class ComputeManager(MoveOperations):
@@ -42,6 +47,14 @@ class ComputeManager(MoveOperations):
         self.tracker = ResourceTracker(host, cell, driver, traits)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, instance_uuid: str) -> threading.Lock:
+        """One lock per server on this host: a delete waits for the build or power
+        change it interrupts to reach a safe point instead of racing its disk."""
+        with self._locks_guard:
+            return self._locks.setdefault(instance_uuid, threading.Lock())
 
     # lifecycle ------------------------------------------------------------
     def init_host(self) -> None:
@@ -49,7 +62,7 @@ class ComputeManager(MoveOperations):
         service_id = self._register_service()
         self.tracker.register(service_id)
         self._sync_power_states()
-        self._resume_deletes()
+        self._resume_accepted_work()
 
     def start_periodic(self) -> None:
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{self.host}",
@@ -98,23 +111,65 @@ class ComputeManager(MoveOperations):
             if state != row["power_state"]:
                 inst.update(self.cell, row["uuid"], power_state=state)
 
-    def _resume_deletes(self) -> None:
+    def _resume_accepted_work(self) -> None:
+        """Finish what the API accepted for this host before the process died.
+
+        The API records a server's task state before it answers 202 and casts;
+        a cast lost with the process would leave that state forever. So on
+        start a host carries out every delete and power change its servers
+        still show, and rebuilds a server caught mid-build from what its cell
+        recorded (its flavor and requested networks), as if the build had
+        just arrived.
+        """
         ctx = RequestContext.admin()
         for row in inst.on_host(self.cell, self.host):
-            if row["task_state"] == vm.DELETING:
-                self.terminate_instance(ctx, row["uuid"])
+            if row["hidden"]:
+                continue
+            uuid, task = row["uuid"], row["task_state"]
+            try:
+                if task == vm.DELETING:
+                    self.terminate_instance(ctx, uuid)
+                elif task == vm.POWERING_OFF:
+                    self.stop_instance(ctx, uuid)
+                elif task == vm.POWERING_ON:
+                    self.start_instance(ctx, uuid)
+                elif row["vm_state"] == vm.BUILDING and task in BUILD_TASK_STATES:
+                    self._resume_build(ctx, uuid)
+            except Exception:
+                LOG.exception("Could not finish %s of %s after a restart", task, uuid)
+
+    def _resume_build(self, ctx: RequestContext, instance_uuid: str) -> None:
+        server = inst.get(self.cell, instance_uuid)
+        requested = server.get("request_networks")
+        if isinstance(requested, list) and len(requested) == 1 and \
+                set(requested[0]) == {"special"}:
+            requested = requested[0]["special"]
+        LOG.info("Resuming the build of %s on %s after a restart", instance_uuid, self.host)
+        self._undo_build(ctx, instance_uuid, task_state=vm.SCHEDULING)
+        self.build_and_run_instance(ctx, instance_uuid, {"requested_networks": requested}, [])
 
     # builds -----------------------------------------------------------------
     def build_and_run_instance(self, ctx: RequestContext, instance_uuid: str,
                                request_spec: dict, alternates: list[dict]) -> None:
+        hold_point("accepted-build", instance_uuid)
         event = "compute__do_build_and_run_instance"
         actions.start_event(ctx, self.cell, instance_uuid, event, host=self.host)
         try:
-            self._build(ctx, instance_uuid, request_spec)
+            with self._lock(instance_uuid):
+                self._build(ctx, instance_uuid, request_spec)
+        except (inst.UnexpectedTaskState, exception.InstanceNotFound) as exc:
+            # a delete took the server from the build: leave nothing behind here
+            LOG.info("Build of %s on %s stopped: %s", instance_uuid, self.host, exc)
+            actions.finish_event(ctx, self.cell, instance_uuid, event, exc)
+            self._abandon_build(ctx, instance_uuid)
+            return
         except Exception as exc:
             LOG.warning("Build of %s failed on %s: %s", instance_uuid, self.host, exc)
             actions.finish_event(ctx, self.cell, instance_uuid, event, exc)
-            self._undo_build(ctx, instance_uuid)
+            try:
+                self._undo_build(ctx, instance_uuid)
+            except (inst.UnexpectedTaskState, exception.InstanceNotFound):
+                return  # a delete owns the server now; nothing to reschedule
             inst.add_fault(self.cell, instance_uuid, exc, host=self.host)
             ConductorAPI(get_bus(CONF.rpc.transport_url)).reschedule(
                 ctx, instance_uuid, alternates, self.host, str(exc) or type(exc).__name__)
@@ -122,12 +177,14 @@ class ComputeManager(MoveOperations):
         actions.finish_event(ctx, self.cell, instance_uuid, event)
 
     def _build(self, ctx: RequestContext, instance_uuid: str, request_spec: dict) -> None:
-        server = inst.update(self.cell, instance_uuid, task_state=vm.NETWORKING)
+        server = inst.update(self.cell, instance_uuid, expected_task_state=vm.SCHEDULING,
+                             task_state=vm.NETWORKING)
         vifs = services.network.allocate_for_instance(
             ctx, instance_uuid, server["project_id"], request_spec["requested_networks"],
             self.host)
         inst.set_vifs(self.cell, instance_uuid, vifs)
-        server = inst.update(self.cell, instance_uuid, task_state=vm.SPAWNING)
+        server = inst.update(self.cell, instance_uuid, expected_task_state=vm.NETWORKING,
+                             task_state=vm.SPAWNING)
         flavor = server["flavor"]
         image = services.image.get(ctx, server["image_ref"])
         self.driver.spawn(
@@ -136,11 +193,22 @@ class ComputeManager(MoveOperations):
             image,
             lambda image_id, dest: services.image.download_to_file(ctx, image_id, dest),
             flavor["root_gb"], power_on=True)
-        inst.update(self.cell, instance_uuid, vm_state=vm.ACTIVE, task_state=None,
+        inst.update(self.cell, instance_uuid, expected_task_state=vm.SPAWNING,
+                    vm_state=vm.ACTIVE, task_state=None,
                     power_state=power_state.RUNNING, launched_at=utcnow())
         self.tracker.update_usage()
 
-    def _undo_build(self, ctx: RequestContext, instance_uuid: str) -> None:
+    def _abandon_build(self, ctx: RequestContext, instance_uuid: str) -> None:
+        """A build a delete overtook: drop the guest and ports; the delete owns the row."""
+        try:
+            self.driver.destroy(instance_uuid, destroy_disks=True)
+            services.network.deallocate_for_instance(ctx, instance_uuid)
+        except Exception:
+            LOG.exception("Could not clean up the abandoned build of %s", instance_uuid)
+        self.tracker.update_usage()
+
+    def _undo_build(self, ctx: RequestContext, instance_uuid: str,
+                    task_state: str | None = None) -> None:
         """Leave the host as if the build never came here, so a reschedule starts clean."""
         try:
             self.driver.destroy(instance_uuid, destroy_disks=True)
@@ -151,7 +219,8 @@ class ComputeManager(MoveOperations):
             inst.set_vifs(self.cell, instance_uuid, [])
         except Exception:
             LOG.exception("Could not release ports of %s", instance_uuid)
-        inst.update(self.cell, instance_uuid, task_state=None)
+        inst.update(self.cell, instance_uuid, expected_task_state=BUILD_TASK_STATES,
+                    task_state=task_state)
         self.tracker.update_usage()
 
     # image cache --------------------------------------------------------------
@@ -182,22 +251,27 @@ class ComputeManager(MoveOperations):
 
     # power ------------------------------------------------------------------
     def stop_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
-        with actions.event(ctx, self.cell, instance_uuid, "compute_stop_instance", self.host):
+        hold_point("accepted-stop", instance_uuid)
+        with self._lock(instance_uuid), actions.event(ctx, self.cell, instance_uuid,
+                                                      "compute_stop_instance", self.host):
             self.driver.power_off(instance_uuid)
             inst.update(self.cell, instance_uuid, expected_task_state=vm.POWERING_OFF,
                         vm_state=vm.STOPPED, task_state=None,
                         power_state=power_state.SHUTDOWN)
 
     def start_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
-        with actions.event(ctx, self.cell, instance_uuid, "compute_start_instance", self.host):
+        hold_point("accepted-start", instance_uuid)
+        with self._lock(instance_uuid), actions.event(ctx, self.cell, instance_uuid,
+                                                      "compute_start_instance", self.host):
             self.driver.power_on(instance_uuid)
             inst.update(self.cell, instance_uuid, expected_task_state=vm.POWERING_ON,
                         vm_state=vm.ACTIVE, task_state=None, power_state=power_state.RUNNING)
 
     # delete -----------------------------------------------------------------
     def terminate_instance(self, ctx: RequestContext, instance_uuid: str) -> None:
-        with actions.event(ctx, self.cell, instance_uuid, "compute_terminate_instance",
-                           self.host):
+        hold_point("accepted-delete", instance_uuid)
+        with self._lock(instance_uuid), actions.event(ctx, self.cell, instance_uuid,
+                                                      "compute_terminate_instance", self.host):
             self.driver.destroy(instance_uuid, destroy_disks=True)
             services.network.deallocate_for_instance(ctx, instance_uuid)
             services.placement.delete_allocations(instance_uuid)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from transcell import cell as cells
-from transcell import exception
+from transcell import exception, quota
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
@@ -22,6 +22,7 @@ from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
+from transcell.move import copy
 from transcell.registry import services
 from transcell.scheduler.rpcapi import SchedulerAPI
 
@@ -108,6 +109,7 @@ class BuildTask:
             actions.start_event(ctx, cell, uuid, SCHEDULE_EVENT)
             actions.finish_event(ctx, cell, uuid, SCHEDULE_EVENT)
             map_instance(uuid, cell)
+            self._recheck_quota(cell, uuid, instance["project_id"], flavor)
         except Exception:
             services.placement.delete_allocations(uuid)
             raise
@@ -126,7 +128,8 @@ class BuildTask:
             if not services.placement.claim(instance_uuid, alternate["allocation_request"],
                                             server["project_id"], server["user_id"]):
                 continue
-            inst.update(cell, instance_uuid, host=alternate["host"],
+            inst.update(cell, instance_uuid, expected_task_state=None,
+                        expected_vm_state=vm.BUILDING, host=alternate["host"],
                         node=alternate["nodename"], launched_on=alternate["host"],
                         task_state=vm.SCHEDULING)
             LOG.info("Rescheduling %s from %s to %s: %s", instance_uuid, failed_host,
@@ -135,8 +138,8 @@ class BuildTask:
                                                 alternates[index + 1:])
             return
         services.placement.delete_allocations(instance_uuid)
-        inst.update(cell, instance_uuid, vm_state=vm.ERROR, task_state=None, host=None,
-                    node=None)
+        inst.update(cell, instance_uuid, expected_task_state=None,
+                    expected_vm_state=vm.BUILDING, vm_state=vm.ERROR, host=None, node=None)
         inst.add_fault(cell, instance_uuid, exception.NoValidHost(
             reason=f"Exceeded maximum number of retries. Last failure on {failed_host}: "
                    f"{reason}"))
@@ -151,6 +154,24 @@ class BuildTask:
         actions.finish_event(ctx, cell0, uuid, SCHEDULE_EVENT, error)
         inst.add_fault(cell0, uuid, error)
         map_instance(uuid, cell0)
+        self._recheck_quota(cell0, uuid, instance["project_id"], flavor)
+
+    @staticmethod
+    def _recheck_quota(cell: cells.Cell, uuid: str, project_id: str, flavor: dict) -> None:
+        """Count the project again now that this server's rows are on disk; over a
+        limit, the server never existed: its rows, mapping and spec go, and the
+        API answers 403 (the API's check before the build lets racing builds
+        through; this one does not)."""
+        try:
+            quota.recheck(project_id, instances=1, cores=flavor["vcpus"],
+                          ram=flavor["memory_mb"])
+        except exception.OverQuota:
+            copy.hard_delete(cell, uuid, only_hidden=False)
+            with api_session() as s:
+                s.execute(delete(am.InstanceMapping)
+                          .where(am.InstanceMapping.instance_uuid == uuid))
+                s.execute(delete(am.RequestSpec).where(am.RequestSpec.instance_uuid == uuid))
+            raise
 
     @staticmethod
     def _scheduler() -> SchedulerAPI:

@@ -15,12 +15,19 @@ import socket
 import threading
 import time
 
+from sqlalchemy import select
+
 from transcell import cell as cells
 from transcell import exception
 from transcell.compute import actions
+from transcell.compute import instance as inst
+from transcell.compute import vm_states as vm
 from transcell.conf import CONF
 from transcell.context import RequestContext
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
 from transcell.db.types import utcnow
+from transcell.faults import hold_point
 from transcell.move import saga as sagas
 from transcell.move.finish import FinishTask
 from transcell.move.saga import Saga
@@ -29,11 +36,16 @@ from transcell.move.task import MoveTask
 LOG = logging.getLogger(__name__)
 
 CONFIRM_ACTION = "confirmResize"
+#: A move's task state this old with no saga behind it was left by a dead API process.
+STRANDED_AFTER = 60
+STRANDED_SWEEP_INTERVAL = 60
 
 
 def _owner_gone(owner: str | None, updated_at: dt.datetime | None) -> bool:
     """Whether the conductor that last wrote a saga can no longer be working on it."""
-    host, _, pid = (owner or "").rpartition(":")
+    if owner is None:
+        return True
+    host, _, pid = owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         if int(pid) == os.getpid():
             return False
@@ -56,6 +68,7 @@ class MoveTasks:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._swept_at = float("-inf")
 
     def _claim(self, instance_uuid: str) -> bool:
         with self._lock:
@@ -70,39 +83,61 @@ class MoveTasks:
 
     # RPC entry points ----------------------------------------------------------
     def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
-                       kind: str, flavor: dict, host: str | None,
-                       allow_cross_cell: bool) -> None:
-        # the API admitted this move only with no task running on the server, so
-        # whoever holds the claim (a resume pass) is about to let go
+                       kind: str | None = None, flavor: dict | None = None,
+                       host: str | None = None, allow_cross_cell: bool | None = None) -> None:
+        """Run the move the API recorded as saga ``migration_uuid``.
+
+        Everything the move needs is in the saga; the other arguments are what
+        older API services still send and are ignored. If a resume pass took
+        the saga first, it runs there and this message has nothing to do.
+        """
+        hold_point("accepted-move", instance_uuid)
         while not self._claim(instance_uuid):
             time.sleep(0.05)
         try:
-            self.move.start(ctx, instance_uuid, migration_uuid, kind, flavor, host,
-                            allow_cross_cell)
+            saga = Saga.claim(migration_uuid, (sagas.MOVING,), from_owner=None)
+            if saga is not None:
+                self.move.start(saga)
         finally:
             self._release(instance_uuid)
 
     def confirm_move(self, ctx: RequestContext, instance_uuid: str) -> None:
-        self._end(ctx, instance_uuid, self.finish.confirm)
+        self._end(instance_uuid, sagas.CONFIRMING, sagas.CONFIRMED, self.finish.confirm,
+                  "confirm_context")
 
     def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
-        self._end(ctx, instance_uuid, self.finish.revert)
+        self._end(instance_uuid, sagas.REVERTING, sagas.REVERTED, self.finish.revert,
+                  "revert_context")
 
-    def _end(self, ctx: RequestContext, instance_uuid: str, how) -> None:
-        done = sagas.CONFIRMED if how == self.finish.confirm else sagas.REVERTED
+    def _end(self, instance_uuid: str, ending: str, done: str, how, context_key: str) -> None:
+        """Carry out the ending the API chose (it already moved the saga to ``ending``).
+
+        Returns once the saga reached ``done``, whoever ran it, so a delete
+        that waits on its confirm deletes only a confirmed server.
+        """
+        hold_point(f"accepted-{ending}", instance_uuid)
         while not self._claim(instance_uuid):
             time.sleep(0.05)
         try:
             saga = Saga.latest_for(instance_uuid)
-            if saga is not None and saga.status == done:
-                return  # a concurrent request (a delete's confirm) already ended it
-            if saga is None or saga.status not in (sagas.MOVED, sagas.CONFIRMING,
-                                                   sagas.REVERTING):
-                raise exception.Conflict(f"Instance {instance_uuid} has no move waiting to "
-                                         "be confirmed or reverted.")
-            how(ctx, saga)
+            if saga is None or saga.status not in (ending, done):
+                raise exception.Conflict(f"Instance {instance_uuid} has no move to take to "
+                                         f"{done}.")
+            if saga.status == ending:
+                claimed = Saga.claim(saga.uuid, (ending,), from_owner=None)
+                if claimed is not None:
+                    how(_context(claimed, context_key), claimed)
         finally:
             self._release(instance_uuid)
+        self._wait_for(saga.uuid, done)
+
+    @staticmethod
+    def _wait_for(saga_uuid: str, status: str) -> None:
+        deadline = time.monotonic() + CONF.rpc.long_rpc_timeout
+        while Saga.load(saga_uuid).status != status:
+            if time.monotonic() > deadline:
+                raise exception.Conflict(f"Move {saga_uuid} did not reach {status} in time.")
+            time.sleep(0.1)
 
     # recovery and auto-confirm -------------------------------------------------
     def start_periodic(self) -> None:
@@ -121,10 +156,15 @@ class MoveTasks:
                 return
 
     def pass_once(self) -> None:
+        if time.monotonic() - self._swept_at >= STRANDED_SWEEP_INTERVAL:
+            self.sweep_stranded(older_than=STRANDED_AFTER)
+            self._swept_at = time.monotonic()
         for saga in Saga.with_status(*sagas.ACTIVE):
+            # nobody took it yet (its cast was lost with the process that sent it),
             # ours but no thread here runs it (it failed after its flip), or its
             # conductor is gone: either way nobody else will finish it
-            if saga.owner == sagas.OWNER or _owner_gone(saga.owner, saga.updated_at):
+            if saga.owner is None or saga.owner == sagas.OWNER or \
+                    _owner_gone(saga.owner, saga.updated_at):
                 self._resume(saga)
         window = CONF.conductor.resize_confirm_window
         if window > 0:
@@ -133,17 +173,51 @@ class MoveTasks:
                 if time.time() - moved_at >= window:
                     self._auto_confirm(saga)
 
+    def sweep_stranded(self, older_than: float) -> list[str]:
+        """Give back servers a dead API process left in a move's task state.
+
+        The API takes the task state first and records the move right after;
+        a process that dies between the two never answered 202, but left the
+        server looking busy with no move behind it. Only rows untouched for
+        ``older_than`` seconds are taken, so an API process still between
+        those two writes is never overtaken; the update is conditional on the
+        task state found, so it loses to any request that got there first.
+        """
+        moving = {saga.instance_uuid for saga in Saga.with_status(*sagas.ACTIVE)}
+        cutoff = utcnow() - dt.timedelta(seconds=older_than)
+        released = []
+        for cell in cells.list_cells(include_cell0=False):
+            with cell_session(cell) as s:
+                rows = s.execute(select(cm.Instance.uuid, cm.Instance.task_state).where(
+                    cm.Instance.task_state.in_(sorted(vm.MOVING_TASK_STATES)),
+                    cm.Instance.deleted == 0, cm.Instance.hidden.is_(False),
+                    cm.Instance.updated_at < cutoff)).all()
+            for uuid, task_state in rows:
+                if uuid in moving:
+                    continue
+                try:
+                    inst.update(cell, uuid, expected_task_state=task_state, task_state=None,
+                                progress=None)
+                except exception.Conflict:
+                    continue
+                LOG.warning("Server %s was left in %s with no move behind it; released it",
+                            uuid, task_state)
+                released.append(uuid)
+        return released
+
     def _resume(self, saga: Saga) -> None:
         if not self._claim(saga.instance_uuid):
             return
         try:
-            saga = Saga.load(saga.uuid)
-            if saga.status in (sagas.MOVING, sagas.UNDOING):
-                self.move.resume(saga)
-            elif saga.status == sagas.CONFIRMING:
-                self.finish.confirm(_context(saga, "confirm_context"), saga)
-            elif saga.status == sagas.REVERTING:
-                self.finish.revert(_context(saga, "revert_context"), saga)
+            claimed = Saga.claim(saga.uuid, (saga.status,), from_owner=saga.owner)
+            if claimed is None:
+                return  # another conductor (or this one's RPC handler) got there first
+            if claimed.status in (sagas.MOVING, sagas.UNDOING):
+                self.move.resume(claimed)
+            elif claimed.status == sagas.CONFIRMING:
+                self.finish.confirm(_context(claimed, "confirm_context"), claimed)
+            elif claimed.status == sagas.REVERTING:
+                self.finish.revert(_context(claimed, "revert_context"), claimed)
         except Exception:
             LOG.exception("Resuming move %s failed; it will be retried", saga.uuid)
         finally:
@@ -154,11 +228,18 @@ class MoveTasks:
             return
         try:
             ctx = RequestContext.admin()
+            confirming = Saga.transition(saga.uuid, sagas.MOVED, sagas.CONFIRMING,
+                                         confirm_context=ctx.to_dict())
+            if confirming is None:
+                return  # the user confirmed or reverted it meanwhile
+            claimed = Saga.claim(saga.uuid, (sagas.CONFIRMING,), from_owner=None)
+            if claimed is None:
+                return
             cell = cells.cell_of_instance(saga.instance_uuid)
             actions.record_action(ctx, cell, saga.instance_uuid, CONFIRM_ACTION)
             LOG.info("Confirming move %s of %s: resize_confirm_window passed", saga.uuid,
                      saga.instance_uuid)
-            self.finish.confirm(ctx, Saga.load(saga.uuid))
+            self.finish.confirm(ctx, claimed)
         except Exception:
             LOG.exception("Automatic confirm of move %s failed", saga.uuid)
         finally:

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from transcell import exception
 from transcell.db import api_models as am
 from transcell.db.session import api_session
 from transcell.db.types import utcnow
+from transcell.faults import check_fault, hold_point
 
 LOG = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ UNDONE = "undone"
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-class StepFault(exception.TranscellError):
-    msg_fmt = "Injected failure in move step %(step)s"
+class SagaLost(exception.Conflict):
+    msg_fmt = ("Move %(uuid)s is no longer owned by this conductor; another one took it "
+               "over, so this one stops writing to it.")
 
 
 @dataclass
@@ -81,12 +83,18 @@ class Saga:
     # persistence -----------------------------------------------------------
     @classmethod
     def create(cls, uuid: str, instance_uuid: str, kind: str, step_names: list[str],
-               resources: dict[str, Any], context: dict[str, Any]) -> Saga:
+               resources: dict[str, Any], context: dict[str, Any],
+               owner: str | None = None) -> Saga:
+        """Record a move before anyone works on it.
+
+        The API creates it unowned (``owner`` None) before answering 202, so
+        the promise is on disk; a conductor then takes it with ``claim``.
+        """
         with api_session() as s:
             row = am.MoveSaga(uuid=uuid, instance_uuid=instance_uuid, kind=kind,
                               status=MOVING, flipped=False, context=context,
                               steps=[{"name": n, "state": PENDING} for n in step_names],
-                              resources=resources, owner=OWNER, updated_at=utcnow())
+                              resources=resources, owner=owner, updated_at=utcnow())
             s.add(row)
             s.flush()
             return cls(row)
@@ -106,6 +114,16 @@ class Saga:
                            .order_by(am.MoveSaga.id.desc()))
             return cls(row) if row is not None else None
 
+    @classmethod
+    def in_flight_for(cls, instance_uuid: str) -> Saga | None:
+        """The server's one move that still holds resources in two places, if any."""
+        with api_session() as s:
+            row = s.scalar(select(am.MoveSaga)
+                           .where(am.MoveSaga.instance_uuid == instance_uuid,
+                                  am.MoveSaga.status.in_(IN_FLIGHT))
+                           .order_by(am.MoveSaga.id.desc()))
+            return cls(row) if row is not None else None
+
     @staticmethod
     def with_status(*statuses: str) -> list[Saga]:
         with api_session() as s:
@@ -113,16 +131,68 @@ class Saga:
                              .order_by(am.MoveSaga.id)).all()
             return [Saga(r) for r in rows]
 
-    def save(self) -> None:
+    @classmethod
+    def claim(cls, uuid: str, statuses: tuple[str, ...], from_owner: str | None
+              ) -> Saga | None:
+        """Become the saga's only writer, if it is in ``statuses`` and still held by
+        ``from_owner`` (None: nobody took it yet). Two conductors racing for one
+        saga both run this ``UPDATE ... WHERE``; exactly one gets the saga back."""
+        owner_is = (am.MoveSaga.owner.is_(None) if from_owner is None
+                    else am.MoveSaga.owner == from_owner)
         with api_session() as s:
-            row = s.scalar(select(am.MoveSaga).where(am.MoveSaga.uuid == self.uuid))
-            row.status = self.status
-            row.steps = [dict(step) for step in self.steps]
-            row.resources = dict(self.resources)
-            row.flipped = self.flipped
-            row.error = self.error
-            row.owner = self.owner = OWNER
-            row.updated_at = utcnow()
+            result = s.execute(update(am.MoveSaga)
+                               .where(am.MoveSaga.uuid == uuid,
+                                      am.MoveSaga.status.in_(statuses), owner_is)
+                               .values(owner=OWNER, updated_at=utcnow())
+                               .execution_options(synchronize_session=False))
+        return cls.load(uuid) if result.rowcount == 1 else None
+
+    @classmethod
+    def transition(cls, uuid: str, from_status: str, to_status: str,
+                   **resources: Any) -> Saga | None:
+        """Move an idle saga from one status to another and leave it for a conductor.
+
+        How confirm and revert (and a delete's confirm) are told apart when
+        they race: each asks for MOVED -> its status in one statement, one
+        wins, the other sees None and answers 409. ``resources`` (the ending's
+        request context) are written by the same statement; nobody else writes
+        a MOVED saga, so the values read here cannot be stale.
+        """
+        with api_session() as s:
+            row = s.scalar(select(am.MoveSaga).where(am.MoveSaga.uuid == uuid))
+            if row is None or row.status != from_status:
+                return None
+            merged = dict(row.resources)
+            merged.update(resources)
+            result = s.execute(update(am.MoveSaga)
+                               .where(am.MoveSaga.uuid == uuid,
+                                      am.MoveSaga.status == from_status)
+                               .values(status=to_status, owner=None, resources=merged,
+                                       updated_at=utcnow())
+                               .execution_options(synchronize_session=False))
+        return cls.load(uuid) if result.rowcount == 1 else None
+
+    def save(self) -> None:
+        """Write every field back, only while this conductor still owns the saga."""
+        with api_session() as s:
+            result = s.execute(update(am.MoveSaga)
+                               .where(am.MoveSaga.uuid == self.uuid,
+                                      am.MoveSaga.owner == OWNER)
+                               .values(status=self.status,
+                                       steps=[dict(step) for step in self.steps],
+                                       resources=dict(self.resources), flipped=self.flipped,
+                                       error=self.error, updated_at=utcnow())
+                               .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise SagaLost(uuid=self.uuid)
+        self.owner = OWNER
+
+    def release(self) -> None:
+        """Let go of a saga that ended, so nothing mistakes it for work in progress."""
+        with api_session() as s:
+            s.execute(update(am.MoveSaga)
+                      .where(am.MoveSaga.uuid == self.uuid, am.MoveSaga.owner == OWNER)
+                      .values(owner=None).execution_options(synchronize_session=False))
 
     # helpers -----------------------------------------------------------------
     def step_state(self, name: str) -> str:
@@ -146,48 +216,6 @@ class Saga:
         self.remember(phases=phases)
 
 
-def _fault_path(step: str, what: str) -> str | None:
-    from transcell.conf import CONF
-    if not CONF.state_dir:
-        return None
-    return os.path.join(CONF.state_dir, "faults", "saga", f"{what}{step}")
-
-
-def check_fault(step: str) -> None:
-    """Raise if ``STATE/faults/saga/<step>`` exists (consumed on use).
-
-    The same mechanism the fake driver offers for its methods, one level up:
-    it lets failure-injection tests break a running cloud at every step.
-    """
-    path = _fault_path(step, "")
-    if path is None:
-        return
-    try:
-        with open(path) as fh:
-            message = fh.read().strip()
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    raise StepFault(message or None, step=step)
-
-
-def hold_point(step: str, saga: Saga) -> None:
-    """Wait while ``STATE/faults/saga/hold-<step>`` exists, after the step is recorded done.
-
-    Tests use it to act at an exact point of a move: kill the process, or
-    damage the snapshot between upload and download. ``reached-<step>`` tells
-    them the saga is waiting there.
-    """
-    path = _fault_path(step, "hold-")
-    if path is None or not os.path.exists(path):
-        return
-    reached = _fault_path(step, "reached-")
-    with open(reached, "w") as fh:
-        fh.write(saga.uuid)
-    while os.path.exists(path):
-        time.sleep(0.05)
-
-
 class Runner:
     """Advance a saga through its steps; on failure unwind what ran, newest first."""
 
@@ -204,7 +232,7 @@ class Runner:
             check_fault(step.name)
             saga.phase(step.name, time.monotonic() - started)
             saga._set_step(step.name, DONE)
-            hold_point(step.name, saga)
+            hold_point(step.name, saga.instance_uuid)
 
     def undo(self, saga: Saga) -> None:
         """Compensate every step that ran or may have run, in reverse order.

@@ -26,7 +26,7 @@ from transcell.compute.rpcapi import ComputeAPI
 from transcell.compute.virt import power_state
 from transcell.conf import CONF
 from transcell.context import RequestContext
-from transcell.move import binding, copy, records
+from transcell.move import binding, copy, plan, records
 from transcell.move import saga as sagas
 from transcell.move.saga import Runner, Saga, Step
 from transcell.registry import services
@@ -76,47 +76,23 @@ class MoveTask:
             Step("finish_dest", self._finish_dest, self._clean_dest),
             Step("flip", self._flip, self._flip_back),
         ])
+        assert tuple(step.name for step in self.runner.steps) == plan.STEP_NAMES
 
     # entry -------------------------------------------------------------------
-    def start(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str, kind: str,
-              new_flavor: dict, requested_host: str | None, allow_cross_cell: bool) -> None:
-        cell = cells.cell_of_instance(instance_uuid)
+    def start(self, saga: Saga) -> None:
+        """Run a move the API recorded and this conductor has just claimed."""
+        ctx = ctx_of(saga)
+        cell = source_cell(saga)
         try:
-            saga = self._begin(ctx, cell, instance_uuid, migration_uuid, kind, new_flavor,
-                               requested_host, allow_cross_cell)
+            actions.start_event(ctx, cell, saga.instance_uuid, CONDUCTOR_EVENT)
+            server = inst.get(cell, saga.instance_uuid)
+            notifications.notify(ctx, "instance.resize.start", notifications.instance_payload(
+                server, migration_uuid=saga.uuid))
         except Exception as exc:
-            # nothing ran yet, but the API left the server in resize_prep: release it
-            LOG.exception("Move %s of %s could not start", migration_uuid, instance_uuid)
-            inst.update(cell, instance_uuid, task_state=None, progress=None)
-            records.update_migration(migration_uuid, [cell], status="error")
-            inst.add_fault(cell, instance_uuid, exc)
-            actions.finish_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT, exc)
+            LOG.exception("Move %s of %s could not start", saga.uuid, saga.instance_uuid)
+            self.roll_back(saga, exc)
             return
         self.run(saga)
-
-    def _begin(self, ctx: RequestContext, cell: cells.Cell, instance_uuid: str,
-               migration_uuid: str, kind: str, new_flavor: dict, requested_host: str | None,
-               allow_cross_cell: bool) -> Saga:
-        actions.start_event(ctx, cell, instance_uuid, CONDUCTOR_EVENT)
-        server = inst.get(cell, instance_uuid)
-        old_flavor = server["flavor"]
-        records.create_migration(
-            cell, uuid=migration_uuid, instance_uuid=instance_uuid,
-            source_compute=server["host"], source_node=server["node"],
-            old_instance_type_id=old_flavor.get("id"), new_instance_type_id=new_flavor.get("id"),
-            status="pre-migrating", migration_type=kind, user_id=ctx.user_id,
-            project_id=ctx.project_id, stats={})
-        saga = Saga.create(migration_uuid, instance_uuid, kind, [s.name for s in self.runner.steps],
-                           {"source_cell": cell.uuid, "source_host": server["host"],
-                            "source_node": server["node"], "old_flavor": old_flavor,
-                            "new_flavor": new_flavor, "old_vm_state": server["vm_state"],
-                            "power_on": server["vm_state"] == vm.ACTIVE,
-                            "requested_host": requested_host,
-                            "allow_cross_cell": allow_cross_cell, "started_at": time.time()},
-                           ctx.to_dict())
-        notifications.notify(ctx, "instance.resize.start", notifications.instance_payload(
-            server, migration_uuid=migration_uuid))
-        return saga
 
     def run(self, saga: Saga) -> None:
         """Forward until done; on failure before the flip, undo."""
@@ -137,8 +113,16 @@ class MoveTask:
         self._moved(saga)
 
     def resume(self, saga: Saga) -> None:
-        """Pick up a move a dead conductor left: finish after the flip, undo before it."""
-        if saga.status == sagas.MOVING and saga.flipped:
+        """Pick up a move a dead conductor left: finish after the flip, undo before it.
+
+        A move nobody started yet (the API accepted it, then the process died
+        before a conductor took it) is started: the 202 promised it.
+        """
+        if saga.status == sagas.MOVING and not saga.flipped and all(
+                step["state"] == sagas.PENDING for step in saga.steps):
+            LOG.info("Starting accepted move %s", saga.uuid)
+            self.start(saga)
+        elif saga.status == sagas.MOVING and saga.flipped:
             LOG.info("Finishing move %s (past its point of no return)", saga.uuid)
             self.run(saga)
         elif saga.status in (sagas.MOVING, sagas.UNDOING):
@@ -165,7 +149,8 @@ class MoveTask:
         cell = source_cell(saga)
         uuid = saga.instance_uuid
         records.update_migration(saga.uuid, [cell], status="error")
-        server = inst.update(cell, uuid, task_state=None, progress=None)
+        server = inst.update(cell, uuid, expected_task_state=(None, *vm.MOVING_TASK_STATES),
+                             task_state=None, progress=None)
         inst.add_fault(cell, uuid, error, host=saga.resources["source_host"])
         actions.finish_event(ctx, cell, uuid, CONDUCTOR_EVENT, error)
         saga.status = sagas.ROLLED_BACK
