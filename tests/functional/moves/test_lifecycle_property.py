@@ -9,9 +9,15 @@ finished before the next one arrives. After each step the cloud is left to settl
 and must match the model exactly, deleted servers must be gone with their disks, no
 project may exceed its instance quota, and the audit must be clean.
 
-Reproducible: hypothesis runs derandomized, without shrinking (each step drives a real
-cloud) unless TRANSCELL_PROPERTY_SHRINK=1; TRANSCELL_PROPERTY_STEPS sets the number of
-steps of the default run, and the ``slow`` variant runs many more.
+The audit and ``instance locate`` run after each step in one long-lived process
+(``movehelpers.Inspector``, the functions the commands call): the commands themselves
+take seconds to import, so they run once, at the end.
+
+Reproducible: the default run is derandomized, the ``slow`` one (``-m slow`` or
+TRANSCELL_PROPERTY_SLOW_STEPS) uses a fixed seed, TRANSCELL_PROPERTY_SEED picks another
+for either, TRANSCELL_PROPERTY_STEPS sets the default run's length. No shrinking (each
+step drives a real cloud) unless TRANSCELL_PROPERTY_SHRINK=1; a failure prints the
+journal of the last steps and their answers.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ QUOTA_INSTANCES = 4
 
 #: Steps per hypothesis example; the number of examples makes up the total.
 STEPS_PER_EXAMPLE = 25
-DEFAULT_STEPS = int(os.environ.get("TRANSCELL_PROPERTY_STEPS", "400"))
+DEFAULT_STEPS = int(os.environ.get("TRANSCELL_PROPERTY_STEPS", "350"))
 SLOW_STEPS = int(os.environ.get("TRANSCELL_PROPERTY_SLOW_STEPS", "2000"))
 #: How long the cloud may take to finish what one step started (a move is seconds).
 SETTLE_TIMEOUT = 90.0
@@ -348,6 +354,8 @@ class Lifecycles(RuleBasedStateMachine):
         began = time.monotonic()
         calls = [self.request(op) for op in ops] + [self.create_request(*c) for c in creates]
         answers = [calls[0]()] if len(calls) == 1 else at_once(calls)
+        if len(calls) > 1:
+            self.tally[("at once", len(calls))] += 1
         codes = tuple(a.status_code for a in answers[:len(ops)])
         created = [a for a in answers[len(ops):]]
         desc = ", ".join([f"{k}({arg or ''})@{sid[:8]}={c}"
@@ -556,8 +564,11 @@ class Lifecycles(RuleBasedStateMachine):
         st.sampled_from(SERVER_ACTIONS), st.sampled_from(RESIZE_FLAVORS), st.booleans()),
         min_size=2, max_size=4))
     def concurrently(self, first: int, second: int, requests: list[tuple]) -> None:
-        """2-4 requests at once on one or two servers; one in ten is a create."""
-        targets = [self.target(first), self.target(second)]
+        """2-4 requests at once on one or two servers; one in ten is a create. Each
+        server is chosen as for the first request sent to it, so races of confirm and
+        revert, or of delete and a move, are common."""
+        targets = [self.target(first, next((r[3] for r in requests if not r[5]), None)),
+                   self.target(second, next((r[3] for r in requests if r[5]), None))]
         ops: list[Op] = []
         creates: list[tuple[str, str]] = []
         for create_roll, owner, cflavor, kind, rflavor, other in requests:
