@@ -97,7 +97,7 @@ class IdentityStore:
         self.state_dir = state_dir
         self.path = os.path.join(state_dir, FILE_NAME)
         self._lock = threading.Lock()
-        self._mtime_ns = _mtime_ns(self.path)
+        self._version = _file_version(self.path)
         self._index(data)
 
     # -- loading -----------------------------------------------------------
@@ -127,12 +127,12 @@ class IdentityStore:
 
     def _refresh(self) -> None:
         """Pick up revocations another process wrote since we last looked."""
-        mtime = _mtime_ns(self.path)
-        if mtime is None or mtime == self._mtime_ns:
+        version = _file_version(self.path)
+        if version is None or version == self._version:
             return
         with open(self.path, encoding="utf-8") as f:
             data = json.load(f)
-        self._mtime_ns = mtime
+        self._version = version
         self._index(data)
 
     # -- lookups -----------------------------------------------------------
@@ -255,7 +255,7 @@ class IdentityStore:
             revoked.append({"audit_id": audit_id, "expires_at": expires_at})
             data["revoked"] = revoked
             _write_atomically(self.path, data)
-            self._mtime_ns = _mtime_ns(self.path)
+            self._version = _file_version(self.path)
             self._index(data)
 
     def is_revoked(self, audit_id: str) -> bool:
@@ -323,11 +323,14 @@ def _complete(data: dict[str, Any]) -> None:
     data.setdefault("revoked", [])
 
 
-def _mtime_ns(path: str) -> int | None:
+def _file_version(path: str) -> tuple[int, int, int] | None:
+    """What tells one written copy of the file from the next: each write renames a new
+    file into place (a new inode), and two writes can share one mtime tick."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except FileNotFoundError:
         return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 @contextlib.contextmanager
