@@ -100,20 +100,7 @@ def check_deltas(ctx: RequestContext, project_id: str, instances: int = 0, cores
     Only growth is checked: a delta of zero or less (a smaller resize, a
     delete) always passes, even for a project already over its limit.
     """
-    deltas = {"instances": instances, "cores": cores, "ram": ram}
-    if all(delta <= 0 for delta in deltas.values()):
-        return
-    allowed = limits()
-    used = usage(project_id)
-    for resource in INSTANCE_RESOURCES:
-        delta = deltas[resource]
-        limit = allowed[resource]
-        if delta <= 0 or limit == UNLIMITED:
-            continue
-        if used[resource] + delta > limit:
-            raise exception.OverQuota(
-                f"Quota exceeded for {resource}: Requested {delta}, but already used "
-                f"{used[resource]} of {limit} {resource}", resource=resource)
+    _check(project_id, {"instances": instances, "cores": cores, "ram": ram}, counted=False)
 
 
 def recheck(project_id: str, instances: int = 0, cores: int = 0, ram: int = 0) -> None:
@@ -126,7 +113,11 @@ def recheck(project_id: str, instances: int = 0, cores: int = 0, ram: int = 0) -
     Only resources the change grows are rechecked, so a project over a
     lowered limit can still shrink.
     """
-    deltas = {"instances": instances, "cores": cores, "ram": ram}
+    _check(project_id, {"instances": instances, "cores": cores, "ram": ram}, counted=True)
+
+
+def _check(project_id: str, deltas: dict[str, int], counted: bool) -> None:
+    """``counted``: the usage already includes the change (its records exist)."""
     if all(delta <= 0 for delta in deltas.values()):
         return
     allowed = limits()
@@ -135,10 +126,11 @@ def recheck(project_id: str, instances: int = 0, cores: int = 0, ram: int = 0) -
         delta, limit = deltas[resource], allowed[resource]
         if delta <= 0 or limit == UNLIMITED:
             continue
-        if used[resource] > limit:
+        before = used[resource] - delta if counted else used[resource]
+        if before + delta > limit:
             raise exception.OverQuota(
                 f"Quota exceeded for {resource}: Requested {delta}, but already used "
-                f"{used[resource] - delta} of {limit} {resource}", resource=resource)
+                f"{before} of {limit} {resource}", resource=resource)
 
 
 def check_key_pairs(user_id: str, delta: int = 1) -> None:

@@ -1,11 +1,11 @@
-"""The guards under the API's answers: the one conditional write of a server's state, the
-count of a project's usage while a move is in flight, and the sweep that gives back a
-server a dead API process left looking busy."""
+"""The guards under the API's answers: the one conditional write of a server's state (its
+race on every engine is in tests/functional/db/test_conditional_state.py), the count of a
+project's usage while a move is in flight, and the sweep that gives back a server a dead
+API process left looking busy."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid as uuidlib
 
 import pytest
@@ -16,28 +16,6 @@ from transcell.conductor.moves import MoveTasks
 from transcell.db.types import utcnow
 from transcell.move import saga as sagas
 from transcell.move.saga import Saga
-
-
-def test_of_many_racing_writers_exactly_one_takes_the_server(cloud):
-    sid = cloud.add_instance(cloud.cell1, task_state=None)
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
-
-    def take(n: int) -> None:
-        barrier.wait()
-        try:
-            inst.update(cloud.cell1, sid, expected_task_state=None,
-                        expected_vm_state=("active", "stopped"), task_state=f"task-{n}")
-            outcomes.append("won")
-        except inst.UnexpectedTaskState:
-            outcomes.append("409")
-
-    threads = [threading.Thread(target=take, args=(n,)) for n in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["409"] * 9 + ["won"]
 
 
 def test_an_unexpected_vm_state_is_a_conflict_and_changes_nothing(cloud):
