@@ -15,15 +15,15 @@ from sqlalchemy import select
 
 from transcell import cell as cells
 from transcell import exception, quota
+from transcell import mapping as mappings
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.rpcapi import ComputeAPI
 from transcell.conductor.rpcapi import ConductorAPI
 from transcell.context import RequestContext
-from transcell.db import api_models as am
 from transcell.db import cell_models as cm
-from transcell.db.session import api_session, cell_session
+from transcell.db.session import cell_session
 from transcell.move import plan
 from transcell.move import saga as sagas
 from transcell.rpc.bus import get_bus
@@ -47,9 +47,7 @@ def unavailable_server(mapping: dict) -> dict:
     uuid = mapping["instance_uuid"]
     if mapping["queued_for_delete"]:
         raise exception.InstanceNotFound(instance_id=uuid)
-    with api_session() as s:
-        row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == uuid))
-        spec = dict(row.spec) if row is not None else None
+    spec = mappings.request_spec(uuid)
     if spec is None:
         raise exception.InstanceNotFound(instance_id=uuid)
     return {"uuid": uuid, "unavailable": True, "project_id": mapping["project_id"],
@@ -266,27 +264,13 @@ class API:
                                       if requested_host or requested_node else None),
             "num_instances": 1,
         }
-        with api_session() as s:
-            s.add(am.InstanceMapping(instance_uuid=instance_uuid, cell_id=None,
-                                     project_id=ctx.project_id, user_id=ctx.user_id))
-            s.add(am.RequestSpec(instance_uuid=instance_uuid, spec=request_spec))
+        mappings.record_build(instance_uuid, ctx.project_id, ctx.user_id, request_spec)
         try:
             return _conductor().schedule_and_build(ctx, request_spec, instance)
         except Exception:
             # nothing was mapped to a cell: forget the mapping rather than leak it
-            self._drop_unplaced(instance_uuid)
+            mappings.forget(instance_uuid, only_unplaced=True)
             raise
-
-    def _drop_unplaced(self, instance_uuid: str) -> None:
-        with api_session() as s:
-            mapping = s.scalar(select(am.InstanceMapping)
-                               .where(am.InstanceMapping.instance_uuid == instance_uuid))
-            if mapping is not None and mapping.cell_id is None:
-                s.delete(mapping)
-                spec = s.scalar(select(am.RequestSpec)
-                                .where(am.RequestSpec.instance_uuid == instance_uuid))
-                if spec is not None:
-                    s.delete(spec)
 
     # update ------------------------------------------------------------
     def update(self, ctx: RequestContext, server_id: str, **values: Any) -> dict:
@@ -454,10 +438,7 @@ class API:
         server = inst.update(cell, server_id, expected_task_state=DELETABLE_TASK_STATES,
                              task_state=vm.DELETING)
         actions.record_action(ctx, cell, server_id, actions.DELETE)
-        with api_session() as s:
-            mapping = s.scalar(select(am.InstanceMapping)
-                               .where(am.InstanceMapping.instance_uuid == server_id))
-            mapping.queued_for_delete = True
+        mappings.queue_for_delete(server_id)
         if server["host"] is None or cell.is_cell0:
             # never got a host: nothing to tear down beyond the rows
             inst.soft_delete(cell, server_id)

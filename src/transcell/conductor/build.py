@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select
-
 from transcell import cell as cells
 from transcell import exception, quota
+from transcell import mapping as mappings
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.rpcapi import ComputeAPI
 from transcell.context import RequestContext
-from transcell.db import api_models as am
 from transcell.db import cell_models as cm
-from transcell.db.session import api_session, cell_session
+from transcell.db.session import cell_session
 from transcell.move import copy
 from transcell.registry import services
 from transcell.scheduler.rpcapi import SchedulerAPI
@@ -78,13 +76,6 @@ def _new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-def map_instance(instance_uuid: str, cell: cells.Cell) -> None:
-    with api_session() as s:
-        mapping = s.scalar(select(am.InstanceMapping)
-                           .where(am.InstanceMapping.instance_uuid == instance_uuid))
-        mapping.cell_id = cell.id
-
-
 class BuildTask:
     def __init__(self) -> None:
         self.compute = ComputeAPI()
@@ -108,7 +99,7 @@ class BuildTask:
             actions.record_action(ctx, cell, uuid, actions.CREATE)
             actions.start_event(ctx, cell, uuid, SCHEDULE_EVENT)
             actions.finish_event(ctx, cell, uuid, SCHEDULE_EVENT)
-            map_instance(uuid, cell)
+            mappings.map_to(uuid, cell)
             self._recheck_quota(cell, uuid, instance["project_id"], flavor)
         except Exception:
             services.placement.delete_allocations(uuid)
@@ -121,9 +112,7 @@ class BuildTask:
                    failed_host: str, reason: str) -> None:
         cell = cells.cell_of_instance(instance_uuid)
         server = inst.get(cell, instance_uuid)
-        with api_session() as s:
-            spec = s.scalar(select(am.RequestSpec)
-                            .where(am.RequestSpec.instance_uuid == instance_uuid)).spec
+        spec = mappings.request_spec(instance_uuid) or {}
         for index, alternate in enumerate(alternates):
             if not services.placement.claim(instance_uuid, alternate["allocation_request"],
                                             server["project_id"], server["user_id"]):
@@ -153,7 +142,7 @@ class BuildTask:
         actions.start_event(ctx, cell0, uuid, SCHEDULE_EVENT)
         actions.finish_event(ctx, cell0, uuid, SCHEDULE_EVENT, error)
         inst.add_fault(cell0, uuid, error)
-        map_instance(uuid, cell0)
+        mappings.map_to(uuid, cell0)
         self._recheck_quota(cell0, uuid, instance["project_id"], flavor)
 
     @staticmethod
@@ -167,10 +156,7 @@ class BuildTask:
                           ram=flavor["memory_mb"])
         except exception.OverQuota:
             copy.hard_delete(cell, uuid, only_hidden=False)
-            with api_session() as s:
-                s.execute(delete(am.InstanceMapping)
-                          .where(am.InstanceMapping.instance_uuid == uuid))
-                s.execute(delete(am.RequestSpec).where(am.RequestSpec.instance_uuid == uuid))
+            mappings.forget(uuid)
             raise
 
     @staticmethod

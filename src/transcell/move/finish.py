@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from transcell import cell as cells
+from transcell import mapping as mappings
 from transcell import notifications
 from transcell.compute import actions
 from transcell.compute import instance as inst
@@ -88,7 +89,7 @@ class FinishTask:
             copy.copy_action(current, source, uuid, ctx.request_id)
             inst.update(source, uuid, task_state=vm.RESIZE_REVERTING)
             records.set_hidden(source, uuid, False)
-            records.map_to(uuid, source)
+            mappings.map_to(uuid, source)
             records.set_hidden(current, uuid, True)
         records.update_migration(saga.uuid, both_cells(saga), status="reverting")
         actions.start_event(ctx, source, uuid, REVERT_EVENT)
@@ -115,7 +116,7 @@ class FinishTask:
                     vm_state=res["old_vm_state"], task_state=None, power_state=state,
                     progress=None)
         records.update_migration(saga.uuid, [source], status="reverted")
-        records.set_spec_flavor(uuid, old)
+        mappings.set_spec_flavor(uuid, old)
         actions.finish_event(ctx, source, uuid, REVERT_EVENT)
         self.compute.refresh_usage(ctx, res["source_host"])
         self.compute.refresh_usage(ctx, res["dest_host"])

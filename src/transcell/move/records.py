@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from transcell import cell as cells
-from transcell.db import api_models as am
 from transcell.db import cell_models as cm
-from transcell.db.session import api_session, cell_session
+from transcell.db.session import cell_session
 from transcell.db.types import utcnow
 
 SNAPSHOT_NAMESPACE = uuidlib.UUID("1d2e6f0a-4a3b-5c6d-8e9f-0a1b2c3d4e5f")
@@ -52,28 +51,6 @@ def set_hidden(cell: cells.Cell, instance_uuid: str, hidden: bool) -> None:
                                                  cm.Instance.deleted == 0))
         if row is not None:
             row.hidden = hidden
-
-
-def map_to(instance_uuid: str, cell: cells.Cell) -> None:
-    with api_session() as s:
-        mapping = s.scalar(select(am.InstanceMapping)
-                           .where(am.InstanceMapping.instance_uuid == instance_uuid))
-        mapping.cell_id = cell.id
-
-
-def set_spec_flavor(instance_uuid: str, flavor: dict) -> None:
-    with api_session() as s:
-        row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == instance_uuid))
-        if row is not None:
-            spec = dict(row.spec)
-            spec["flavor"] = flavor
-            row.spec = spec
-
-
-def request_spec(instance_uuid: str) -> dict:
-    with api_session() as s:
-        row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == instance_uuid))
-        return dict(row.spec) if row is not None else {}
 
 
 def flavor_columns(flavor: dict) -> dict[str, Any]:

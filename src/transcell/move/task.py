@@ -19,6 +19,7 @@ from typing import Any
 
 from transcell import cell as cells
 from transcell import exception, notifications
+from transcell import mapping as mappings
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
@@ -192,7 +193,7 @@ class MoveTask:
     def _move_spec(self, saga: Saga) -> dict:
         res = saga.resources
         server = inst.get(source_cell(saga), saga.instance_uuid)
-        spec = records.request_spec(saga.instance_uuid) or {
+        spec = mappings.request_spec(saga.instance_uuid) or {
             "project_id": server["project_id"], "user_id": server["user_id"]}
         spec.update(
             instance_uuid=saga.instance_uuid, flavor=res["new_flavor"],
@@ -364,7 +365,7 @@ class MoveTask:
                                  dest_compute=res["dest_host"], dest_node=res["dest_node"],
                                  dest_host=res["dest_host"])
         records.set_hidden(owner, uuid, False)
-        records.map_to(uuid, owner)
+        mappings.map_to(uuid, owner)
         # a fault injected here lands in the worst place: visible and mapped at the
         # target, but the flip not yet recorded, so it must be undone
         sagas.check_fault("flip")
@@ -379,7 +380,7 @@ class MoveTask:
         source = source_cell(saga)
         if is_cross_cell(saga):
             records.set_hidden(source, uuid, False)
-            records.map_to(uuid, source)
+            mappings.map_to(uuid, source)
             records.set_hidden(target_cell(saga), uuid, True)
             return
         inst.update(source, uuid, **records.flavor_columns(res["old_flavor"]),
@@ -392,7 +393,7 @@ class MoveTask:
         ctx = ctx_of(saga)
         owner = target_cell(saga)
         uuid = saga.instance_uuid
-        records.set_spec_flavor(uuid, saga.resources["new_flavor"])
+        mappings.set_spec_flavor(uuid, saga.resources["new_flavor"])
         actions.finish_event(ctx, owner, uuid, CONDUCTOR_EVENT)
         saga.status = sagas.MOVED
         saga.remember(moved_at=time.time())
