@@ -7,7 +7,7 @@ one the state rules give for the modelled state; requests sent at once must answ
 *some* serial order of them would, where work a request started may or may not have
 finished before the next one arrives. After each step the cloud is left to settle
 and must match the model exactly, deleted servers must be gone with their disks, no
-project may exceed its instance quota, and the audit must be clean.
+project may exceed its instance and core quotas, and the audit must be clean.
 
 The audit and ``instance locate`` run after each step in one long-lived process
 (``movehelpers.Inspector``, the functions the commands call): the commands themselves
@@ -48,9 +48,11 @@ from hypothesis.stateful import (
 COMPUTE = mh.COMPUTE
 ADMIN, DEMO, ALT = mh.ADMIN, mh.USER, "transcell-alt"
 QUOTA_INSTANCES = 4
+#: Low enough that resizes to a *.medium flavor (2 vCPUs) hit it: creates are 1 vCPU.
+QUOTA_CORES = 5
 
 #: Steps per hypothesis example; the number of examples makes up the total.
-STEPS_PER_EXAMPLE = 25
+STEPS_PER_EXAMPLE = 15
 DEFAULT_STEPS = int(os.environ.get("TRANSCELL_PROPERTY_STEPS", "350"))
 SLOW_STEPS = int(os.environ.get("TRANSCELL_PROPERTY_SLOW_STEPS", "2000"))
 #: How long the cloud may take to finish what one step started (a move is seconds).
@@ -66,17 +68,18 @@ SETTLED = (ACTIVE, SHUTOFF, VERIFY, ERROR)
 class Flavor:
     name: str
     root_gb: int
+    vcpus: int
     cells: frozenset[str]
 
 
 ANY_CELL = frozenset({"cell1", "cell2"})
 FLAVORS = {
-    "1": Flavor("m1.tiny", 1, ANY_CELL),
-    "2": Flavor("m1.small", 20, ANY_CELL),
-    "11": Flavor("gen1.small", 5, frozenset({"cell1"})),
-    "12": Flavor("gen1.medium", 10, frozenset({"cell1"})),
-    "21": Flavor("gen2.small", 5, frozenset({"cell2"})),
-    "22": Flavor("gen2.medium", 10, frozenset({"cell2"})),
+    "1": Flavor("m1.tiny", 1, 1, ANY_CELL),
+    "2": Flavor("m1.small", 20, 1, ANY_CELL),
+    "11": Flavor("gen1.small", 5, 1, frozenset({"cell1"})),
+    "12": Flavor("gen1.medium", 10, 2, frozenset({"cell1"})),
+    "21": Flavor("gen2.small", 5, 1, frozenset({"cell2"})),
+    "22": Flavor("gen2.medium", 10, 2, frozenset({"cell2"})),
 }
 FLAVOR_BY_NAME = {f.name: fid for fid, f in FLAVORS.items()}
 CREATE_FLAVORS = ("1", "11", "21")
@@ -192,11 +195,16 @@ def finish(s: Srv) -> Srv:
 State = tuple[tuple[str, Srv], ...]
 
 
-def serial_outcomes(servers: dict[str, Srv], ops: list[Op]
+def serial_outcomes(servers: dict[str, Srv], ops: list[Op],
+                    quota: dict[int, str] | None = None
                     ) -> dict[tuple[int, ...], set[State]]:
     """Every answer vector some serial order of ``ops`` gives, with the settled states
     it may leave. Between two requests, any work already started may or may not have
-    finished, so every interleaving of requests and completions is explored."""
+    finished, so every interleaving of requests and completions is explored.
+    ``quota`` says, per index of a resize in ``ops``, whether the project's cores
+    let it pass ("ok", the default), not ("over": 403) or depending on who else
+    is taking cores at the same moment ("maybe")."""
+    quota = quota or {}
     results: dict[tuple[int, ...], set[State]] = {}
     seen: set = set()
 
@@ -218,8 +226,12 @@ def serial_outcomes(servers: dict[str, Srv], ops: list[Op]
             else:
                 code, after = delete_after_confirm(current[k])
             step = 1 if code == CONFIRMING_FIRST else 2
-            explore(_with(current, k, after), _set(progress, i, step),
-                    _set(codes, i, code))
+            verdict = quota.get(i, "ok") if kind == "resize" and code == 202 else "ok"
+            if verdict in ("over", "maybe"):
+                explore(state, _set(progress, i, 2), _set(codes, i, 403))
+            if verdict in ("ok", "maybe"):
+                explore(_with(current, k, after), _set(progress, i, step),
+                        _set(codes, i, code))
             if KNOWN_DELETE_RACE and progress[i] == 0 and kind == "delete" and \
                     current[k].busy == "delete":
                 explore(state, _set(progress, i, 2), _set(codes, i, 409))
@@ -240,10 +252,6 @@ def _set(values: tuple[int, ...], index: int, value: int) -> tuple[int, ...]:
     return values[:index] + (value,) + values[index + 1:]
 
 
-def cell_of(host: str) -> str:
-    return mh.cell_of_host(host)
-
-
 def mismatch(s: Srv, seen: dict | None) -> str | None:
     """Why the observed server is not the modelled one (None: it is)."""
     if s.status == GONE:
@@ -261,7 +269,7 @@ def mismatch(s: Srv, seen: dict | None) -> str | None:
     host = mh.host_of(seen)
     if s.host is not None and host != s.host:
         return f"is on {host}, should be on {s.host}"
-    if host is None or cell_of(host) not in FLAVORS[s.flavor].cells:
+    if host is None or mh.cell_of_host(host) not in FLAVORS[s.flavor].cells:
         return f"is on {host}, outside the cells of flavor {s.flavor}"
     if s.status == VERIFY:
         if s.move == "migrate" and host == s.source_host:
@@ -371,7 +379,7 @@ class Lifecycles(RuleBasedStateMachine):
             self.check_envelope(answer)
 
         involved = {sid: self.known(sid) for sid, _, _ in ops}
-        outcomes = serial_outcomes(involved, ops)
+        outcomes = serial_outcomes(involved, ops, self.core_verdicts(ops, creates))
         assert codes in outcomes, (
             f"answers {desc} are not what any serial order allows: "
             f"{sorted(outcomes)}; bodies: {[a.text[:300] for a in answers]}")
@@ -382,6 +390,42 @@ class Lifecycles(RuleBasedStateMachine):
         accepted = sorted({kind for (_, kind, _), c in zip(ops, codes, strict=True)
                            if 200 <= c < 300} | ({"create"} if new_ids else set()))
         self.seconds["+".join(accepted) or "refused"] += time.monotonic() - began
+
+    def cores_used(self, owner: str) -> int:
+        """What the quota counts: a server waiting in VERIFY_RESIZE at the larger of
+        its two flavors (Placement holds both)."""
+        return sum(max(FLAVORS[s.flavor].vcpus,
+                       FLAVORS[s.old_flavor].vcpus if s.old_flavor else 0)
+                   for s in self.servers.values() if s.owner == owner)
+
+    def core_verdicts(self, ops: list[Op], creates: list[tuple[str, str]]
+                      ) -> dict[int, str]:
+        """Per resize that grows its server: do the project's cores let it pass?
+        Alone the answer is certain; racing other requests of the project that
+        take or give back cores, it depends on the order."""
+        def growth(op: Op) -> int:
+            sid, kind, arg = op
+            s = self.known(sid)
+            if kind != "resize" or s.status == GONE:
+                return 0
+            return max(0, FLAVORS[arg].vcpus - FLAVORS[s.flavor].vcpus)
+
+        verdicts = {}
+        for i, op in enumerate(ops):
+            if not growth(op):
+                continue
+            owner = self.known(op[0]).owner
+            used = self.cores_used(owner)
+            rivals = [o for j, o in enumerate(ops) if j != i and
+                      self.known(o[0]).owner == owner]
+            taken = sum(growth(o) for o in rivals) + sum(
+                FLAVORS[f].vcpus for o, f in creates if o == owner)
+            gives_back = any(o[1] in ("confirm", "revert", "delete") for o in rivals)
+            if used + growth(op) > QUOTA_CORES:
+                verdicts[i] = "maybe" if gives_back else "over"
+            elif used + growth(op) + taken > QUOTA_CORES:
+                verdicts[i] = "maybe"
+        return verdicts
 
     def check_envelope(self, answer: requests.Response) -> None:
         assert answer.status_code < 500, answer.text
@@ -398,19 +442,25 @@ class Lifecycles(RuleBasedStateMachine):
         new: dict[str, Srv] = {}
         for owner in sorted({o for o, _ in creates}):
             mine = [(f, a) for (o, f), a in zip(creates, answers, strict=True) if o == owner]
-            freed = sum(1 for (sid, kind, _), code in zip(ops, codes, strict=True)
-                        if kind == "delete" and code == 204 and self.known(sid).owner == owner)
-            free = QUOTA_INSTANCES - self.count(owner)
+            freed = [self.known(sid) for (sid, kind, _), code in zip(ops, codes, strict=True)
+                     if kind == "delete" and code == 204 and self.known(sid).owner == owner]
+            # every create flavor has 1 vCPU
+            free = min(QUOTA_INSTANCES - self.count(owner), QUOTA_CORES - self.cores_used(owner))
+            freed_cores = sum(FLAVORS[s.flavor].vcpus for s in freed)
+            most = min(QUOTA_INSTANCES - self.count(owner) + len(freed),
+                       QUOTA_CORES - self.cores_used(owner) + freed_cores)
+            contested = any(kind in ("resize", "revert") and self.known(sid).owner == owner
+                            for sid, kind, _ in ops)
             accepted = [(f, a) for f, a in mine if a.status_code == 202]
             for _, answer in mine:
                 assert answer.status_code in (202, 403), answer.text
                 if answer.status_code == 403:
-                    assert "Quota exceeded for instances" in answer.text, answer.text
-            if free >= len(mine):
+                    assert "Quota exceeded for" in answer.text, answer.text
+            if free >= len(mine) and not contested:
                 assert len(accepted) == len(mine), (free, [a.text for _, a in mine])
             elif not ops and free <= 0:
                 assert not accepted, (free, [a.text for _, a in mine])
-            assert len(accepted) <= free + freed, (free, freed, [a.text for _, a in mine])
+            assert len(accepted) <= most, (free, most, [a.text for _, a in mine])
             for flavor, answer in accepted:
                 new[answer.json()["server"]["id"]] = Srv(owner, ACTIVE, flavor)
                 self.owners[answer.json()["server"]["id"]] = owner
@@ -487,7 +537,7 @@ class Lifecycles(RuleBasedStateMachine):
     def check_mapping(self, sid: str, s: Srv) -> None:
         """The mapping, the one visible row and the disks agree with the API's host."""
         located = self.inspector.locate(sid)
-        cell = cell_of(s.host)
+        cell = mh.cell_of_host(s.host)
         assert located["mapping"]["cell"] == cell, located
         visible = [r for r in located["rows"] if not r["hidden"] and not r["deleted"]]
         assert [(r["cell"], r["host"]) for r in visible] == [(cell, s.host)], located
@@ -587,9 +637,12 @@ class Lifecycles(RuleBasedStateMachine):
             assert found["OS-EXT-STS:task_state"] is None, (sid, found)
 
     @invariant()
-    def no_project_over_its_instance_quota(self) -> None:
+    def no_project_over_its_quota(self) -> None:
         per_project = Counter(found["tenant_id"] for found in self.seen.values())
         assert max(per_project.values(), default=0) <= QUOTA_INSTANCES, per_project
+        # the model matched the cloud's flavors, so its count of cores is the cloud's
+        for owner in (DEMO, ALT):
+            assert self.cores_used(owner) <= QUOTA_CORES, (owner, self.cores_used(owner))
 
     @invariant()
     def audit_is_clean(self) -> None:
@@ -631,7 +684,7 @@ class Lifecycles(RuleBasedStateMachine):
 def lcloud(tmp_path_factory):
     state_dir = str(tmp_path_factory.mktemp("lifecycles"))
     with open(os.path.join(state_dir, "transcell.conf"), "w") as fh:
-        fh.write(f"[quota]\ninstances = {QUOTA_INSTANCES}\n")
+        fh.write(f"[quota]\ninstances = {QUOTA_INSTANCES}\ncores = {QUOTA_CORES}\n")
     proc = start_cloud(state_dir)
     cloud = CloudProcess(state_dir, proc.port)
     inspector = mh.Inspector(state_dir)
