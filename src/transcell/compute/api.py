@@ -435,8 +435,13 @@ class API:
             actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
             _conductor().confirm_move(ctx, server_id, wait=True)
             cell, server = self.get(ctx, server_id)
-        server = inst.update(cell, server_id, expected_task_state=DELETABLE_TASK_STATES,
-                             task_state=vm.DELETING)
+        try:
+            server = inst.update(cell, server_id, expected_task_state=DELETABLE_TASK_STATES,
+                                 task_state=vm.DELETING)
+        except inst.UnexpectedTaskState as exc:
+            if exc.kwargs.get("actual") == vm.DELETING:
+                return  # a delete sent at the same moment won: this one is done too
+            raise
         actions.record_action(ctx, cell, server_id, actions.DELETE)
         mappings.queue_for_delete(server_id)
         if server["host"] is None or cell.is_cell0:
