@@ -22,13 +22,14 @@ _NOT_SET = object()
 
 
 class UnexpectedTaskState(exception.Conflict):
-    msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected task_state "
-               "%(expected)s, actual %(actual)s")
+    msg_fmt = ("Instance %(instance_uuid)s changed before this request could act on it: "
+               "it is in task_state %(actual)s, and this request needs %(expected)s. "
+               "Retry once the current task has ended.")
 
 
 class UnexpectedVMState(exception.Conflict):
-    msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected vm_state "
-               "%(expected)s, actual %(actual)s")
+    msg_fmt = ("Instance %(instance_uuid)s changed before this request could act on it: "
+               "it is in vm_state %(actual)s, and this request needs %(expected)s.")
 
 
 def _columns(row) -> dict[str, Any]:
@@ -127,11 +128,17 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
                 raise exception.InstanceNotFound(instance_id=uuid)
             if expected_task_state is not _NOT_SET and not _matches(row.task_state,
                                                                     expected_task_state):
-                raise UnexpectedTaskState(instance_uuid=uuid, expected=expected_task_state,
-                                          actual=row.task_state)
-            raise UnexpectedVMState(instance_uuid=uuid, expected=expected_vm_state,
+                raise UnexpectedTaskState(instance_uuid=uuid, actual=row.task_state or "none",
+                                          expected=_words(expected_task_state))
+            raise UnexpectedVMState(instance_uuid=uuid, expected=_words(expected_vm_state),
                                     actual=row.vm_state)
         return to_dict(s, row)
+
+
+def _words(allowed: Any) -> str:
+    """``(None, 'powering-off')`` as a person reads it: ``none or powering-off``."""
+    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
+    return " or ".join("none" if v is None else str(v) for v in values)
 
 
 def _matches(value: Any, allowed: Any) -> bool:
