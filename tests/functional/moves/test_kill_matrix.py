@@ -75,7 +75,7 @@ def assert_bytes_at(cloud: CloudProcess, server_id: str, host: str,
         assert disk.guest_read(path, offset, len(data)) == data, (server_id, offset)
 
 
-def test_kill_between_every_two_steps_of_a_move(tmp_path):
+def test_kill_between_every_two_steps_of_a_move(tmp_path, capsys):
     state = str(tmp_path / "cloud")
     proc = start_cloud(state)
     cloud = CloudProcess(state, proc.port)
@@ -104,13 +104,14 @@ def test_kill_between_every_two_steps_of_a_move(tmp_path):
                 found = mh.wait_status(cloud, sid, "ACTIVE")
                 assert_bytes_at(cloud, sid, mh.host_of(found), written[step])
         mh.assert_audit_clean(cloud)
-        print(f"kill points covered between move steps: {len(servers)} "
-              f"({', '.join(servers)})")
+        with capsys.disabled():
+            print(f"\nkill points covered between move steps: {len(servers)} "
+                  f"({', '.join(servers)})")
     finally:
         stop_cloud(proc)
 
 
-def test_kill_right_after_every_accepted_request(tmp_path):
+def test_kill_right_after_every_accepted_request(tmp_path, capsys):
     """What each 202 (or 204) promised is carried out after the restart."""
     state = str(tmp_path / "cloud")
     proc = start_cloud(state)
@@ -178,7 +179,8 @@ def test_kill_right_after_every_accepted_request(tmp_path):
             assert_bytes_at(cloud, srv[name]["id"], moved[name], written[name])
         assert_bytes_at(cloud, srv["revert"]["id"], mh.host_of(srv["revert"]), written["revert"])
         mh.assert_audit_clean(cloud)
-        print(f"kill points covered right after an accepted request: {len(points) + 1} "
-              f"({', '.join([*points, 'build'])})")
+        with capsys.disabled():
+            print(f"\nkill points covered right after an accepted request: {len(points) + 1} "
+                  f"({', '.join([*points, 'build'])})")
     finally:
         stop_cloud(proc)
