@@ -8,6 +8,7 @@ RPC. It reads a single server only through its instance mapping.
 from __future__ import annotations
 
 import re
+import time
 import uuid as uuidlib
 from typing import Any
 
@@ -393,6 +394,13 @@ class API:
         """Choose how the server's one move in VERIFY_RESIZE ends; 409 if another
         request already chose (confirm and revert racing: exactly one wins)."""
         saga = sagas.Saga.in_flight_for(server_id)
+        deadline = time.monotonic() + FINISHING_WAIT
+        while saga is not None and saga.status == sagas.MOVING and saga.flipped and \
+                time.monotonic() < deadline:
+            # past its flip the server already shows VERIFY_RESIZE while the conductor
+            # records the move's end: a moment, worth waiting for rather than a 409
+            time.sleep(0.05)
+            saga = sagas.Saga.load(saga.uuid)
         if saga is None or saga.status != sagas.MOVED:
             state = saga.status if saga is not None else "none"
             raise exception.Conflict(
@@ -450,6 +458,10 @@ class API:
             return
         self.compute.terminate_instance(ctx, server["host"], server_id)
 
+
+#: Seconds a confirm, revert or delete waits for a move past its flip to be recorded as
+#: ended, before answering 409.
+FINISHING_WAIT = 5.0
 
 #: A delete may interrupt these; a move (which owns the server) it may not.
 DELETABLE_TASK_STATES = (None, vm.POWERING_OFF, vm.POWERING_ON, vm.SCHEDULING, vm.NETWORKING,
