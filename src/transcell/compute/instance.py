@@ -90,9 +90,14 @@ def find(cell: Cell, uuid: str) -> dict[str, Any] | None:
         return None
 
 
+def _states(allowed: Any) -> tuple:
+    """An expected state as callers pass it (one value or several) as a tuple."""
+    return tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
+
+
 def _state_in(column, allowed: Any):
     """``column IN allowed``, where None in ``allowed`` means SQL NULL."""
-    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
+    values = _states(allowed)
     named = [v for v in values if v is not None]
     clauses = []
     if named:
@@ -126,8 +131,8 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
         if result.rowcount == 0:
             if row is None:
                 raise exception.InstanceNotFound(instance_id=uuid)
-            if expected_task_state is not _NOT_SET and not _matches(row.task_state,
-                                                                    expected_task_state):
+            if expected_task_state is not _NOT_SET and \
+                    row.task_state not in _states(expected_task_state):
                 raise UnexpectedTaskState(instance_uuid=uuid, actual=row.task_state or "none",
                                           expected=_words(expected_task_state))
             raise UnexpectedVMState(instance_uuid=uuid, expected=_words(expected_vm_state),
@@ -137,13 +142,7 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
 
 def _words(allowed: Any) -> str:
     """``(None, 'powering-off')`` as a person reads it: ``none or powering-off``."""
-    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
-    return " or ".join("none" if v is None else str(v) for v in values)
-
-
-def _matches(value: Any, allowed: Any) -> bool:
-    values = tuple(allowed) if isinstance(allowed, (tuple, list, set, frozenset)) else (allowed,)
-    return value in values
+    return " or ".join("none" if v is None else str(v) for v in _states(allowed))
 
 
 def set_flavors(cell: Cell, uuid: str, **flavors: dict | None) -> None:

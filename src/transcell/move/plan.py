@@ -15,6 +15,7 @@ import time
 from sqlalchemy import delete
 
 from transcell import cell as cells
+from transcell.compute import vm_states as vm
 from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
@@ -41,7 +42,7 @@ def record_move(ctx: RequestContext, cell: cells.Cell, server: dict, migration_u
         migration_uuid, server["uuid"], kind, list(STEP_NAMES),
         {"source_cell": cell.uuid, "source_host": server["host"],
          "source_node": server["node"], "old_flavor": old_flavor, "new_flavor": new_flavor,
-         "old_vm_state": server["vm_state"], "power_on": server["vm_state"] == "active",
+         "old_vm_state": server["vm_state"], "power_on": server["vm_state"] == vm.ACTIVE,
          "project_id": server["project_id"], "requested_host": requested_host,
          "allow_cross_cell": allow_cross_cell, "started_at": time.time()},
         ctx.to_dict(), owner=None)
