@@ -252,11 +252,15 @@ def _configure_reader(state_dir: str) -> None:
 
 @contextmanager
 def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | None = None,
-                  keep: bool = False) -> Iterator[Cloud]:
+                  keep: bool = False, distributed: bool = False,
+                  env: dict[str, str] | None = None) -> Iterator[Cloud]:
     """Start ``transcell up`` in a fresh state directory; stop it and remove the state after.
 
     The state directory sits on the same filesystem as the system's temporary
-    directory, which is also where the reference copies are made.
+    directory, which is also where the reference copies are made. ``distributed``
+    runs every service as its own process (``up --distributed``), whose databases
+    and vhosts are purged at the end, however the run ends. ``env`` is added to the
+    cloud's environment only, not the benchmark's.
     """
     state_dir = tempfile.mkdtemp(prefix="transcell-bench-")
     if disk_format:
@@ -266,10 +270,11 @@ def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | No
     log = open(os.path.join(state_dir, "up.log"), "w")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "transcell.cli.main", "up", "--state-dir", state_dir,
-         "--port", str(port), "--cells", str(cells), "--hosts-per-cell", str(hosts_per_cell)],
-        stdout=subprocess.PIPE, stderr=log, text=True)
+         "--port", str(port), "--cells", str(cells), "--hosts-per-cell", str(hosts_per_cell),
+         *(["--distributed"] if distributed else [])],
+        stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, **(env or {})))
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + (600 if distributed else 120)
         while True:
             line = proc.stdout.readline() if proc.stdout else ""
             if line.strip() == "ready":
@@ -286,6 +291,11 @@ def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | No
             proc.kill()
             proc.wait()
         log.close()
+        if distributed:
+            from transcell.db.session import dispose_all
+            from transcell.deploy.launcher import purge
+            dispose_all()  # this process's own connections (saga reads), before the drop
+            purge(state_dir)
         if keep:
             print(f"(state kept in {state_dir})")
         else:

@@ -127,14 +127,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_cloud(state_dir: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    port = free_port()
-    cmd = [sys.executable, "-m", "transcell.cli.main", "up", "--state-dir", state_dir,
-           "--port", str(port), *extra]
+#: ``TRANSCELL_TEST_LAYOUT=distributed`` runs every test that starts a cloud against
+#: ``transcell up --distributed`` (``distributed-netns`` adds ``--netns``) instead of
+#: the embedded cloud: the same tests, the other layout.
+LAYOUT = os.environ.get("TRANSCELL_TEST_LAYOUT", "embedded")
+LAYOUT_FLAGS = {"embedded": (), "distributed": ("--distributed",),
+                "distributed-netns": ("--distributed", "--netns")}
+
+
+def layout_flags(layout: str | None = None) -> tuple[str, ...]:
+    layout = layout or LAYOUT
+    if layout not in LAYOUT_FLAGS:
+        raise ValueError(f"TRANSCELL_TEST_LAYOUT={layout}: one of {sorted(LAYOUT_FLAGS)}")
+    return LAYOUT_FLAGS[layout]
+
+
+def start_cloud(state_dir: str, extra: tuple[str, ...] = (), port: int | None = None,
+                layout: str | None = None, program: tuple[str, ...] | None = None
+                ) -> subprocess.Popen:
+    """``transcell up`` (or ``program``'s ``up``, taking the same arguments) until ready."""
+    port = port or free_port()
+    flags = layout_flags(layout)
+    program = program or (sys.executable, "-m", "transcell.cli.main")
+    cmd = [*program, "up", "--state-dir", state_dir, "--port", str(port), *flags, *extra]
     os.makedirs(state_dir, exist_ok=True)
     log = open(os.path.join(state_dir, f"up-{port}.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-    deadline = time.monotonic() + 120
+    proc.distributed = bool(flags)  # type: ignore[attr-defined]
+    # a distributed first start provisions databases and Keystone
+    deadline = time.monotonic() + (400 if flags else 120)
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if line.strip() == "ready":
@@ -149,10 +170,15 @@ def start_cloud(state_dir: str, extra: tuple[str, ...] = ()) -> subprocess.Popen
         raise RuntimeError(f"transcell up did not become ready:\n{fh.read()[-4000:]}")
 
 
-def stop_cloud(proc: subprocess.Popen) -> None:
+def stop_cloud(proc: subprocess.Popen, purge: bool = True) -> None:
+    """Stop the cloud; a distributed one also drops its databases, vhosts and
+    namespaces unless ``purge`` is false (a test that restarts on the same state)."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if purge and getattr(proc, "distributed", False):
+        from transcell.deploy.launcher import purge as purge_deployment
+        purge_deployment(proc.state_dir)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from transcell.conf import CONF
 from transcell.db import api_models as am
 from transcell.db import migration
 from transcell.db.session import api_session
+from transcell.placement import schema as placement_schema
 
 
 def host_names(cell_name: str) -> list[str]:
@@ -44,6 +45,22 @@ def sync_databases() -> None:
     for url in urls:
         migration.sync(url, "cell")
     migration.sync(conf.network_database_url(), "network")
+    migration.sync(conf.volume_database_url(), "volume")
+    url = placement_database_url()
+    if url is not None:
+        placement_schema.sync(url)
+
+
+def placement_database_url() -> str | None:
+    """Placement's database when this deployment owns it: ``[placement]
+    database_connection``, or the embedded default; None for an external Placement
+    (``[placement] url``) whose database is not configured here."""
+    if CONF.placement.database_connection:
+        return CONF.placement.database_connection
+    if CONF.placement.url:
+        return None
+    from transcell.placement import embedded
+    return embedded.database_url()
 
 
 def _ensure_cell(name: str, uuid: str | None) -> None:
@@ -61,3 +78,29 @@ def ensure_host_mappings() -> None:
             for host in host_names(cell_name):
                 if s.scalar(select(am.HostMapping).where(am.HostMapping.host == host)) is None:
                     s.add(am.HostMapping(host=host, cell_id=cell.id))
+
+
+def sync_distributed(cells: dict[str, tuple[str, str, str]], cell0_url: str,
+                     api_bus_url: str) -> None:
+    """The schemas and cell mappings of a distributed layout, idempotently.
+
+    ``cells`` maps a cell's name to (uuid, database URL, transport URL), as the
+    launcher provisioned them; a mapping whose URLs changed (new credentials) is
+    brought up to date. cell0 has no hosts and no bus of its own: its transport is
+    the API tier's, which nothing in it ever uses.
+    """
+    migration.sync(conf.api_database_url(), "api")
+    wanted = {"cell0": (CELL0_UUID, cell0_url, api_bus_url), **cells}
+    with api_session() as s:
+        for name, (uuid, db_url, bus_url) in wanted.items():
+            row = s.scalar(select(am.CellMapping).where(am.CellMapping.name == name))
+            if row is None:
+                s.add(am.CellMapping(uuid=uuid, name=name, database_connection=db_url,
+                                     transport_url=bus_url))
+            else:
+                row.database_connection, row.transport_url = db_url, bus_url
+    for _uuid, db_url, _bus in wanted.values():
+        migration.sync(db_url, "cell")
+    migration.sync(conf.network_database_url(), "network")
+    migration.sync(conf.volume_database_url(), "volume")
+    ensure_host_mappings()

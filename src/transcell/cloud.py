@@ -41,23 +41,28 @@ def _size_limited(app):
     """The JSON body limit in front of every API, worded in each API's envelope.
 
     Image data uploads are exempt: their bodies are disk images, streamed to the
-    store, and bounded by ``[wsgi] max_upload_size`` in the server instead.
+    store, and bounded by ``[wsgi] max_upload_size`` in the server instead; image
+    chunks and chunk-list commits have limits of their own (``body_limits``).
     """
     from transcell.api.compute.app import nova_fault
     from transcell.api.identity.app import format_error as keystone_error
     from transcell.api.image.app import glance_error
+    from transcell.api.image.chunks import body_limits as image_body_limits
     from transcell.api.network.faults import format_error as neutron_error
+    from transcell.api.volume.faults import cinder_fault
     from transcell.wsgi.sizelimit import BodySizeLimit
 
     return BodySizeLimit(app, CONF.wsgi.max_request_body_size, {
         "/compute": nova_fault, "/image": glance_error, "/network": neutron_error,
-        "/identity": keystone_error, "/placement": _placement_error,
-    }, exempt=[("PUT", r"/image/v2/images/[^/]+/file")])
+        "/volume": cinder_fault, "/identity": keystone_error,
+        "/placement": _placement_error,
+    }, exempt=image_body_limits("/image"))
 
 
 def _root_app(environ, start_response):
     start_response("300 Multiple Choices", [("Content-Type", "application/json")])
-    return [b'{"choices": ["/identity", "/compute", "/image", "/network", "/placement"]}']
+    return [b'{"choices": ["/identity", "/compute", "/image", "/network", "/volume", '
+            b'"/placement"]}']
 
 
 class EmbeddedCloud:
@@ -110,6 +115,11 @@ class EmbeddedCloud:
         api_bus.serve("network", self.network_service)
         services.network = NetworkAPI(api_bus)
         self.network_service.ensure_default_network(ctx)
+        from transcell.volume.client import VolumeClient
+        from transcell.volume.service import VolumeService
+        self.volume_service = VolumeService(conf.volume_database_url())
+        self.volume_service.recover(ctx)
+        services.volume = VolumeClient(self.volume_service)
         from transcell.compute.flavor_defaults import ensure_default_flavors
         ensure_default_flavors()
 
@@ -117,6 +127,8 @@ class EmbeddedCloud:
         from transcell.compute.manager import ComputeManager
         from transcell.compute.rpcapi import topic_for
         from transcell.compute.virt.fake import FakeDriver
+        from transcell.conductor.cell import TOPIC as CELL_CONDUCTOR
+        from transcell.conductor.cell import CellConductorManager
         from transcell.conductor.manager import ConductorManager
         from transcell.notifications import TOPIC as NOTIFICATIONS
         from transcell.notifications import NotificationLog
@@ -129,12 +141,9 @@ class EmbeddedCloud:
         api_bus.serve("conductor", self.conductor)
         self._register_control_services()
         for cell in cells.list_cells(include_cell0=False):
+            get_bus(cell.transport_url).serve(CELL_CONDUCTOR, CellConductorManager(cell))
             for host in bootstrap.host_names(cell.name):
-                driver = FakeDriver(
-                    host, conf.state_path("hosts", host, "instances"),
-                    conf.state_path("hosts", host, "image-cache"),
-                    disk_format=CONF.compute.disk_format, vcpus=CONF.compute.vcpus,
-                    memory_mb=CONF.compute.memory_mb, disk_gb=CONF.compute.disk_gb)
+                driver = FakeDriver.for_host(host)
                 manager = ComputeManager(host, cell, driver, bootstrap.cell_traits(cell.name))
                 manager.init_host()
                 get_bus(cell.transport_url).serve(topic_for(host), manager)
@@ -174,6 +183,7 @@ class EmbeddedCloud:
         from transcell.api.identity.app import make_app as identity_app
         from transcell.api.image import make_app as image_app
         from transcell.api.network import make_app as network_app
+        from transcell.api.volume import make_app as volume_app
         from transcell.placement.embedded import ProtectedPlacement
 
         dispatcher = PrefixDispatcher({
@@ -181,6 +191,7 @@ class EmbeddedCloud:
             "/compute": compute_app(self.authenticate),
             "/image": image_app(self.image_service, self.authenticate),
             "/network": network_app(self.network_service, self.authenticate),
+            "/volume": volume_app(self.volume_service, self.authenticate),
             "/placement": ProtectedPlacement(self.placement_app, self.authenticate),
         }, root=_root_app)
 

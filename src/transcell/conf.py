@@ -7,17 +7,20 @@ step with the code (``make sample-config``).
 from __future__ import annotations
 
 import os
+import socket
 
 from oslo_config import cfg
 
 CONF = cfg.CONF
 
 default_opts = [
-    cfg.StrOpt("state_dir", default=os.path.abspath("state"),
+    cfg.StrOpt("state_dir", default=os.path.abspath("state"), sample_default="./state",
                help="Directory holding databases, the image store, host disks and "
                     "generated files of the embedded cloud."),
     cfg.StrOpt("bind_host", default="127.0.0.1", help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=8774, help="Port the API listens on."),
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<this machine's name>",
+               help="Name of this service's host, as the services list shows it."),
     cfg.StrOpt("region_name", default="RegionOne", help="Region in the service catalog."),
     cfg.URIOpt("public_endpoint", schemes=["http", "https"],
                help="Scheme, host and port clients reach the APIs at (e.g. "
@@ -46,9 +49,18 @@ placement_opts = [
                help="Database of the in-process Placement. Default: SQLite in state_dir."),
     cfg.StrOpt("auth_token", default="admin:admin",
                help="Token sent to an external Placement running with noauth2."),
+    cfg.StrOpt("bind_host", default="127.0.0.1",
+               help="Address `transcell placement` (Placement as its own process) "
+                    "listens on."),
+    cfg.PortOpt("bind_port", default=8778,
+                help="Port `transcell placement` listens on (0: any free port)."),
 ]
 
 image_opts = [
+    cfg.URIOpt("api_url", schemes=["http", "https"],
+               help="Image API root (e.g. http://host:9292/image) that compute hosts and "
+                    "conductors reach over HTTP with the service user's token: the only "
+                    "data path between cells. When unset, the store is in this process."),
     cfg.StrOpt("store_dir", help="Root of the content-addressed chunk store. "
                                  "Default: state_dir/images."),
     cfg.IntOpt("chunk_size", default=4 * 1024 * 1024, min=4096,
@@ -56,6 +68,14 @@ image_opts = [
 ]
 
 compute_opts = [
+    cfg.IntOpt("reclaim_instance_interval", default=0, min=0,
+               help="Seconds a deleted server is kept soft-deleted (restorable with "
+                    "the restore action, gone at once with forceDelete) before it is "
+                    "reclaimed. 0: a delete is final at once."),
+    cfg.IntOpt("shelved_offload_time", default=0, min=-1,
+               help="Seconds a shelved server keeps its host before it is offloaded "
+                    "(its disk kept only as a snapshot in the image store, its host "
+                    "freed). 0: offload at once; -1: never on its own."),
     cfg.StrOpt("virt_driver", default="fake", choices=["fake"],
                help="Virt driver of the compute host agents."),
     cfg.StrOpt("disk_format", default="qcow2", choices=["qcow2", "raw"],
@@ -104,6 +124,11 @@ rpc_opts = [
     cfg.IntOpt("long_rpc_timeout", default=1800, min=1,
                help="Seconds a call that moves disk data (snapshot upload, rebuild at the "
                     "target) waits for its reply."),
+    cfg.IntOpt("call_monitor_timeout", default=30, min=2,
+               help="Seconds a long call (see long_rpc_timeout) waits without a heartbeat "
+                    "from the host working on it before it fails: a host that died "
+                    "mid-call is noticed this soon, while a host still working keeps "
+                    "the call alive up to long_rpc_timeout."),
 ]
 
 conductor_opts = [
@@ -113,9 +138,11 @@ conductor_opts = [
     cfg.IntOpt("move_check_interval", default=10, min=1,
                help="Seconds between the conductor's passes over unfinished moves "
                     "(resume, auto-confirm)."),
-    cfg.IntOpt("move_takeover_after", default=120, min=1,
-               help="Seconds without progress after which an unfinished move whose "
-                    "conductor is gone is resumed by another conductor."),
+    cfg.IntOpt("move_lease_seconds", default=30, min=1,
+               help="Seconds a conductor holds a move it works on without renewing its "
+                    "lease (it renews every third of that while a step runs). A move "
+                    "whose lease ran out, because its conductor died or froze, is taken "
+                    "over by another conductor; the first then can no longer write it."),
     cfg.IntOpt("move_undo_attempts", default=5, min=1,
                help="Times a failed move's compensation is retried before the move is "
                     "marked failed for an operator to look at."),
@@ -126,12 +153,62 @@ quota_opts = [
     cfg.IntOpt("cores", default=40, help="vCPUs per project (-1 = unlimited)."),
     cfg.IntOpt("ram", default=100 * 1024, help="Memory (MB) per project (-1 = unlimited)."),
     cfg.IntOpt("key_pairs", default=100, help="Key pairs per user (-1 = unlimited)."),
+    cfg.IntOpt("metadata_items", default=128,
+               help="Metadata items per server (-1 = unlimited)."),
+    cfg.IntOpt("server_groups", default=10,
+               help="Server groups per project (-1 = unlimited)."),
+    cfg.IntOpt("server_group_members", default=10,
+               help="Servers per server group (-1 = unlimited)."),
+    cfg.IntOpt("injected_files", default=5,
+               help="Personality files per server (-1 = unlimited)."),
+    cfg.IntOpt("injected_file_content_bytes", default=10240,
+               help="Bytes of one personality file's content (-1 = unlimited)."),
+    cfg.IntOpt("injected_file_path_length", default=255,
+               help="Characters of one personality file's path (-1 = unlimited)."),
 ]
 
 network_opts = [
+    cfg.URIOpt("api_url", schemes=["http", "https"],
+               help="Network API root (e.g. http://host:9696/network) that compute hosts "
+                    "and conductors reach over HTTP with the service user's token. When "
+                    "unset, the network service runs in this process."),
     cfg.StrOpt("database_connection", secret=True,
                help="SQLAlchemy URL of the network service's database (networks, "
                     "subnets, ports, bindings). Default: SQLite in state_dir."),
+    cfg.BoolOpt("readdress_on_move", default=False,
+                help="When a server moves to a cell that none of a port's network "
+                     "segments reaches, give the port (same id, same MAC) a fixed IP on a "
+                     "segment of the target cell instead of refusing the move. A move "
+                     "request may ask for this too (see the README)."),
+]
+
+volume_opts = [
+    cfg.URIOpt("api_url", schemes=["http", "https"],
+               help="Block storage API root (e.g. http://host:8776/volume) that compute "
+                    "hosts and conductors reach over HTTP with the service user's token. "
+                    "When unset, the volume service runs in this process."),
+    cfg.StrOpt("database_connection", secret=True,
+               help="SQLAlchemy URL of the volume service's database (volumes, "
+                    "attachments, copies). Default: SQLite in state_dir."),
+    cfg.StrOpt("data_dir", help="Directory under which each backend keeps its volume "
+                                "files (one sparse raw file per volume). Default: "
+                                "state_dir/volumes."),
+    cfg.ListOpt("backends", default=["shared:*:shared", "local-cell1:cell1:local",
+                                     "local-cell2:cell2:local"],
+                help="Storage backends as NAME:CELLS:FAMILY, CELLS being the cells whose "
+                     "hosts reach the backend, separated by '+' ('*': every cell). A "
+                     "server moving to a cell its volume's backend does not reach has the "
+                     "volume migrated to a backend of the same FAMILY that the target "
+                     "cell reaches."),
+    cfg.ListOpt("volume_types", default=["shared:shared", "local-cell1:local-cell1",
+                                         "local-cell2:local-cell2"],
+                help="Volume types as TYPE:BACKEND."),
+    cfg.StrOpt("default_volume_type", default="shared",
+               help="Volume type of a volume created without one."),
+    cfg.DictOpt("move_backend_map", default={},
+                help="Operator's choice of target backend when a move must migrate a "
+                     "volume, as SOURCE_BACKEND@TARGET_CELL:TARGET_BACKEND pairs; it "
+                     "overrides the same-family rule."),
 ]
 
 wsgi_opts = [
@@ -163,6 +240,32 @@ wsgi_opts = [
                     "server is asked to stop."),
 ]
 
+cell_opts = [
+    cfg.StrOpt("name", help="Name of the cell this service belongs to (compute hosts and "
+                            "cell conductors of a distributed deployment). Such a service "
+                            "reaches only this cell's database and bus, never the API "
+                            "database."),
+    cfg.StrOpt("uuid", help="UUID of that cell, as its cell mapping records it."),
+    cfg.StrOpt("database_connection", secret=True,
+               help="SQLAlchemy URL of that cell's database, with the cell's own "
+                    "credentials."),
+    cfg.StrOpt("transport_url", secret=True,
+               help="Bus of that cell (rabbit://user:password@host:port/vhost), with the "
+                    "cell's own broker credentials."),
+]
+
+api_opts = [
+    cfg.URIOpt("identity_backend", schemes=["http", "https"],
+               help="Keystone's own URL. When set, the API passes requests under "
+                    "/identity through to it, so clients find every service under one "
+                    "endpoint as in the embedded layout."),
+    cfg.URIOpt("placement_backend", schemes=["http", "https"],
+               help="Placement's own URL, passed through under /placement likewise."),
+    cfg.BoolOpt("enable_instance_password", default=True,
+                help="Return the administrator password a rescue sets (rescue's "
+                     "adminPass), as Nova's option of the same name does."),
+]
+
 audit_opts = [
     cfg.IntOpt("stale_task_seconds", default=600, min=1,
                help="Seconds after which a server still in a task state that no move "
@@ -188,8 +291,11 @@ GROUPS = {
     "conductor": conductor_opts,
     "quota": quota_opts,
     "network": network_opts,
+    "volume": volume_opts,
     "audit": audit_opts,
     "wsgi": wsgi_opts,
+    "cell": cell_opts,
+    "api": api_opts,
 }
 
 
@@ -226,3 +332,11 @@ def image_store_dir() -> str:
 
 def network_database_url() -> str:
     return CONF.network.database_connection or f"sqlite:///{state_path('network.sqlite')}"
+
+
+def volume_database_url() -> str:
+    return CONF.volume.database_connection or f"sqlite:///{state_path('volume.sqlite')}"
+
+
+def volume_data_dir() -> str:
+    return CONF.volume.data_dir or state_path("volumes")

@@ -448,15 +448,23 @@ def story(state_dir: str, compute: Compute, conn) -> int:
         print(f"   per-step seconds: transcell --state-dir {state_dir} migration show {example}")
 
     failed = [t for t in tracked if t.problems]
+    from transcell import demo_attached
+    try:
+        attached = demo_attached.act(conn)
+    except demo_attached.Failure as exc:
+        attached = [str(exc)]
+    for problem in attached:
+        print(f"   FAILED: {problem}")
     problems = audit_until_clean()
     if problems:
         print("== audit found problems:")
         for problem in problems:
             print(f"   {problem['kind']}: {problem['detail']}")
     else:
-        print("== audit: mappings, rows, allocations, ports, images and disks are consistent "
+        print("== audit: mappings, rows, allocations, ports and bindings, volumes and attachments, "
+              "images and disks are consistent "
               "across both cells")
-    if failed or problems:
+    if failed or problems or attached:
         return 1
 
     print("== deleting every server")

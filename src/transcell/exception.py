@@ -92,6 +92,18 @@ class InstanceInvalidState(Conflict):
                "%(attr)s %(state)s")
 
 
+class InstanceIsLocked(Conflict):
+    msg_fmt = "Instance %(instance_uuid)s is locked"
+
+
+class InstanceNotReady(Conflict):
+    msg_fmt = "Instance %(instance_id)s is not ready"
+
+
+class InstancePasswordSetFailed(Conflict):
+    msg_fmt = "Failed to set admin password on %(instance)s because %(reason)s"
+
+
 class OverQuota(TranscellError):
     code = 403
     msg_fmt = "Quota exceeded: %(reason)s"
@@ -105,6 +117,14 @@ class NoValidHost(TranscellError):
 class RPCTimeout(TranscellError):
     code = 503
     msg_fmt = "Timed out waiting for a reply to %(method)s on %(topic)s."
+
+
+class RPCVersionUnsupported(TranscellError):
+    """The served side is older than the sender (or of another major version)."""
+
+    code = 500
+    msg_fmt = ("The server of %(topic)s that received %(method)s does not accept RPC "
+               "version %(version)s.")
 
 
 class RemoteError(TranscellError):
@@ -146,3 +166,13 @@ class AllocationConflict(Conflict):
 
 class ResourceProviderNotFound(NotFound):
     msg_fmt = "Resource provider %(uuid)s could not be found."
+
+
+class MoveBlocked(Invalid):
+    """A move whose volumes or ports cannot follow the server to the target cell.
+
+    Raised before anything stops, with every reason, so the operator learns
+    what to change (a backend, a segment, re-addressing) from the error alone.
+    """
+
+    msg_fmt = "The server cannot move to %(target)s: %(reasons)s"

@@ -33,7 +33,8 @@ def host_disks(uuid: str) -> list[dict]:
     found = []
     pattern = os.path.join(conf.state_path("hosts"), "*", "instances", uuid, "*")
     for path in sorted(glob.glob(pattern)):
-        if path.endswith(".json") or os.path.basename(path).startswith("."):
+        # the guest's records (json) and its console log sit beside its disks
+        if path.endswith((".json", ".log")) or os.path.basename(path).startswith("."):
             continue
         host = path.split(os.sep)[-4]
         stat = os.stat(path)
@@ -44,13 +45,67 @@ def host_disks(uuid: str) -> list[dict]:
     return found
 
 
+def _volume_service():
+    """The running cloud's volume client, else the service opened from the state dir
+    (like ``transcell audit``, this works with the cloud stopped)."""
+    from transcell.registry import services
+    if services.volume is not None:
+        return services.volume
+    from transcell.volume.service import VolumeService
+    return VolumeService(conf.volume_database_url())
+
+
+def volumes(found: list[tuple[cells.Cell, dict]]) -> list[dict]:
+    """Each volume mapped to the server in any cell: where its data is and who holds it.
+
+    A volume appears once per cell row that maps it (a moving server has two),
+    with the backend and file the volume service reports and the attachments
+    it counts for this server, next to the attachment the row records.
+    """
+    from transcell.context import RequestContext
+    ctx = RequestContext.admin()
+    service = None
+    listed = []
+    for cell, row in found:
+        for bdm in row.get("bdms") or []:
+            if bdm.get("destination_type") != "volume":
+                continue
+            entry = {"cell": cell.name, "hidden": bool(row["hidden"]),
+                     "volume_id": bdm.get("volume_id"), "device": bdm.get("device_name"),
+                     "boot_index": bdm.get("boot_index"), "bdm_uuid": bdm.get("uuid"),
+                     "attachment_id": bdm.get("attachment_id"),
+                     "delete_on_termination": bool(bdm.get("delete_on_termination")),
+                     "device_path": ((bdm.get("connection_info") or {}).get("data") or {})
+                     .get("device_path")}
+            if bdm.get("volume_id"):
+                service = service or _volume_service()
+                try:
+                    info = service.backend_info(ctx, bdm["volume_id"])
+                    entry.update(backend=info.get("backend"), path=info.get("path"),
+                                 backend_cells=info.get("cells"),
+                                 size_bytes=info.get("size_bytes"),
+                                 allocated_bytes=info.get("allocated_bytes"))
+                    volume = service.get(ctx, bdm["volume_id"])
+                    entry["status"] = volume.get("status")
+                    entry["attachment_ids"] = sorted(
+                        a.get("attachment_id") or a.get("id") for a in
+                        volume.get("attachments") or [] if a.get("server_id") == row["uuid"])
+                except Exception as exc:  # a deleted volume, or the service unreachable
+                    entry["error"] = str(exc) or type(exc).__name__
+            listed.append(entry)
+    return listed
+
+
 def locate(uuid: str) -> dict:
     mapping = cells.instance_mapping(uuid)
     rows = []
+    found = []
     for cell in cells.list_cells():
         row = inst.find(cell, uuid)
         if row is not None:
             rows.append(_row(cell, row))
+            if not row["deleted"]:
+                found.append((cell, row))
     return {
         "instance_uuid": uuid,
         "mapping": None if mapping is None else {
@@ -60,4 +115,5 @@ def locate(uuid: str) -> dict:
             "queued_for_delete": mapping["queued_for_delete"]},
         "rows": rows,
         "disks": host_disks(uuid),
+        "volumes": volumes(found),
     }

@@ -10,6 +10,7 @@ cell is forgotten whole. Reads of a mapping for routing stay in ``cell.py``.
 from __future__ import annotations
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from transcell.cell import Cell
 from transcell.db import api_models as am
@@ -24,12 +25,19 @@ def record_build(instance_uuid: str, project_id: str, user_id: str, spec: dict) 
         s.add(am.RequestSpec(instance_uuid=instance_uuid, spec=spec))
 
 
-def map_to(instance_uuid: str, cell: Cell) -> None:
-    """Point the mapping at ``cell``: the one authority on where the server lives."""
+def map_to(instance_uuid: str, cell: Cell, session: Session | None = None) -> None:
+    """Point the mapping at ``cell``: the one authority on where the server lives.
+
+    With ``session`` the write joins that API database transaction (a move's
+    flip commits it together with the saga it is fenced by).
+    """
+    if session is not None:
+        session.execute(update(am.InstanceMapping)
+                        .where(am.InstanceMapping.instance_uuid == instance_uuid)
+                        .values(cell_id=cell.id).execution_options(synchronize_session=False))
+        return
     with api_session() as s:
-        s.execute(update(am.InstanceMapping)
-                  .where(am.InstanceMapping.instance_uuid == instance_uuid)
-                  .values(cell_id=cell.id).execution_options(synchronize_session=False))
+        map_to(instance_uuid, cell, s)
 
 
 def queue_for_delete(instance_uuid: str) -> None:
@@ -68,3 +76,13 @@ def set_spec_flavor(instance_uuid: str, flavor: dict) -> None:
         row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == instance_uuid))
         if row is not None:
             row.spec = {**row.spec, "flavor": flavor}
+
+
+def set_spec_image(instance_uuid: str, image: dict) -> None:
+    """The image a rebuild put under the server, so a later move, unshelve or down-cell
+    read checks and shows that one."""
+    with api_session() as s:
+        row = s.scalar(select(am.RequestSpec).where(am.RequestSpec.instance_uuid == instance_uuid))
+        if row is not None:
+            row.spec = {**row.spec, "image": {k: image.get(k) for k in (
+                "id", "name", "size", "min_disk", "disk_format", "os_hash_value")}}

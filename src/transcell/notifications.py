@@ -20,6 +20,7 @@ from transcell.db.types import isotime, utcnow
 LOG = logging.getLogger(__name__)
 
 TOPIC = "notifications"
+VERSION = "1.0"  # what notify() sends; NotificationLog must accept it
 
 
 def notify(ctx: RequestContext, event_type: str, payload: dict[str, Any],
@@ -40,7 +41,8 @@ def notify(ctx: RequestContext, event_type: str, payload: dict[str, Any],
         },
     }
     try:
-        get_bus(CONF.rpc.transport_url).cast(ctx, TOPIC, "record", message=message)
+        get_bus(CONF.rpc.transport_url).cast(ctx, TOPIC, "record", rpc_version=VERSION,
+                                             message=message)
     except Exception:
         LOG.exception("could not send notification %s", event_type)
 
@@ -58,6 +60,8 @@ def instance_payload(server: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 class NotificationLog:
     """The ``notifications`` endpoint of the embedded cloud: one JSON object per line."""
+
+    RPC_API_VERSION = "1.0"  # messages of major 1 up to this minor are accepted
 
     def __init__(self, path: str):
         self.path = path

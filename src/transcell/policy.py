@@ -21,8 +21,15 @@ from oslo_policy import policy as oslo_policy
 from transcell import exception
 from transcell.conf import CONF
 from transcell.context import RequestContext
+from transcell.policies import compute_actions as compute_action_policies
+from transcell.policies import compute_admin as compute_admin_policies
+from transcell.policies import compute_images as compute_image_policies
+from transcell.policies import compute_legacy as compute_legacy_policies
+from transcell.policies import compute_servers as compute_server_policies
+from transcell.policies import compute_shelve as compute_shelve_policies
 from transcell.policies import image as image_policies
 from transcell.policies import network as network_policies
+from transcell.policies import volume as volume_policies
 
 policy_opts.set_defaults(CONF)
 
@@ -118,6 +125,13 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      "Cold migrate a server to a chosen host.", [("POST", ACTION)]),
     ("os_compute_api:os-migrations:index", ADMIN, "List migrations.",
      [("GET", "/os-migrations")]),
+    ("compute:servers:move:readdress_ports", MEMBER_OR_ADMIN,
+     "Let a resize or migration give the server's ports addresses of the target cell "
+     "when their network segment does not reach it (transcell:readdress_ports).",
+     [("POST", ACTION)]),
+    ("os_compute_api:os-transcell-move-plans", ADMIN,
+     "Plan a move of one server or of every server of a cell without changing anything.",
+     [("POST", "/os-transcell-move-plans")]),
     # flavors
     ("os_compute_api:os-flavor-manage:create", ADMIN, "Create a flavor.",
      [("POST", "/flavors")]),
@@ -215,6 +229,25 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("DELETE", "/servers/{server_id}/tags/{tag}")]),
     ("os_compute_api:os-server-tags:delete_all", MEMBER_OR_ADMIN,
      "Remove all tags of a server.", [("DELETE", "/servers/{server_id}/tags")]),
+    # volume attachments
+    ("os_compute_api:os-volumes-attachments:index", READER_OR_ADMIN,
+     "List the volumes attached to a server.",
+     [("GET", "/servers/{server_id}/os-volume_attachments")]),
+    ("os_compute_api:os-volumes-attachments:show", READER_OR_ADMIN,
+     "Show one volume attached to a server.",
+     [("GET", "/servers/{server_id}/os-volume_attachments/{volume_id}")]),
+    ("os_compute_api:os-volumes-attachments:create", MEMBER_OR_ADMIN,
+     "Attach a volume to a server.",
+     [("POST", "/servers/{server_id}/os-volume_attachments")]),
+    ("os_compute_api:os-volumes-attachments:update", MEMBER_OR_ADMIN,
+     "Change an attachment of a server's volume in place (delete_on_termination, 2.85).",
+     [("PUT", "/servers/{server_id}/os-volume_attachments/{volume_id}")]),
+    ("os_compute_api:os-volumes-attachments:swap", "rule:admin_or_service",
+     "Swap the volume of an attachment for another (what Cinder asks while it migrates).",
+     [("PUT", "/servers/{server_id}/os-volume_attachments/{volume_id}")]),
+    ("os_compute_api:os-volumes-attachments:delete", MEMBER_OR_ADMIN,
+     "Detach a volume from a server.",
+     [("DELETE", "/servers/{server_id}/os-volume_attachments/{volume_id}")]),
     # identity (Keystone's names; transcell's identity API is deliberately small)
     ("identity:validate_token", "rule:admin_api or role:service or user_id:%(user_id)s",
      "Validate a token: administrators, services and the token's own user.",
@@ -248,8 +281,12 @@ def list_rules() -> list[oslo_policy.RuleDefault]:
             name, check, description,
             [{"method": method, "path": path} for method, path in operations],
             scope_types=["project"]))
-    rules.extend(image_policies.list_rules())
+    for module in (compute_action_policies, compute_image_policies, compute_shelve_policies,
+                   compute_server_policies, compute_admin_policies, image_policies,
+                   compute_legacy_policies):
+        rules.extend(module.list_rules())
     rules.extend(network_policies.list_rules())
+    rules.extend(volume_policies.list_rules())
     return rules
 
 

@@ -15,6 +15,7 @@ class Registry:
     image: Any = None       # transcell.image.client.ImageClient
     network: Any = None     # transcell.network.rpcapi.NetworkAPI
     placement: Any = None   # transcell.placement.client.PlacementClient
+    volume: Any = None      # transcell.volume.client.VolumeClient (in-process or HTTP)
 
 
 services = Registry()

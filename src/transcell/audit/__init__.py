@@ -14,7 +14,12 @@ image store and the hosts' disks (one module per domain):
 - ``ports``: ports of servers that no longer have them, servers whose ports
   are gone;
 - ``disks``: disk files no live server or move in flight owns;
-- ``quota``: projects using more than their limits.
+- ``volumes``: attachments against the servers' volume mappings, copies of
+  volumes no move needs any more, files on backends that are nobody's;
+- ``ports`` also checks bindings: a settled server's ports are bound to its
+  host alone;
+- ``quota``: projects using more than their limits;
+- ``server_groups``: memberships of servers that are gone, hard policies broken.
 
 ``--fix`` (``fix.apply``) repairs only what a check marked provably safe,
 each repair re-checking or guarding on the state it found, and reports the
@@ -48,38 +53,50 @@ class Problem:
         return found
 
 
-def find_problems(placement: Any = None, network: Any = None, images: Any = None
-                  ) -> list[Problem]:
+def find_problems(placement: Any = None, network: Any = None, images: Any = None,
+                  volumes: Any = None) -> list[Problem]:
     """Every inconsistency found, each with its repair when one is provably safe."""
-    from transcell.audit import allocations, disks, moves, ports, quota, servers, state
-    placement, network, images = _services(placement, network, images)
+    from transcell.audit import (
+        allocations,
+        disks,
+        moves,
+        ports,
+        quota,
+        server_groups,
+        servers,
+        state,
+    )
+    from transcell.audit import volumes as volume_checks
+    placement, network, images, volumes = _services(placement, network, images, volumes)
     snap = state.load()
     problems = servers.check(snap)
     problems += moves.check(snap, images)
     problems += allocations.check(snap, placement)
     problems += ports.check(snap, network)
     problems += disks.check(snap)
+    problems += volume_checks.check(snap, volumes)
     problems += quota.check(snap)
+    problems += server_groups.check(snap)
     return problems
 
 
-def run_audit(placement: Any = None, network: Any = None, images: Any = None
-              ) -> list[dict[str, str]]:
+def run_audit(placement: Any = None, network: Any = None, images: Any = None,
+              volumes: Any = None) -> list[dict[str, str]]:
     """Every inconsistency found, as {kind, detail, subject}; empty means consistent."""
-    return [p.as_dict() for p in find_problems(placement, network, images)]
+    return [p.as_dict() for p in find_problems(placement, network, images, volumes)]
 
 
-def run_fix(placement: Any = None, network: Any = None, images: Any = None
-            ) -> dict[str, list[dict[str, Any]]]:
+def run_fix(placement: Any = None, network: Any = None, images: Any = None,
+            volumes: Any = None) -> dict[str, list[dict[str, Any]]]:
     """Repair what is safe: what was fixed, the repairs left alone (and why), and the
     problems a fresh audit still sees afterwards."""
     from transcell.audit import fix
-    services = _services(placement, network, images)
+    services = _services(placement, network, images, volumes)
     fixed, skipped = fix.apply(find_problems(*services))
     return {"fixed": fixed, "skipped": skipped, "problems": run_audit(*services)}
 
 
-def _services(placement, network, images):
+def _services(placement, network, images, volumes=None):
     """The running cloud's services when given, else opened straight from the state dir.
 
     An operator's tool, like nova-manage: it reads Placement, the network
@@ -100,4 +117,9 @@ def _services(placement, network, images):
         from transcell.image.service import ImageService
         from transcell.image.store import ChunkStore
         images = ImageService(ChunkStore(conf.image_store_dir(), conf.CONF.image.chunk_size))
-    return placement, network, images
+    if volumes is None:
+        volumes = services.volume
+    if volumes is None:
+        from transcell.volume.service import VolumeService
+        volumes = VolumeService(conf.volume_database_url())
+    return placement, network, images, volumes

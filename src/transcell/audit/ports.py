@@ -26,6 +26,8 @@ def check(snap: Snapshot, network: Any) -> list[Problem]:
         problem = _port(snap, network, port["id"], device)
         if problem is not None:
             problems.append(problem)
+        else:
+            problems += _bindings(snap, network, port, device)
     for uuid, port_ids in snap.vifs.items():
         visible = snap.visible(uuid)
         if not visible or visible[0][1].task_state == vm.DELETING or \
@@ -61,3 +63,30 @@ def _port(snap: Snapshot, network: Any, port_id: str, device: str) -> Problem | 
                        f"port {port_id} is bound to {device}, which does not list it among "
                        "its interfaces", port_id)
     return None
+
+
+def _bindings(snap: Snapshot, network: Any, port: dict, device: str) -> list[Problem]:
+    """A settled server's port is bound to the server's host, and to nothing else.
+
+    A move binds the port to its target host (inactive, then active) and
+    drops the binding it no longer needs when it ends; while one is in
+    flight both bindings are expected.
+    """
+    found = snap.mapped_row(device)
+    if found is None or snap.moving(device):
+        return []
+    row = found[1]
+    if row.vm_state == vm.BUILDING or row.task_state is not None or not row.host:
+        return []
+    problems = []
+    active = port.get("binding:host_id")
+    if active and active != row.host:
+        problems.append(Problem(
+            "port-bound-elsewhere", f"port {port['id']} of {device} is bound to {active}, "
+            f"but the server runs on {row.host}", port["id"]))
+    for binding in network.list_bindings(RequestContext.admin(), port["id"]):
+        if binding["status"] != "ACTIVE" and binding["host"] != active:
+            problems.append(Problem(
+                "stale-port-binding", f"port {port['id']} of {device} keeps an inactive "
+                f"binding to {binding['host']} that no move needs", port["id"]))
+    return problems

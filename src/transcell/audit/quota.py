@@ -18,9 +18,9 @@ def check(snap: Snapshot) -> list[Problem]:
             totals["instances"] += 1
             totals["cores"] += row.vcpus or 0
             totals["ram"] += row.memory_mb or 0
-    limits = quota.limits()
     problems = []
     for project, totals in sorted(used.items()):
+        limits = quota.limits(project)
         over = [f"{name} {totals[name]} of {limits[name]}" for name in quota.INSTANCE_RESOURCES
                 if limits[name] != quota.UNLIMITED and totals[name] > limits[name]]
         if over:

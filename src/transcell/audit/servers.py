@@ -16,6 +16,8 @@ from transcell.conf import CONF
 from transcell.db import cell_models as cm
 from transcell.move import saga as sagas
 
+#: An unshelve's task state, backed by its saga as a move's are (conductor.unshelve).
+UNSHELVING = "unshelving"
 #: A server in VERIFY_RESIZE is waiting on a move in one of these.
 VERIFYING = (sagas.MOVED, sagas.CONFIRMING, sagas.REVERTING)
 
@@ -92,6 +94,7 @@ def _task_of(snap: Snapshot, uuid: str, cell: cells.Cell, row: cm.Instance) -> l
                                 f"{uuid} is in task state {task} in {cell.name} but no move "
                                 f"of it is running{last_said}", uuid, repair, key))
     elif task is not None and task not in vm.MOVING_TASK_STATES and \
+            not (task == UNSHELVING and snap.moves_of(uuid, *sagas.ACTIVE)) and \
             snap.age(row.updated_at) > CONF.audit.stale_task_seconds:
         problems.append(Problem("stale-task",
                                 f"{uuid} has been in task state {task} in {cell.name} for "

@@ -11,10 +11,9 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 
+from transcell.cli import moves
 from transcell.conf import CONF
 
 
@@ -36,6 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--cells", type=int)
     up.add_argument("--hosts-per-cell", type=int)
     up.add_argument("--port", type=int)
+    up.add_argument("--distributed", action="store_true",
+                    help="Every service its own process on PostgreSQL, MariaDB, RabbitMQ "
+                         "and Keystone")
+    up.add_argument("--netns", action="store_true",
+                    help="With --distributed: each cell's compute hosts in a network "
+                         "namespace of that cell")
+
+    for name, text in (("api", "Serve the compute, image and network APIs"),
+                       ("scheduler", "Run the scheduler service"),
+                       ("conductor", "Run the super-conductor, or with --cell a cell's "
+                                     "conductor"),
+                       ("compute", "Run one compute host")):
+        service = sub.add_parser(name, help=text)
+        _common(service)
+        if name == "conductor":
+            service.add_argument("--cell", help="Run the conductor of this cell")
+        if name == "compute":
+            service.add_argument("--host", required=True, help="Name of this host")
+        if name in ("api", "scheduler", "conductor"):
+            service.add_argument("--host", help="Name this service reports in os-services")
 
     demo = sub.add_parser("demo", help="Run the main job on the embedded default")
     _common(demo)
@@ -45,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(db)
     db_sub = db.add_subparsers(dest="db_command", required=True)
     _common(db_sub.add_parser("sync", help="Create or upgrade every database's schema"))
+
+    _common(sub.add_parser("placement", help="Serve Placement as its own process on "
+                                             "[placement] bind_host:bind_port"))
 
     cell = sub.add_parser("cell", help="Cells")
     _common(cell)
@@ -68,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(mig_show)
     mig_show.add_argument("uuid")
     mig_show.add_argument("--json", action="store_true")
+
+    moves.add_parser(sub, _common)
 
     audit = sub.add_parser("audit", help="Check mappings, rows, moves, allocations, ports, "
                                           "images, disks and quotas")
@@ -101,41 +125,55 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.hosts_per_cell:
         CONF.set_override("hosts_per_cell", args.hosts_per_cell, group="embedded")
     port = args.port if args.port is not None else CONF.bind_port
+    if args.distributed or args.netns:
+        from transcell.deploy.launcher import run_distributed
+        return run_distributed(CONF.state_dir, port, netns=args.netns)
     from transcell.wsgi.server import raise_fd_limit
     # every client connection is a descriptor; the usual soft limit of 1024 is far too few
     raise_fd_limit()
+    from transcell.lifecycle import StopSignals, serve_until_stopped
+    signals = StopSignals()
     cloud = EmbeddedCloud(CONF.state_dir, port=port, host=CONF.bind_host)
     cloud.setup()
     cloud.serve()
-    done = threading.Event()
-
-    def on_signal(signum, _frame):
-        if done.is_set():  # asked twice: the operator wants out now
-            os._exit(128 + signum)
-        done.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    print(f"transcell: {cloud.base_url} (state {cloud.state_dir})", flush=True)
-    print("ready", flush=True)
-    while not done.wait(1.0):
-        pass
-    # A stop must end the process in bounded time even if a request or a
-    # service thread never returns: whatever is still running after the
-    # grace period is abandoned. Every state change is durable before it is
-    # acknowledged, so a cut-short stop is recovered like a crash.
-    grace = CONF.wsgi.shutdown_timeout + 5
-    watchdog = threading.Timer(grace, _stop_overdue, args=(grace,))
-    watchdog.daemon = True
-    watchdog.start()
-    cloud.stop()
-    return 0
+    return serve_until_stopped(f"transcell: {cloud.base_url} (state {cloud.state_dir})",
+                               cloud.stop, signals)
 
 
-def _stop_overdue(grace: float) -> None:
-    print(f"transcell: still stopping after {grace:.0f}s; exiting now", file=sys.stderr,
-          flush=True)
-    os._exit(1)
+def cmd_api(args: argparse.Namespace) -> int:
+    from transcell.service.api import run_api
+    _service_host(args)
+    return run_api(_config_files(args))
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from transcell.service.control import run_scheduler
+    _service_host(args)
+    return run_scheduler()
+
+
+def cmd_conductor(args: argparse.Namespace) -> int:
+    from transcell.service import control
+    _service_host(args)
+    if args.cell:
+        return control.run_cell_conductor(args.cell)
+    return control.run_conductor()
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    from transcell.service.compute import run_compute
+    return run_compute(args.host)
+
+
+def _service_host(args: argparse.Namespace) -> None:
+    if getattr(args, "host", None):
+        CONF.set_override("host", args.host)
+
+
+def _config_files(args: argparse.Namespace) -> list[str]:
+    if getattr(args, "config_file", None):
+        return [args.config_file]
+    return [os.path.join(CONF.state_dir, "transcell.conf")]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -150,10 +188,16 @@ def cmd_db_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_placement(args: argparse.Namespace) -> int:
+    from transcell.placement.service import serve
+    return serve()
+
+
 def cmd_cell_list(args: argparse.Namespace) -> int:
     from transcell import cell
     rows = [{"uuid": c.uuid, "name": c.name, "database": _redact(c.database_connection),
-             "transport": c.transport_url, "disabled": c.disabled} for c in cell.list_cells()]
+             "transport": _redact(c.transport_url), "disabled": c.disabled}
+            for c in cell.list_cells()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -220,12 +264,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "up": cmd_up,
+    "api": cmd_api,
+    "scheduler": cmd_scheduler,
+    "conductor": cmd_conductor,
+    "compute": cmd_compute,
     "demo": cmd_demo,
     ("db", "sync"): cmd_db_sync,
+    "placement": cmd_placement,
     ("cell", "list"): cmd_cell_list,
     ("instance", "locate"): cmd_locate,
     ("migration", "show"): cmd_migration_show,
     "audit": cmd_audit,
+    ("move", "plan"): moves.cmd_plan,
 }
 
 

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from transcell import cell as cells
 from transcell import exception, quota
 from transcell import mapping as mappings
-from transcell.compute import actions
+from transcell.compute import actions, server_groups, shelve_api, volumes
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
+from transcell.compute.power_api import PowerAPI
 from transcell.compute.rpcapi import ComputeAPI
 from transcell.conductor.rpcapi import ConductorAPI
 from transcell.context import RequestContext
@@ -212,8 +213,19 @@ class API:
                access_ip_v4: str | None = None, access_ip_v6: str | None = None,
                config_drive: bool = False, auto_disk_config: bool = False,
                bdms: list[dict] | None = None, requested_host: str | None = None,
-               requested_node: str | None = None) -> dict:
+               requested_node: str | None = None, volume_backed: bool = False,
+               volume_cells: set[str] | None = None, reservation_id: str | None = None,
+               group: server_groups.Group | None = None,
+               hints: dict[str, list[str]] | None = None) -> dict:
         """Check, record and hand the build to the conductor.
+
+        ``bdms`` are checked mappings (``volumes.normalize``); existing volumes
+        among them are reserved for the new server before it is recorded, and
+        released if the build is not accepted. A volume-backed server has no
+        image of its own (``image_ref`` "") and claims no DISK_GB (``is_bfv``
+        in its request spec). ``volume_cells``, the cells that reach every
+        existing volume, pin this build to that cell when there is only one
+        (the recorded spec stays unpinned, so a later move may leave it).
 
         ``requested_host`` and ``requested_node`` (2.74) must name a compute
         host and hypervisor that exist, else 400 as in Nova; they become the
@@ -229,7 +241,14 @@ class API:
             if availability_zone not in zones:
                 raise exception.Invalid(f"The requested availability zone is not available: "
                                         f"{availability_zone}")
+        if volume_cells is not None and availability_zone and \
+                availability_zone not in volume_cells:
+            raise exception.Invalid(f"The requested volumes are on backends that availability "
+                                    f"zone {availability_zone} cannot reach; they reach "
+                                    f"{', '.join(sorted(volume_cells))}.")
         instance_uuid = str(uuidlib.uuid4())
+        bdms = bdms or []
+        volumes.reserve_existing(ctx, instance_uuid, bdms)
         instance = {
             "uuid": instance_uuid,
             "display_name": name,
@@ -237,7 +256,7 @@ class API:
             "hostname": sanitize_hostname(name),
             "user_id": ctx.user_id,
             "project_id": ctx.project_id,
-            "image_ref": image["id"],
+            "image_ref": "" if volume_backed else image["id"],
             "key_name": key_pair["name"] if key_pair else None,
             "key_data": key_pair["public_key"] if key_pair else None,
             "keypairs": [key_pair] if key_pair else [],
@@ -247,9 +266,9 @@ class API:
             "access_ip_v6": access_ip_v6,
             "config_drive": "True" if config_drive else "",
             "auto_disk_config": auto_disk_config,
-            "reservation_id": "r-" + uuidlib.uuid4().hex[:8],
+            "reservation_id": reservation_id or "r-" + uuidlib.uuid4().hex[:8],
             "requested_networks": requested_networks,
-            "bdms": bdms or [],
+            "bdms": bdms,
         }
         request_spec = {
             "instance_uuid": instance_uuid,
@@ -264,13 +283,26 @@ class API:
             "requested_destination": ({"host": requested_host, "node": requested_node}
                                       if requested_host or requested_node else None),
             "num_instances": 1,
+            "is_bfv": volume_backed,
+            "scheduler_hints": {**(hints or {}),
+                                **({"group": group.uuid} if group is not None else {})},
         }
-        mappings.record_build(instance_uuid, ctx.project_id, ctx.user_id, request_spec)
+        build_spec = request_spec
+        if volume_cells is not None and len(volume_cells) == 1 and not availability_zone:
+            build_spec = {**request_spec, "availability_zone": next(iter(volume_cells))}
         try:
-            return _conductor().schedule_and_build(ctx, request_spec, instance)
-        except Exception:
-            # nothing was mapped to a cell: forget the mapping rather than leak it
-            mappings.forget(instance_uuid, only_unplaced=True)
+            mappings.record_build(instance_uuid, ctx.project_id, ctx.user_id, request_spec)
+            try:
+                if group is not None:  # a member before it is placed: see scheduler.groups
+                    server_groups.add_member(group, instance_uuid)
+                return _conductor().schedule_and_build(ctx, build_spec, instance)
+            except Exception:
+                # nothing was mapped to a cell: forget the mapping rather than leak it
+                server_groups.remove_member(instance_uuid)
+                mappings.forget(instance_uuid, only_unplaced=True)
+                raise
+        except BaseException:
+            volumes.release_reserved(ctx, bdms)
             raise
 
     # update ------------------------------------------------------------
@@ -299,34 +331,37 @@ class API:
 
     # moves -------------------------------------------------------------
     def resize(self, ctx: RequestContext, server_id: str, flavor: dict,
-               allow_cross_cell: bool) -> str:
-        """Check what can be checked here, then hand the move to the conductor."""
+               allow_cross_cell: bool, readdress: bool | None = None,
+               auto_disk_config: bool | None = None) -> str:
+        """Check what can be checked here, then hand the move to the conductor.
+
+        ``auto_disk_config`` (the body's ``OS-DCF:diskConfig``) is set with the
+        update that takes the server for the move, so the move carries it and a
+        refused resize leaves it as it was."""
         cell, server = self._movable(ctx, server_id, "resize")
         current = server["flavor"] or {}
-        if flavor["flavorid"] == current.get("flavorid"):
-            raise exception.Invalid("When resizing, instances must change flavor!")
-        if flavor["root_gb"] < current.get("root_gb", 0):
-            raise exception.Invalid(
-                f"Resize error: unable to resize disk down: flavor {flavor['flavorid']} has "
-                f"a {flavor['root_gb']} GB root disk, the server's is "
-                f"{current.get('root_gb')} GB.")
-        quota.check_deltas(ctx, server["project_id"],
+        refusals = plan.request_refusals(server, flavor, None)
+        if refusals:
+            raise exception.Invalid(refusals[0])
+        quota.check_deltas(ctx, server["project_id"], user_id=server.get("user_id"),
                            cores=max(0, flavor["vcpus"] - current.get("vcpus", 0)),
                            ram=max(0, flavor["memory_mb"] - current.get("memory_mb", 0)))
-        return self._start_move(ctx, cell, server, "resize", flavor, None, allow_cross_cell)
+        return self._start_move(ctx, cell, server, "resize", flavor, None, allow_cross_cell,
+                                readdress, auto_disk_config)
 
     def migrate(self, ctx: RequestContext, server_id: str, host: str | None,
-                allow_cross_cell: bool) -> str:
+                allow_cross_cell: bool, readdress: bool | None = None) -> str:
         cell, server = self._movable(ctx, server_id, "migrate")
         if host is not None:
             try:
                 cells.cell_of_host(host)
             except exception.NotFound:
                 raise exception.Invalid(f"Compute host {host} could not be found.") from None
-            if host == server["host"]:
-                raise exception.Invalid(f"The target host can't be the same one: {host}.")
+            refusals = plan.request_refusals(server, None, host)
+            if refusals:
+                raise exception.Invalid(refusals[0])
         return self._start_move(ctx, cell, server, "migration", server["flavor"], host,
-                                allow_cross_cell)
+                                allow_cross_cell, readdress)
 
     def _movable(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
@@ -337,7 +372,9 @@ class API:
         return cell, server
 
     def _start_move(self, ctx: RequestContext, cell: cells.Cell, server: dict, kind: str,
-                    flavor: dict, host: str | None, allow_cross_cell: bool) -> str:
+                    flavor: dict, host: str | None, allow_cross_cell: bool,
+                    readdress: bool | None = None, auto_disk_config: bool | None = None
+                    ) -> str:
         """Take the server for one move, record the move, recheck quota, then cast.
 
         The task state is taken with one conditional update, so of many moves
@@ -348,15 +385,18 @@ class API:
         resizes of one project racing for the last cores cannot both pass.
         """
         server_id = server["uuid"]
+        disk = {} if auto_disk_config is None else {"auto_disk_config": auto_disk_config}
+        undo_disk = {} if auto_disk_config is None else \
+            {"auto_disk_config": server["auto_disk_config"]}
         server = inst.update(cell, server_id, expected_task_state=None,
                              expected_vm_state=(vm.ACTIVE, vm.STOPPED),
-                             task_state=vm.RESIZE_PREP, progress=0)
+                             task_state=vm.RESIZE_PREP, progress=0, **disk)
         migration_uuid = str(uuidlib.uuid4())
         try:
             actions.record_action(ctx, cell, server_id,
                                   actions.RESIZE if kind == "resize" else actions.MIGRATE)
             plan.record_move(ctx, cell, server, migration_uuid, kind, flavor, host,
-                             allow_cross_cell)
+                             allow_cross_cell, readdress)
             try:
                 quota.recheck(server["project_id"], **_growth(server["flavor"] or {}, flavor))
             except exception.OverQuota:
@@ -364,7 +404,7 @@ class API:
                 raise
         except Exception:
             inst.update(cell, server_id, expected_task_state=vm.RESIZE_PREP, task_state=None,
-                        progress=None)
+                        progress=None, **undo_disk)
             raise
         _conductor().migrate_server(ctx, server_id, migration_uuid, kind, flavor, host,
                                     allow_cross_cell)
@@ -377,9 +417,13 @@ class API:
         _conductor().confirm_move(ctx, server_id)
 
     def revert_resize(self, ctx: RequestContext, server_id: str) -> None:
-        """Revert needs no quota check of its own: while the move is in flight the
-        server is counted at the larger of its two flavors (``quota.usage``)."""
-        cell, _ = self._resized(ctx, server_id, "revertResize")
+        """The old flavor comes back: refused (403) if the project's limits, lowered
+        since the resize began, no longer hold it (``quota.check_revert``)."""
+        cell, server = self._resized(ctx, server_id, "revertResize")
+        moving = sagas.Saga.in_flight_for(server_id)
+        if moving is not None:
+            quota.check_revert(ctx, server, moving.resources.get("old_flavor") or {},
+                               moving.resources.get("new_flavor") or {})
         self._end_move(ctx, server_id, sagas.REVERTING, "revert_context")
         try:
             inst.update(cell, server_id, expected_task_state=None, expected_vm_state=vm.RESIZED,
@@ -420,8 +464,9 @@ class API:
         return cell, server
 
     # delete ------------------------------------------------------------
-    def delete(self, ctx: RequestContext, server_id: str) -> None:
-        """Delete now, or once the server's move in VERIFY_RESIZE is confirmed.
+    def delete(self, ctx: RequestContext, server_id: str, force: bool = False) -> None:
+        """Delete now, or once the server's move in VERIFY_RESIZE is confirmed; softly
+        (restorable) with ``[compute] reclaim_instance_interval`` unless ``force``.
 
         The task state goes to ``deleting`` by one conditional update from the
         states a delete may interrupt (none, power changes, a build), so a
@@ -443,6 +488,8 @@ class API:
             actions.record_action(ctx, cell, server_id, actions.CONFIRM_RESIZE)
             _conductor().confirm_move(ctx, server_id, wait=True)
             cell, server = self.get(ctx, server_id)
+        if not force and PowerAPI(self).soft_delete(ctx, cell, server, DELETABLE_TASK_STATES):
+            return
         try:
             server = inst.update(cell, server_id, expected_task_state=DELETABLE_TASK_STATES,
                                  task_state=vm.DELETING)
@@ -452,8 +499,12 @@ class API:
             raise
         actions.record_action(ctx, cell, server_id, actions.DELETE)
         mappings.queue_for_delete(server_id)
+        server_groups.remove_member(server_id)
+        if shelve_api.delete_shelved(ctx, cell, server):
+            return
         if server["host"] is None or cell.is_cell0:
-            # never got a host: nothing to tear down beyond the rows
+            # never got a host: nothing to tear down beyond the rows and the volumes
+            volumes.cleanup_volumes(ctx, server["bdms"])
             inst.soft_delete(cell, server_id)
             return
         self.compute.terminate_instance(ctx, server["host"], server_id)
@@ -465,7 +516,8 @@ FINISHING_WAIT = 5.0
 
 #: A delete may interrupt these; a move (which owns the server) it may not.
 DELETABLE_TASK_STATES = (None, vm.POWERING_OFF, vm.POWERING_ON, vm.SCHEDULING, vm.NETWORKING,
-                         vm.SPAWNING)
+                         vm.SPAWNING) + vm.IMAGE_TASK_STATES + vm.REBUILD_TASK_STATES + \
+    vm.GUEST_TASK_STATES
 
 
 def _require_state(server: dict, action: str, vm_states: tuple[str, ...]) -> None:

@@ -108,7 +108,8 @@ def _state_in(column, allowed: Any):
 
 
 def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
-           expected_vm_state: Any = _NOT_SET, **values: Any) -> dict[str, Any]:
+           expected_vm_state: Any = _NOT_SET, expect_unlocked: bool = False,
+           **values: Any) -> dict[str, Any]:
     """Change a server's columns in one ``UPDATE ... WHERE`` on the states the caller expects.
 
     This is the one place a server's vm and task state change. With
@@ -116,6 +117,8 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
     None stands for "no task"), the guard is part of the statement itself, so
     of two requests racing for the same server exactly one matches the row and
     the other gets 409, whatever the database engine and its isolation level.
+    ``expect_unlocked`` adds "not locked" to the guard (a non-administrator's action
+    racing a lock: InstanceIsLocked).
     """
     with cell_session(cell) as s:
         stmt = sa_update(cm.Instance).where(cm.Instance.uuid == uuid, cm.Instance.deleted == 0)
@@ -123,6 +126,8 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
             stmt = stmt.where(_state_in(cm.Instance.task_state, expected_task_state))
         if expected_vm_state is not _NOT_SET:
             stmt = stmt.where(_state_in(cm.Instance.vm_state, expected_vm_state))
+        if expect_unlocked:
+            stmt = stmt.where(or_(cm.Instance.locked.is_(False), cm.Instance.locked.is_(None)))
         result = s.execute(stmt.values(**values, updated_at=utcnow())
                            .execution_options(synchronize_session=False))
         row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid,
@@ -131,6 +136,8 @@ def update(cell: Cell, uuid: str, expected_task_state: Any = _NOT_SET,
         if result.rowcount == 0:
             if row is None:
                 raise exception.InstanceNotFound(instance_id=uuid)
+            if expect_unlocked and row.locked:
+                raise exception.InstanceIsLocked(instance_uuid=uuid)
             if expected_task_state is not _NOT_SET and \
                     row.task_state not in _states(expected_task_state):
                 raise UnexpectedTaskState(instance_uuid=uuid, actual=row.task_state or "none",

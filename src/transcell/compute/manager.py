@@ -14,14 +14,18 @@ from sqlalchemy import select
 
 from transcell import exception
 from transcell.cell import Cell
-from transcell.compute import actions
+from transcell.compute import actions, shelving
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
+from transcell.compute.image_ops import ImageOperations
 from transcell.compute.move_ops import MoveOperations
+from transcell.compute.power_ops import POWER_TASK_STATES, PowerOperations
 from transcell.compute.resource_tracker import ResourceTracker
+from transcell.compute.shelve_ops import ShelveOperations
 from transcell.compute.virt import power_state
 from transcell.compute.virt.driver import ComputeDriver
-from transcell.conductor.rpcapi import ConductorAPI
+from transcell.compute.volume_ops import VolumeOperations
+from transcell.conductor.cell import CellConductorAPI
 from transcell.conf import CONF
 from transcell.context import RequestContext
 from transcell.db import cell_models as cm
@@ -39,7 +43,12 @@ BINARY = "nova-compute"
 BUILD_TASK_STATES = (vm.SCHEDULING, vm.NETWORKING, vm.SPAWNING)
 
 
-class ComputeManager(MoveOperations):
+class ComputeManager(MoveOperations, VolumeOperations, PowerOperations, ImageOperations,
+                     ShelveOperations):
+    #: messages of major 1 up to this minor are accepted (1.2: attach_volume,
+    #: detach_volume; 1.3: the everyday server actions, snapshots and shelving)
+    RPC_API_VERSION = "1.3"
+
     def __init__(self, host: str, cell: Cell, driver: ComputeDriver, traits: list[str]):
         self.host = host
         self.cell = cell
@@ -77,6 +86,7 @@ class ComputeManager(MoveOperations):
             try:
                 self._heartbeat()
                 self.tracker.update_usage()
+                self.offload_expired_shelves()
             except Exception:
                 LOG.exception("periodic task failed on %s", self.host)
 
@@ -119,7 +129,7 @@ class ComputeManager(MoveOperations):
         start a host carries out every delete and power change its servers
         still show, and rebuilds a server caught mid-build from what its cell
         recorded (its flavor and requested networks), as if the build had
-        just arrived.
+        just arrived; a volume the API reserved for a server here is connected.
         """
         ctx = RequestContext.admin()
         for row in inst.on_host(self.cell, self.host):
@@ -133,8 +143,16 @@ class ComputeManager(MoveOperations):
                     self.stop_instance(ctx, uuid)
                 elif task == vm.POWERING_ON:
                     self.start_instance(ctx, uuid)
+                elif task in POWER_TASK_STATES:
+                    self._resume_power_work(ctx, row)
+                elif task in vm.IMAGE_TASK_STATES or task in vm.REBUILD_TASK_STATES:
+                    self.resume_image_work(ctx, row)
+                elif task in shelving.HOST_TASKS or task == shelving.UNSHELVING:
+                    self.resume_shelving(ctx, row)
                 elif row["vm_state"] == vm.BUILDING and task in BUILD_TASK_STATES:
                     self._resume_build(ctx, uuid)
+                else:
+                    self._resume_attaches(ctx, row)
             except Exception:
                 LOG.exception("Could not finish %s of %s after a restart", task, uuid)
 
@@ -171,8 +189,10 @@ class ComputeManager(MoveOperations):
             except (inst.UnexpectedTaskState, exception.InstanceNotFound):
                 return  # a delete owns the server now; nothing to reschedule
             inst.add_fault(self.cell, instance_uuid, exc, host=self.host)
-            ConductorAPI(get_bus(CONF.rpc.transport_url)).reschedule(
-                ctx, instance_uuid, alternates, self.host, str(exc) or type(exc).__name__)
+            # to the cell conductor on this cell's own bus: a cell never calls up
+            CellConductorAPI(get_bus(self.cell.transport_url)).reschedule(
+                ctx, instance_uuid, alternates, self.host, str(exc) or type(exc).__name__,
+                request_spec)
             return
         actions.finish_event(ctx, self.cell, instance_uuid, event)
 
@@ -186,13 +206,17 @@ class ComputeManager(MoveOperations):
         server = inst.update(self.cell, instance_uuid, expected_task_state=vm.NETWORKING,
                              task_state=vm.SPAWNING)
         flavor = server["flavor"]
-        image = services.image.get(ctx, server["image_ref"])
+        block_device_info = self._prep_block_devices(ctx, instance_uuid)
+        # a volume-backed server boots from its volume: no image to fetch here
+        image = services.image.get(ctx, server["image_ref"]) if server["image_ref"] else {}
         self.driver.spawn(
             {"uuid": instance_uuid, "display_name": server["display_name"],
-             "vcpus": flavor["vcpus"], "memory_mb": flavor["memory_mb"]},
+             "vcpus": flavor["vcpus"], "memory_mb": flavor["memory_mb"],
+             "ephemeral_gb": flavor.get("ephemeral_gb") or 0},
             image,
             lambda image_id, dest: services.image.download_to_file(ctx, image_id, dest),
-            flavor["root_gb"], power_on=True)
+            flavor["root_gb"], power_on=True, block_device_info=block_device_info)
+        self._complete_block_devices(ctx, block_device_info)
         inst.update(self.cell, instance_uuid, expected_task_state=vm.SPAWNING,
                     vm_state=vm.ACTIVE, task_state=None,
                     power_state=power_state.RUNNING, launched_at=utcnow())
@@ -214,6 +238,10 @@ class ComputeManager(MoveOperations):
             self.driver.destroy(instance_uuid, destroy_disks=True)
         except Exception:
             LOG.exception("Could not clean up guest %s", instance_uuid)
+        try:
+            self._release_block_devices(ctx, instance_uuid, for_retry=True)
+        except Exception:
+            LOG.exception("Could not release the volumes of %s", instance_uuid)
         try:
             services.network.deallocate_for_instance(ctx, instance_uuid)
             inst.set_vifs(self.cell, instance_uuid, [])
@@ -273,6 +301,7 @@ class ComputeManager(MoveOperations):
         with self._lock(instance_uuid), actions.event(ctx, self.cell, instance_uuid,
                                                       "compute_terminate_instance", self.host):
             self.driver.destroy(instance_uuid, destroy_disks=True)
+            self._delete_volumes(ctx, instance_uuid)
             services.network.deallocate_for_instance(ctx, instance_uuid)
             services.placement.delete_allocations(instance_uuid)
             inst.soft_delete(self.cell, instance_uuid)

@@ -20,6 +20,7 @@ from transcell.compute import instance as inst
 from transcell.compute import snapshot
 from transcell.compute.virt import disk
 from transcell.context import RequestContext
+from transcell.faults import hold_point
 from transcell.image import sparse
 from transcell.image.service import zero_digest
 from transcell.image.store import ChunkMissing
@@ -49,8 +50,24 @@ class MoveOperations:
                  instance_uuid, disk_gb)
         return {"host": self.host, "node": self.tracker.nodename}
 
+    def describe_disk(self, ctx: RequestContext, instance_uuid: str) -> dict[str, Any]:
+        """What a move of this guest's root disk would have to read: for a move plan.
+
+        Allocated bytes, not the virtual size: holes are never read or sent, and
+        a qcow2 overlay holds only what the guest wrote since its image.
+        """
+        paths = self.driver.get_disk_paths(instance_uuid)
+        root = paths.get("root")
+        if root is None:
+            return {"host": self.host, "exists": False, "allocated_bytes": 0}
+        stat = os.stat(root)
+        return {"host": self.host, "exists": True, "format": self.driver.root_disk_format(
+                    instance_uuid), "allocated_bytes": stat.st_blocks * 512,
+                "file_size": stat.st_size,
+                "on_image": self.driver.root_disk_image(instance_uuid) is not None}
+
     def prep_move_at_source(self, ctx: RequestContext, instance_uuid: str,
-                            snapshot_id: str) -> dict[str, Any]:
+                            snapshot_id: str | None) -> dict[str, Any]:
         """Stop the guest, upload its root disk as the snapshot, keep the disks.
 
         Returns the snapshot's chunk-list digest (of every byte the guest
@@ -62,6 +79,14 @@ class MoveOperations:
         if self.driver.instance_exists(instance_uuid):
             self.driver.power_off(instance_uuid)
         stats["stopped_at"] = time.time()
+        hold_point("compute-upload", instance_uuid)
+        if snapshot_id is None:
+            # booted from a volume: the root disk is that volume, which the
+            # conductor moves (or leaves) with the other volumes
+            self.driver.destroy(instance_uuid, destroy_disks=False)
+            self.tracker.update_usage()
+            stats.update(checksum=None, disk_size=0, bytes_uploaded=0)
+            return stats
         record = services.image.get(ctx, snapshot_id)
         if record["status"] == "active":  # uploaded by an earlier attempt of this step
             sent = {"bytes_total": record["size"], "bytes_sent": 0,
@@ -135,8 +160,9 @@ class MoveOperations:
                     inst.update(self.cell, instance_uuid, progress=int(fraction * 100))
         return report
 
-    def finish_move_at_dest(self, ctx: RequestContext, instance: dict, snapshot_id: str,
-                            checksum: str, disk_gb: int, power_on: bool) -> dict[str, Any]:
+    def finish_move_at_dest(self, ctx: RequestContext, instance: dict,
+                            snapshot_id: str | None, checksum: str | None, disk_gb: int,
+                            power_on: bool) -> dict[str, Any]:
         """Rebuild the root disk from the snapshot, verify it, start the guest if it ran.
 
         Every chunk written here is hashed as it arrives and must match its
@@ -146,10 +172,12 @@ class MoveOperations:
         chunks are written, onto this host's copy of that image.
         """
         uuid = instance["uuid"]
+        hold_point("compute-rebuild", uuid)
         stats: dict[str, Any] = {}
         directory = os.path.join(self.driver.instances_dir, uuid) if hasattr(
             self.driver, "instances_dir") else None
-        if not self.driver.get_disk_paths(uuid) and not self._rebuild_on_base(
+        if snapshot_id is not None and not self.driver.get_disk_paths(uuid) and \
+                not self._rebuild_on_base(
                 ctx, instance, snapshot_id, checksum, disk_gb, stats):
             os.makedirs(directory, exist_ok=True)
             part = os.path.join(directory, "disk.incoming")
@@ -167,7 +195,14 @@ class MoveOperations:
                     expected=checksum, actual=actual)
             stats["verified_checksum"] = actual
             self.driver.import_root_disk(uuid, part, disk_gb)
-        self.driver.restore_guest(instance, power_on=power_on)
+        devices = _volume_entries(instance)
+        if snapshot_id is None and not self.driver.instance_exists(uuid):
+            # booted from a volume: the guest is defined on its volumes alone
+            self.driver.spawn(instance, {}, _no_image, 0, power_on=power_on,
+                              block_device_info=devices)
+        else:
+            self.driver.restore_guest(instance, power_on=power_on)
+            self._sync_volumes(uuid, devices)
         stats["running_at"] = time.time()
         self.tracker.update_usage()
         return stats
@@ -228,10 +263,24 @@ class MoveOperations:
         uuid = instance["uuid"]
         if not self.driver.instance_exists(uuid):
             self.driver.restore_guest(instance, power_on=power_on)
+            self._sync_volumes(uuid, _volume_entries(instance))
         elif power_on:
             self.driver.power_on(uuid)
         self.tracker.update_usage()
         return self.driver.get_power_state(uuid)
+
+    def _sync_volumes(self, uuid: str, devices: dict[str, Any]) -> None:
+        """The guest has exactly the volumes its mappings name, through the paths given
+        (a volume migrated, or attached or detached elsewhere, since it last ran here)."""
+        if not hasattr(self.driver, "attach_volume"):
+            return
+        wanted = {entry["volume_id"]: entry for entry in devices["volumes"]}
+        for volume_id in set(self.driver.get_volumes(uuid)) - set(wanted):
+            self.driver.detach_volume(uuid, volume_id)
+        for entry in wanted.values():
+            if entry.get("connection_info"):
+                self.driver.attach_volume(uuid, entry["connection_info"],
+                                          entry["device_name"])
 
     def refresh_usage(self, ctx: RequestContext) -> None:
         """Recount now: a move changed which rows sit on this host."""
@@ -241,3 +290,18 @@ class MoveOperations:
         """The move is kept: the source's kept disks are no longer anyone's."""
         self.driver.destroy(instance_uuid, destroy_disks=True)
         self.tracker.update_usage()
+
+
+def _volume_entries(instance: dict) -> dict[str, Any]:
+    """The driver's block device info from the mappings the conductor sent."""
+    volumes = [{"volume_id": bd["volume_id"], "device_name": bd.get("device_name") or "",
+                "connection_info": bd.get("connection_info") or {},
+                "attachment_id": bd.get("attachment_id") or ""}
+               for bd in instance.get("block_devices") or []]
+    root = next((v for v, bd in zip(volumes, instance.get("block_devices") or [], strict=True)
+                 if bd.get("boot_index") in (0, "0")), None)
+    return {"root_volume": root, "volumes": volumes}
+
+
+def _no_image(image_id: str, dest: str) -> None:
+    raise exception.Invalid(reason="a server booted from a volume has no image to fetch")

@@ -71,9 +71,17 @@ class ResourceTracker:
         because a hidden copy of a moving server still holds its resources."""
         with self._lock:
             rows = [r for r in inst.on_host(self.cell, self.host) if r["node"] == self.nodename]
+            with cell_session(self.cell) as s:
+                # a volume-backed server's root disk is on the volume service, not here
+                volume_backed = set(s.scalars(select(cm.BlockDeviceMapping.instance_uuid).where(
+                    cm.BlockDeviceMapping.instance_uuid.in_([r["uuid"] for r in rows]),
+                    cm.BlockDeviceMapping.boot_index == 0,
+                    cm.BlockDeviceMapping.destination_type == "volume",
+                    cm.BlockDeviceMapping.deleted == 0))) if rows else set()
             used = {"vcpus_used": sum(r["vcpus"] for r in rows),
                     "memory_mb_used": sum(r["memory_mb"] for r in rows),
-                    "local_gb_used": sum(r["root_gb"] + r["ephemeral_gb"] for r in rows),
+                    "local_gb_used": sum((0 if r["uuid"] in volume_backed else r["root_gb"])
+                                         + r["ephemeral_gb"] for r in rows),
                     "running_vms": len(rows)}
             with cell_session(self.cell) as s:
                 node = s.scalar(select(cm.ComputeNode).where(cm.ComputeNode.uuid ==

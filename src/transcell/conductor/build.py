@@ -14,6 +14,7 @@ from transcell import cell as cells
 from transcell import exception, quota
 from transcell import mapping as mappings
 from transcell.compute import actions
+from transcell.compute import bdm as bdms
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.rpcapi import ComputeAPI
@@ -56,24 +57,19 @@ def create_instance_rows(cell: cells.Cell, instance: dict, flavor: dict, **colum
             s.add(cm.InstanceMetadata(instance_uuid=uuid, key=key, value=value))
         for tag in sorted(set(instance.get("tags") or [])):
             s.add(cm.Tag(resource_id=uuid, tag=tag))
-        for bdm in instance.get("bdms") or [{"source_type": "image",
-                                             "uuid": instance.get("image_ref"),
-                                             "boot_index": 0}]:
-            s.add(cm.BlockDeviceMapping(
-                uuid=_new_uuid(), instance_uuid=uuid, source_type="image",
-                destination_type="local", image_id=bdm.get("uuid"), boot_index=0,
-                device_name="/dev/vda", delete_on_termination=True, tag=bdm.get("tag")))
+        mappings = list(instance.get("bdms") or [])
+        if not any(b.get("boot_index") == 0 for b in mappings):
+            # booted from imageRef: the image is the boot disk, local to the host
+            mappings.insert(0, {"source_type": "image", "destination_type": "local",
+                                "image_id": instance.get("image_ref"), "boot_index": 0,
+                                "delete_on_termination": True})
+        bdms.add_build_mappings(s, uuid, mappings)
 
 
 def _as_list(requested):
     if isinstance(requested, str):
         return [{"special": requested}]
     return requested
-
-
-def _new_uuid() -> str:
-    import uuid
-    return str(uuid.uuid4())
 
 
 class BuildTask:
@@ -107,31 +103,6 @@ class BuildTask:
         self.compute.build_and_run_instance(ctx, chosen["host"], uuid, request_spec,
                                             alternates)
         return {"uuid": uuid}
-
-    def reschedule(self, ctx: RequestContext, instance_uuid: str, alternates: list[dict],
-                   failed_host: str, reason: str) -> None:
-        cell = cells.cell_of_instance(instance_uuid)
-        server = inst.get(cell, instance_uuid)
-        spec = mappings.request_spec(instance_uuid) or {}
-        for index, alternate in enumerate(alternates):
-            if not services.placement.claim(instance_uuid, alternate["allocation_request"],
-                                            server["project_id"], server["user_id"]):
-                continue
-            inst.update(cell, instance_uuid, expected_task_state=None,
-                        expected_vm_state=vm.BUILDING, host=alternate["host"],
-                        node=alternate["nodename"], launched_on=alternate["host"],
-                        task_state=vm.SCHEDULING)
-            LOG.info("Rescheduling %s from %s to %s: %s", instance_uuid, failed_host,
-                     alternate["host"], reason)
-            self.compute.build_and_run_instance(ctx, alternate["host"], instance_uuid, spec,
-                                                alternates[index + 1:])
-            return
-        services.placement.delete_allocations(instance_uuid)
-        inst.update(cell, instance_uuid, expected_task_state=None,
-                    expected_vm_state=vm.BUILDING, vm_state=vm.ERROR, host=None, node=None)
-        inst.add_fault(cell, instance_uuid, exception.NoValidHost(
-            reason=f"Exceeded maximum number of retries. Last failure on {failed_host}: "
-                   f"{reason}"))
 
     def _bury_in_cell0(self, ctx: RequestContext, instance: dict, flavor: dict,
                        error: Exception) -> None:

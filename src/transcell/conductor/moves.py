@@ -4,6 +4,12 @@ Sagas live in the API database, so this module keeps no state a restart
 could lose: on start and on every pass it looks for moves whose conductor is
 gone and resumes them, and confirms moves left in VERIFY_RESIZE longer than
 ``resize_confirm_window``.
+
+A conductor works on a saga only while it holds the saga's lease, renewed
+by a ``LeaseKeeper`` thread for as long as the work runs. Another conductor,
+in this process or any other, takes over a saga once its lease ran out;
+that is all it needs to know. A conductor on the same machine also takes
+over at once when the owner's process no longer exists.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -22,15 +29,18 @@ from transcell import exception
 from transcell.compute import actions
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
+from transcell.compute.power_api import reclaim_expired
+from transcell.conductor import unshelve
 from transcell.conf import CONF
 from transcell.context import RequestContext
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
 from transcell.db.types import utcnow
 from transcell.faults import hold_point
+from transcell.lifecycle import pid_exists
 from transcell.move import saga as sagas
 from transcell.move.finish import FinishTask
-from transcell.move.saga import Saga
+from transcell.move.saga import LeaseKeeper, Saga, SagaLost
 from transcell.move.task import MoveTask
 
 LOG = logging.getLogger(__name__)
@@ -41,30 +51,27 @@ STRANDED_AFTER = 60
 STRANDED_SWEEP_INTERVAL = 60
 
 
-def _owner_gone(owner: str | None, updated_at: dt.datetime | None) -> bool:
-    """Whether the conductor that last wrote a saga can no longer be working on it."""
-    if owner is None:
-        return True
-    host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        if int(pid) == os.getpid():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
-    if updated_at is None:
-        return True
-    age = (utcnow() - updated_at).total_seconds()
-    return age > CONF.conductor.move_takeover_after
+def _process_gone(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid:...``) ran on this machine in a process that is gone.
+
+    Only a shortcut past waiting for the lease: a process that is merely
+    stopped still exists, and an owner elsewhere is judged by its lease alone.
+    """
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not pid_exists(int(pid))
 
 
 class MoveTasks:
-    def __init__(self) -> None:
-        self.move = MoveTask()
-        self.finish = FinishTask()
+    def __init__(self, owner: str | None = None, move: MoveTask | None = None,
+                 finish: FinishTask | None = None) -> None:
+        #: this conductor's name on the sagas it holds: its own even when another
+        #: conductor runs in the same process, as each resumes what its owner holds
+        self.owner = owner or sagas.new_owner_id()
+        self.move = move or MoveTask()
+        self.finish = finish or FinishTask()
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,6 +88,20 @@ class MoveTasks:
         with self._lock:
             self._running.discard(instance_uuid)
 
+    def _work(self, saga: Saga, work: Callable[[], None]) -> None:
+        """Run ``work`` on a claimed saga while a keeper renews its lease.
+
+        When another conductor took the saga over meanwhile, this one stops
+        where it noticed, without compensating anything: the new owner
+        undoes or finishes the move from the record.
+        """
+        try:
+            with LeaseKeeper(saga):
+                work()
+        except SagaLost:
+            LOG.warning("Move %s was taken over by another conductor; %s stopped working "
+                        "on it", saga.uuid, self.owner)
+
     # RPC entry points ----------------------------------------------------------
     def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
                        kind: str | None = None, flavor: dict | None = None,
@@ -95,9 +116,10 @@ class MoveTasks:
         while not self._claim(instance_uuid):
             time.sleep(0.05)
         try:
-            saga = Saga.claim(migration_uuid, (sagas.MOVING,), from_owner=None)
+            saga = Saga.claim(migration_uuid, (sagas.MOVING,), from_owner=None,
+                              owner=self.owner)
             if saga is not None:
-                self.move.start(saga)
+                self._work(saga, lambda: self.move.start(saga))
         finally:
             self._release(instance_uuid)
 
@@ -124,9 +146,9 @@ class MoveTasks:
                 raise exception.Conflict(f"Instance {instance_uuid} has no move to take to "
                                          f"{done}.")
             if saga.status == ending:
-                claimed = Saga.claim(saga.uuid, (ending,), from_owner=None)
+                claimed = Saga.claim(saga.uuid, (ending,), from_owner=None, owner=self.owner)
                 if claimed is not None:
-                    how(_context(claimed, context_key), claimed)
+                    self._work(claimed, lambda: how(_context(claimed, context_key), claimed))
         finally:
             self._release(instance_uuid)
         self._wait_for(saga.uuid, done)
@@ -158,20 +180,26 @@ class MoveTasks:
     def pass_once(self) -> None:
         if time.monotonic() - self._swept_at >= STRANDED_SWEEP_INTERVAL:
             self.sweep_stranded(older_than=STRANDED_AFTER)
+            unshelve.release_stranded(older_than=STRANDED_AFTER)
             self._swept_at = time.monotonic()
+        now = utcnow()
         for saga in Saga.with_status(*sagas.ACTIVE):
             # nobody took it yet (its cast was lost with the process that sent it),
             # ours but no thread here runs it (it failed after its flip), or its
-            # conductor is gone: either way nobody else will finish it
-            if saga.owner is None or saga.owner == sagas.OWNER or \
-                    _owner_gone(saga.owner, saga.updated_at):
-                self._resume(saga)
+            # lease ran out (its conductor died or froze): nobody else will finish it
+            if saga.owner is None or saga.owner == self.owner or saga.lease_expired(now):
+                self._resume(saga, sagas.EXPIRED)
+            elif _process_gone(saga.owner):
+                self._resume(saga, saga.owner)
         window = CONF.conductor.resize_confirm_window
         if window > 0:
             for saga in Saga.with_status(sagas.MOVED):
                 moved_at = saga.resources.get("moved_at") or 0
                 if time.time() - moved_at >= window:
                     self._auto_confirm(saga)
+        # not a move, but the same periodic pass over every cell: soft-deleted servers
+        # past [compute] reclaim_instance_interval are deleted for good
+        reclaim_expired()
 
     def sweep_stranded(self, older_than: float) -> list[str]:
         """Give back servers a dead API process left in a move's task state.
@@ -205,19 +233,28 @@ class MoveTasks:
                 released.append(uuid)
         return released
 
-    def _resume(self, saga: Saga) -> None:
+    def _resume(self, saga: Saga, from_owner: str | sagas.Takeover) -> None:
         if not self._claim(saga.instance_uuid):
             return
         try:
-            claimed = Saga.claim(saga.uuid, (saga.status,), from_owner=saga.owner)
+            claimed = Saga.claim(saga.uuid, (saga.status,), from_owner=from_owner,
+                                 owner=self.owner)
             if claimed is None:
                 return  # another conductor (or this one's RPC handler) got there first
-            if claimed.status in (sagas.MOVING, sagas.UNDOING):
-                self.move.resume(claimed)
+            if saga.owner is not None and saga.owner != self.owner:
+                LOG.warning("Took over move %s from %s (generation %d)", saga.uuid,
+                            saga.owner, claimed.generation)
+            if claimed.kind == unshelve.KIND:
+                if claimed.status in (sagas.MOVING, sagas.UNDOING):
+                    self._work(claimed, lambda: unshelve.TASK.resume(claimed))
+            elif claimed.status in (sagas.MOVING, sagas.UNDOING):
+                self._work(claimed, lambda: self.move.resume(claimed))
             elif claimed.status == sagas.CONFIRMING:
-                self.finish.confirm(_context(claimed, "confirm_context"), claimed)
+                self._work(claimed, lambda: self.finish.confirm(
+                    _context(claimed, "confirm_context"), claimed))
             elif claimed.status == sagas.REVERTING:
-                self.finish.revert(_context(claimed, "revert_context"), claimed)
+                self._work(claimed, lambda: self.finish.revert(
+                    _context(claimed, "revert_context"), claimed))
         except Exception:
             LOG.exception("Resuming move %s failed; it will be retried", saga.uuid)
         finally:
@@ -232,14 +269,15 @@ class MoveTasks:
                                          confirm_context=ctx.to_dict())
             if confirming is None:
                 return  # the user confirmed or reverted it meanwhile
-            claimed = Saga.claim(saga.uuid, (sagas.CONFIRMING,), from_owner=None)
+            claimed = Saga.claim(saga.uuid, (sagas.CONFIRMING,), from_owner=None,
+                                 owner=self.owner)
             if claimed is None:
                 return
             cell = cells.cell_of_instance(saga.instance_uuid)
             actions.record_action(ctx, cell, saga.instance_uuid, CONFIRM_ACTION)
             LOG.info("Confirming move %s of %s: resize_confirm_window passed", saga.uuid,
                      saga.instance_uuid)
-            self.finish.confirm(ctx, claimed)
+            self._work(claimed, lambda: self.finish.confirm(ctx, claimed))
         except Exception:
             LOG.exception("Automatic confirm of move %s failed", saga.uuid)
         finally:

@@ -8,6 +8,8 @@ TOPIC = "conductor"
 
 
 class ConductorAPI:
+    VERSION = "1.0"  # what these messages are; the served side must accept it
+
     def __init__(self, bus):
         self.bus = bus
 
@@ -20,20 +22,17 @@ class ConductorAPI:
         separate build-request record to show a server that is still being
         placed.
         """
-        return self.bus.call(ctx, TOPIC, "schedule_and_build", request_spec=request_spec,
+        return self.bus.call(ctx, TOPIC, "schedule_and_build", rpc_version=self.VERSION,
+                             request_spec=request_spec,
                              instance=instance)
-
-    def reschedule(self, ctx: RequestContext, instance_uuid: str, alternates: list[dict],
-                   failed_host: str, reason: str) -> None:
-        self.bus.cast(ctx, TOPIC, "reschedule", instance_uuid=instance_uuid,
-                      alternates=alternates, failed_host=failed_host, reason=reason)
 
     def migrate_server(self, ctx: RequestContext, instance_uuid: str, migration_uuid: str,
                        kind: str, flavor: dict, host: str | None,
                        allow_cross_cell: bool) -> None:
         """A cast, as Nova's: the user gets 202 and follows the move in the server's
         status, its migration record and its instance actions."""
-        self.bus.cast(ctx, TOPIC, "migrate_server", instance_uuid=instance_uuid,
+        self.bus.cast(ctx, TOPIC, "migrate_server", rpc_version=self.VERSION,
+                      instance_uuid=instance_uuid,
                       migration_uuid=migration_uuid, kind=kind, flavor=flavor, host=host,
                       allow_cross_cell=allow_cross_cell)
 
@@ -41,10 +40,19 @@ class ConductorAPI:
         """Cast normally; a delete in VERIFY_RESIZE waits, since it must confirm first."""
         if wait:
             from transcell.conf import CONF
-            self.bus.call(ctx, TOPIC, "confirm_move", timeout=CONF.rpc.long_rpc_timeout,
+            self.bus.call(ctx, TOPIC, "confirm_move", rpc_version=self.VERSION,
+                          timeout=CONF.rpc.long_rpc_timeout,
                           instance_uuid=instance_uuid)
         else:
-            self.bus.cast(ctx, TOPIC, "confirm_move", instance_uuid=instance_uuid)
+            self.bus.cast(ctx, TOPIC, "confirm_move", rpc_version=self.VERSION,
+                          instance_uuid=instance_uuid)
 
     def revert_move(self, ctx: RequestContext, instance_uuid: str) -> None:
-        self.bus.cast(ctx, TOPIC, "revert_move", instance_uuid=instance_uuid)
+        self.bus.cast(ctx, TOPIC, "revert_move", rpc_version=self.VERSION,
+                      instance_uuid=instance_uuid)
+
+    def unshelve_instance(self, ctx: RequestContext, instance_uuid: str,
+                          saga_uuid: str) -> None:
+        """Since 1.1: a cast; the saga the API recorded says everything the unshelve needs."""
+        self.bus.cast(ctx, TOPIC, "unshelve_instance", rpc_version="1.1",
+                      instance_uuid=instance_uuid, saga_uuid=saga_uuid)

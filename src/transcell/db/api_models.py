@@ -126,8 +126,11 @@ class MoveSaga(TimestampMixin, APIBase):
     """A server move's durable plan: which steps ran, what each created, how far it got.
 
     Kept in the API DB because it spans two cells and must outlive either
-    cell's view of the server; ``updated_at`` doubles as the owner's
-    heartbeat, so another conductor can take over a saga whose owner died.
+    cell's view of the server. ``owner`` holds it through a lease that runs
+    out at ``lease_expires_at`` unless renewed, so another conductor can take
+    over a saga whose owner died or froze; ``generation`` counts the
+    takeovers, and every write names the generation it holds, so a writer
+    that was overtaken changes nothing.
     """
 
     __tablename__ = "move_sagas"
@@ -143,6 +146,8 @@ class MoveSaga(TimestampMixin, APIBase):
     flipped: Mapped[bool] = mapped_column(Boolean, default=False)
     context: Mapped[dict] = mapped_column(JSONText)
     owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -180,3 +185,57 @@ class AggregateMetadata(TimestampMixin, APIBase):
     aggregate_id: Mapped[int] = mapped_column(ForeignKey("aggregates.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(String(255))
+
+
+class InstanceGroup(TimestampMixin, APIBase):
+    """A server group: where its members may run relative to each other.
+
+    It lives in the API database, not a cell's, because its members may sit in
+    several cells at once (an anti-affinity group spanning cells, a member
+    moving between them) and every cell's scheduling must see the whole group.
+    """
+
+    __tablename__ = "instance_groups"
+    __table_args__ = (UniqueConstraint("uuid", name="uniq_instance_groups0uuid"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    #: affinity, anti-affinity, soft-affinity or soft-anti-affinity
+    policy: Mapped[str] = mapped_column(String(255))
+    #: 2.64 rules, e.g. {"max_server_per_host": 2}
+    rules: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+
+
+class InstanceGroupMember(TimestampMixin, APIBase):
+    __tablename__ = "instance_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "instance_uuid"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("instance_groups.id", ondelete="CASCADE"), index=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class Quota(TimestampMixin, APIBase):
+    """A project's (or, with user_id, one of its users') limit on one resource."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    #: '' for the project's own limit (a NULL would defeat the unique constraint)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaClass(TimestampMixin, APIBase):
+    """A limit of a quota class; class ``default`` overrides the configured defaults."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)

@@ -123,7 +123,22 @@ class Tag(CellBase):
 
 
 class BlockDeviceMapping(SoftDeleteMixin, CellBase):
+    """A disk of a server: its image root disk, or a volume of the volume service.
+
+    A volume row carries the attachment id the volume service knows it by and
+    the connection info that service handed the server's host, so a move or
+    a delete can act on the attachment without asking anyone else. Device
+    names are unique among a server's live rows, which is what settles two
+    attaches racing for the same name.
+    """
+
     __tablename__ = "block_device_mapping"
+    __table_args__ = (
+        UniqueConstraint("instance_uuid", "device_name", "deleted",
+                         name="uniq_block_device_mapping0instance_uuid0device_name0deleted"),
+        Index("block_device_mapping_volume_id_idx", "volume_id"),
+        Index("block_device_mapping_attachment_id_idx", "attachment_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     instance_uuid: Mapped[str] = mapped_column(
@@ -144,7 +159,8 @@ class BlockDeviceMapping(SoftDeleteMixin, CellBase):
     no_device: Mapped[bool] = mapped_column(Boolean, default=False)
     tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     attachment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    connection_info: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # {"driver_volume_type": "file", "data": {"device_path", "volume_id", "backend", ...}}
+    connection_info: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
 
 
 class VirtualInterface(SoftDeleteMixin, CellBase):

@@ -14,6 +14,8 @@ from typing import Protocol
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from transcell import tally
+
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _makers: dict[str, sessionmaker[Session]] = {}
@@ -58,6 +60,8 @@ def get_engine(url: str) -> Engine:
             else:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10,
                                        max_overflow=20)
+            if tally.ENABLED:
+                tally.watch_engine(engine, url)
             _engines[url] = engine
             _makers[url] = sessionmaker(bind=engine, expire_on_commit=False)
         return engine

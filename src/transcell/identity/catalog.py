@@ -25,9 +25,12 @@ SERVICES = {
     "network": ("neutron", "/network"),
     "placement": ("placement", "/placement"),
     "block-storage": ("cinder", "/volume/v3"),
+    # the older type name many clients (and Nova's cinder client) still look up
+    "volumev3": ("cinderv3", "/volume/v3"),
 }
 
-DEFAULT_SERVICES = ("identity", "compute", "image", "network", "placement")
+DEFAULT_SERVICES = ("identity", "compute", "image", "network", "placement", "block-storage",
+                    "volumev3")
 
 
 def _stable_id(*parts: str) -> str:

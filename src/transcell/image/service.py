@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from transcell import exception, statefiles
 from transcell.context import RequestContext
-from transcell.image import sparse
+from transcell.image import ordering, sparse
 from transcell.image.store import ChunkMissing, ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi
                 "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
-STATUSES = ("queued", "saving", "active", "killed", "deleted")
+STATUSES = ("queued", "saving", "active", "killed", "deleted", "deactivated")
 
 #: Fields a caller may set.
 MUTABLE = frozenset({"name", "visibility", "protected", "os_hidden", "disk_format",
@@ -47,13 +47,13 @@ MUTABLE = frozenset({"name", "visibility", "protected", "os_hidden", "disk_forma
 READ_ONLY = frozenset({"id", "status", "size", "virtual_size", "checksum", "os_hash_algo",
                        "os_hash_value", "created_at", "updated_at", "self", "file", "schema",
                        "direct_url", "locations"})
-#: Never settable and never shown.
-RESERVED = frozenset({"chunks", "chunk_size", "location", "deleted", "deleted_at"})
-INTERNAL = frozenset({"chunks", "chunk_size"})
+#: Never settable and never shown (``members``: who an image is shared with).
+RESERVED = frozenset({"chunks", "chunk_size", "location", "deleted", "deleted_at", "members"})
+INTERNAL = frozenset({"chunks", "chunk_size", "members"})
+#: Glance keeps property names with this prefix for itself.
+RESERVED_PREFIX = "os_glance_"
 CORE = MUTABLE | (READ_ONLY - {"self", "file", "schema", "direct_url", "locations"})
 
-SORT_KEYS = ("created_at", "updated_at", "name", "id", "status", "size", "visibility",
-             "disk_format", "container_format", "min_disk", "min_ram")
 _MAX_STR = 255
 _MAX_TAGS = 128
 #: Granularity of holes left in a downloaded file.
@@ -150,7 +150,7 @@ def _validate_fields(ctx: RequestContext, fields: dict[str, Any], record: dict |
     """Check every field before anything is written, so bad input changes nothing."""
     clean: dict[str, Any] = {}
     for key, value in fields.items():
-        if key in RESERVED:
+        if key in RESERVED or (isinstance(key, str) and key.startswith(RESERVED_PREFIX)):
             raise exception.Forbidden(f"Attribute '{key}' is reserved.")
         if key in READ_ONLY:
             raise exception.Forbidden(f"Attribute '{key}' is read-only.")
@@ -267,19 +267,6 @@ def _write_sparse(fd: int, data: bytes, offset: int) -> int:
     return written
 
 
-def _sort_key(field: str) -> Callable[[dict[str, Any]], tuple]:
-    """Unset values sort before set ones; the id breaks ties so pages never overlap."""
-    numeric = field in ("size", "min_disk", "min_ram")
-
-    def key(record: dict[str, Any]) -> tuple:
-        value = record.get(field)
-        if numeric:
-            return (value is not None, value or 0, record["id"])
-        return (value is not None, str(value or ""), record["id"])
-
-    return key
-
-
 def _non_negative(name: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -342,26 +329,24 @@ class ImageService:
 
     def list(self, ctx: RequestContext, filters: dict[str, Any] | None = None,
              limit: int | None = None, marker: str | None = None,
-             sort_key: str = "created_at", sort_dir: str = "desc") -> list[dict[str, Any]]:
+             sort_key: str | list[str] = "created_at", sort_dir: str | list[str] = "desc"
+             ) -> list[dict[str, Any]]:
         """Visible images matching ``filters``, newest first by default.
 
         Filter values may be ``"in:a,b"`` for any of one set; unknown filter
-        names match extra properties, as in Glance.
+        names match extra properties, as in Glance. ``sort_key`` and
+        ``sort_dir`` may be lists (see :mod:`.ordering`).
         """
         filters = dict(filters or {})
         limit = filters.pop("limit", limit)
         marker = filters.pop("marker", marker)
         sort_key = filters.pop("sort_key", sort_key)
         sort_dir = filters.pop("sort_dir", sort_dir)
-        if sort_key not in SORT_KEYS:
-            raise exception.Invalid(f"Invalid sort key {sort_key!r}: use one of "
-                                    f"{', '.join(SORT_KEYS)}.")
-        if sort_dir not in ("asc", "desc"):
-            raise exception.Invalid(f"Invalid sort direction {sort_dir!r}: use asc or desc.")
+        pairs = ordering.check(sort_key, sort_dir)
         limit = _non_negative("limit", limit)
         match = _Matcher(ctx, filters)
         images = [r for r in self.store.iter_manifests() if self._visible(ctx, r)]
-        images.sort(key=_sort_key(sort_key), reverse=sort_dir == "desc")
+        ordering.order(images, pairs)
         if marker is not None:
             ids = [r["id"] for r in images]
             if marker not in ids:
@@ -414,13 +399,19 @@ class ImageService:
         return self._stream(record)
 
     def _stream(self, record: dict[str, Any]) -> Iterator[bytes]:
-        whole = hashlib.sha256()
-        for digest, length in self._layout(record):
+        # A chunk-list image (a move's snapshot) is checked as the list of the chunks
+        # the store verified on read, as download_to_file checks it; a plain sha256
+        # of its bytes would never equal its digest.
+        tree = record.get("os_hash_algo") == sparse.TREE_ALGO
+        layout = list(self._layout(record))
+        whole = None if tree else hashlib.sha256()
+        for digest, length in layout:
             data = _zeros(length) if digest == zero_digest(length) else self._chunk(digest,
                                                                                    length)
-            whole.update(data)
+            if whole is not None:
+                whole.update(data)
             yield data
-        self._check_whole(record, whole.hexdigest())
+        self._check_whole(record, sparse.tree_digest(layout) if tree else whole.hexdigest())
 
     # -- file data path (compute hosts) -----------------------------------------------
 
@@ -543,9 +534,12 @@ class ImageService:
 
     @staticmethod
     def _visible(ctx: RequestContext, record: dict[str, Any]) -> bool:
-        if ctx.is_admin or record["visibility"] in ("public", "community", "shared"):
+        """Glance's rule: a shared image is seen by its owner and its members (any status)."""
+        if ctx.is_admin or record["visibility"] in ("public", "community"):
             return True
-        return record.get("owner") is not None and record["owner"] == ctx.project_id
+        if record.get("owner") is not None and record["owner"] == ctx.project_id:
+            return True
+        return record["visibility"] == "shared" and ctx.project_id in record.get("members", {})
 
     @staticmethod
     def _check_modify(ctx: RequestContext, record: dict[str, Any]) -> None:
@@ -570,6 +564,11 @@ class ImageService:
 
     def _readable(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
         record = self.get(ctx, image_id)
+        if record["status"] == "deactivated" and ctx.is_admin:
+            return record
+        if record["status"] == "deactivated":
+            raise exception.Forbidden(f"Image {image_id} has been deactivated; its data "
+                                      "cannot be downloaded.")
         if record["status"] != "active":
             raise exception.Conflict(f"Image {image_id} has no data (status "
                                      f"{record['status']}).")
@@ -714,10 +713,16 @@ class _Matcher:
 
     _SETS = ("name", "id", "status", "owner", "disk_format", "container_format")
     _IGNORED = ("member_status",)
+    _MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 
     def __init__(self, ctx: RequestContext, filters: dict[str, Any]):
         self.ctx = ctx
         self.filters = {k: v for k, v in filters.items() if k not in self._IGNORED}
+        # images shared with the caller are listed once it accepted them, unless asked
+        self.member_status = filters.get("member_status", "accepted")
+        if self.member_status not in self._MEMBER_STATUSES:
+            raise exception.Invalid(f"Invalid member_status value {self.member_status!r}: "
+                                    f"use one of {', '.join(self._MEMBER_STATUSES)}.")
         visibility = self.filters.get("visibility")
         if visibility is not None and visibility not in VISIBILITIES + ("all",):
             raise exception.Invalid(f"Invalid visibility value {visibility!r}: use one of "
@@ -748,6 +753,11 @@ class _Matcher:
             return False
         if visibility not in (None, "all") and record["visibility"] != visibility:
             return False
+        if record["visibility"] == "shared" and not self.ctx.is_admin \
+                and record.get("owner") != self.ctx.project_id:
+            membership = record.get("members", {}).get(self.ctx.project_id) or {}
+            if self.member_status != "all" and membership.get("status") != self.member_status:
+                return False
         if record.get("os_hidden", False) != f.get("os_hidden", False):
             return False
         if f.get("size_min") is not None and (record["size"] or 0) < f["size_min"]:

@@ -51,3 +51,35 @@ def unbind(ctx: RequestContext, ports: list[str], host: str | None,
         if found[host] == "ACTIVE" and fallback_host and fallback_host in found:
             services.network.activate_binding(_admin(ctx), port_id, fallback_host)
         services.network.delete_binding(_admin(ctx), port_id, host)
+
+
+def readdress(ctx: RequestContext, plan: list[dict], host: str) -> list[dict]:
+    """Give each port planned for re-addressing an address of ``host``'s cell, then an
+    inactive binding there. Returns the plan with old and new addresses filled in;
+    a port already re-addressed by an interrupted try keeps its first old address."""
+    done = []
+    for entry in plan:
+        entry = dict(entry)
+        if entry["action"] == "readdress":
+            result = services.network.readdress_port(_admin(ctx), entry["port_id"], host)
+            # the addresses seen when the move was planned are the true old ones: a
+            # repeated call after a crash may report the new ones as old
+            entry.setdefault("old_fixed_ips", entry.get("fixed_ips") or result["old_fixed_ips"])
+            entry["new_fixed_ips"] = result["new_fixed_ips"]
+            bind(ctx, [entry["port_id"]], host)
+        done.append(entry)
+    return done
+
+
+def restore_addresses(ctx: RequestContext, plan: list[dict]) -> None:
+    """Undo ``readdress``: each re-addressed port gets its old addresses back."""
+    for entry in plan:
+        if entry["action"] == "readdress" and entry.get("old_fixed_ips"):
+            services.network.restore_port_addresses(_admin(ctx), entry["port_id"],
+                                                    entry["old_fixed_ips"])
+
+
+def kept(plan: list[dict], ports: list[str]) -> list[str]:
+    """The ports that keep their addresses (all of them when there is no plan)."""
+    moving = {e["port_id"] for e in plan if e["action"] == "readdress"}
+    return [p for p in ports if p not in moving]

@@ -20,6 +20,7 @@ from transcell.compute.virt import power_state
 from transcell.context import RequestContext
 from transcell.move import binding, copy, records
 from transcell.move import saga as sagas
+from transcell.move import volumes as volume_moves
 from transcell.move.saga import Saga
 from transcell.move.task import both_cells, is_cross_cell, source_cell, target_cell
 from transcell.registry import services
@@ -53,7 +54,9 @@ class FinishTask:
             with actions.event(ctx, owner, uuid, CONFIRM_SOURCE_EVENT, res["source_host"]):
                 self.compute.confirm_move_at_source(ctx, res["source_host"], uuid)
                 binding.unbind(ctx, res.get("ports") or [], res["source_host"])
+                volume_moves.confirm(ctx, saga)
                 services.placement.delete_allocations(saga.uuid)
+            saga.fence()
             if is_cross_cell(saga):
                 copy.hard_delete(source_cell(saga), uuid, only_hidden=True)
             records.update_migration(saga.uuid, both_cells(saga), status="confirmed")
@@ -88,27 +91,34 @@ class FinishTask:
             copy.copy_action(current, source, uuid, saga.context["request_id"])
             copy.copy_action(current, source, uuid, ctx.request_id)
             inst.update(source, uuid, task_state=vm.RESIZE_REVERTING)
+            saga.fence()
             records.set_hidden(source, uuid, False)
             mappings.map_to(uuid, source)
             records.set_hidden(current, uuid, True)
         records.update_migration(saga.uuid, both_cells(saga), status="reverting")
         actions.start_event(ctx, source, uuid, REVERT_EVENT)
         with actions.event(ctx, source, uuid, REVERT_DEST_EVENT, res["dest_host"]):
+            binding.restore_addresses(ctx, res.get("port_plan") or [])
             binding.activate(ctx, res.get("ports") or [], res["source_host"])
             self.compute.cleanup_move_at_dest(ctx, res["dest_host"], uuid)
             binding.unbind(ctx, res.get("ports") or [], res["dest_host"])
+            # the target's rows say what was attached while resized; read before they go
+            volume_moves.revert(ctx, saga, target_cell(saga) if cross else source, source,
+                                res["source_host"])
         notifications.notify(ctx, "instance.exists", notifications.instance_payload(
             server, migration_uuid=saga.uuid))
         if cross:
             copy.hard_delete(target_cell(saga), uuid, only_hidden=True)
         with actions.event(ctx, source, uuid, REVERT_SOURCE_EVENT, res["source_host"]):
             row = inst.get(source, uuid)
-            state = self.compute.restore_at_source(
-                ctx, res["source_host"], records.guest_info(row, res["old_flavor"]),
-                power_on=bool(res["power_on"]))
+            guest = records.guest_info(row, res["old_flavor"])
+            guest["block_devices"] = records.block_devices(source, uuid)
+            state = self.compute.restore_at_source(ctx, res["source_host"], guest,
+                                                   power_on=bool(res["power_on"]))
             if services.placement.get_allocations(saga.uuid).get("allocations"):
                 services.placement.move_allocations(saga.uuid, uuid, consumer_type="INSTANCE")
         old = res["old_flavor"]
+        saga.fence()
         inst.set_flavors(source, uuid, cur=old, old=None, new=None)
         inst.set_system_metadata(source, uuid, "old_vm_state", None)
         inst.update(source, uuid, **records.flavor_columns(old), host=res["source_host"],

@@ -15,21 +15,23 @@ import time
 from sqlalchemy import delete
 
 from transcell import cell as cells
+from transcell import mapping as mappings
 from transcell.compute import vm_states as vm
 from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
-from transcell.move import records
+from transcell.move import reach, records
 from transcell.move.saga import Saga
 
 #: The saga's steps, in order; ``MoveTask`` implements one forward and one undo for each.
-STEP_NAMES = ("allocations", "target_db", "prep_dest", "prep_source", "finish_dest", "flip")
+STEP_NAMES = ("allocations", "target_db", "prep_dest", "prep_source", "volumes",
+              "finish_dest", "flip")
 
 
 def record_move(ctx: RequestContext, cell: cells.Cell, server: dict, migration_uuid: str,
                 kind: str, new_flavor: dict, requested_host: str | None,
-                allow_cross_cell: bool) -> Saga:
+                allow_cross_cell: bool, readdress: bool | None = None) -> Saga:
     """Write the migration record and the unowned saga for a move the API accepts."""
     old_flavor = server["flavor"] or {}
     records.create_migration(
@@ -44,7 +46,9 @@ def record_move(ctx: RequestContext, cell: cells.Cell, server: dict, migration_u
          "source_node": server["node"], "old_flavor": old_flavor, "new_flavor": new_flavor,
          "old_vm_state": server["vm_state"], "power_on": server["vm_state"] == vm.ACTIVE,
          "project_id": server["project_id"], "requested_host": requested_host,
-         "allow_cross_cell": allow_cross_cell, "started_at": time.time()},
+         "allow_cross_cell": allow_cross_cell, "started_at": time.time(),
+         # the request's choice, else the operator's option as it stood at acceptance
+         "readdress": reach.readdress_wanted(readdress)},
         ctx.to_dict(), owner=None)
 
 
@@ -55,3 +59,38 @@ def forget_move(cell: cells.Cell, migration_uuid: str) -> None:
                                             am.MoveSaga.owner.is_(None)))
     with cell_session(cell) as s:
         s.execute(delete(cm.Migration).where(cm.Migration.uuid == migration_uuid))
+
+
+def move_spec(server: dict, source_cell_uuid: str, flavor: dict, requested_host: str | None,
+              allow_cross_cell: bool, ignore_hosts: list[str]) -> dict:
+    """What the scheduler is asked for a move: the server's build request, the new
+    flavor, the hosts it may not land on, the host asked for, the cell it leaves."""
+    spec = mappings.request_spec(server["uuid"]) or {
+        "project_id": server["project_id"], "user_id": server["user_id"]}
+    spec.update(
+        instance_uuid=server["uuid"], flavor=flavor, ignore_hosts=ignore_hosts,
+        requested_destination={"host": requested_host} if requested_host else None,
+        move={"source_cell_uuid": source_cell_uuid, "allow_cross_cell": allow_cross_cell})
+    if requested_host:
+        # a host chosen by the admin overrides the zone the server was built in
+        spec["availability_zone"] = None
+    return spec
+
+
+def request_refusals(server: dict, flavor: dict | None, host: str | None) -> list[str]:
+    """Why a resize to ``flavor`` (or a migration to ``host``) of ``server`` is refused
+    as asked, in Nova's words: the API answers 400 with the first, a move plan lists
+    them all."""
+    refusals = []
+    current = server["flavor"] or {}
+    if flavor is not None:
+        if flavor["flavorid"] == current.get("flavorid"):
+            refusals.append("When resizing, instances must change flavor!")
+        if flavor["root_gb"] < current.get("root_gb", 0):
+            refusals.append(
+                f"Resize error: unable to resize disk down: flavor {flavor['flavorid']} has "
+                f"a {flavor['root_gb']} GB root disk, the server's is "
+                f"{current.get('root_gb')} GB.")
+    if host is not None and host == server["host"]:
+        refusals.append(f"The target host can't be the same one: {host}.")
+    return refusals

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from transcell import cell as cells
+from transcell.compute import bdm
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
 from transcell.db.types import utcnow
@@ -69,3 +70,57 @@ def guest_info(server: dict, flavor: dict) -> dict[str, Any]:
 
 def port_ids(server: dict) -> list[str]:
     return [vif["uuid"] for vif in server.get("vifs") or []]
+
+
+def _volumes(cell: cells.Cell, instance_uuid: str) -> list[dict[str, Any]]:
+    """The server's live volume mappings in ``cell`` that name a volume."""
+    return [b for b in bdm.volumes_of(cell, instance_uuid) if b["volume_id"]]
+
+
+def volume_ids(cell: cells.Cell, instance_uuid: str) -> list[str]:
+    """The volumes attached to the server, as the cell that holds these rows sees them."""
+    return [b["volume_id"] for b in _volumes(cell, instance_uuid)]
+
+
+def block_devices(cell: cells.Cell, instance_uuid: str) -> list[dict[str, Any]]:
+    """The server's volume mappings in one cell, as a compute host needs them."""
+    return [{"volume_id": b["volume_id"], "attachment_id": b["attachment_id"],
+             "device_name": b["device_name"], "boot_index": b["boot_index"],
+             "connection_info": b["connection_info"] or None}
+            for b in _volumes(cell, instance_uuid)]
+
+
+def set_attachment(cell: cells.Cell, instance_uuid: str, volume_id: str,
+                   attachment_id: str | None, connection_info: dict | None) -> None:
+    """Point the server's mapping of ``volume_id`` in ``cell`` at another attachment."""
+    for found in _volumes(cell, instance_uuid):
+        if found["volume_id"] == volume_id:
+            bdm.set_fields(cell, found["uuid"], attachment_id=attachment_id,
+                           connection_info=connection_info)
+
+
+def forget_volume(cell: cells.Cell, instance_uuid: str, volume_id: str) -> None:
+    """Soft-delete the server's mapping of a volume that was detached elsewhere."""
+    for found in _volumes(cell, instance_uuid):
+        if found["volume_id"] == volume_id:
+            bdm.destroy(cell, found["uuid"])
+
+
+def copy_volume_row(source: cells.Cell, target: cells.Cell, instance_uuid: str,
+                    volume_id: str) -> None:
+    """Give ``target`` the server's mapping of a volume attached while it lived in
+    ``source`` (kept if ``target`` has it already)."""
+    values = next((dict(b) for b in _volumes(source, instance_uuid)
+                   if b["volume_id"] == volume_id), None)
+    if values is None or any(b["volume_id"] == volume_id
+                             for b in _volumes(target, instance_uuid)):
+        return
+    values.pop("id")
+    with cell_session(target) as s:
+        exists = s.scalar(select(cm.BlockDeviceMapping).where(
+            cm.BlockDeviceMapping.uuid == values["uuid"]))
+        if exists is not None:  # a soft-deleted copy of the same mapping: live again
+            for key, value in values.items():
+                setattr(exists, key, value)
+            return
+        s.add(cm.BlockDeviceMapping(**values))

@@ -55,6 +55,12 @@ def show(migration_uuid: str) -> dict[str, Any]:
                            else None),
         "downtime_seconds": downtime,
         "checksum": res.get("checksum"),
+        "volumes": [{key: v.get(key) for key in (
+            "volume_id", "action", "from_backend", "to_backend", "bytes", "bytes_sent",
+            "checksum")} for v in res.get("volumes") or []],
+        "ports": [{key: p.get(key) for key in (
+            "port_id", "action", "fixed_ips", "old_fixed_ips", "new_fixed_ips")}
+            for p in res.get("port_plan") or []],
         "error": saga.error,
         "migration_records": copies,
         "created_at": isotime(saga.created_at),
@@ -92,6 +98,18 @@ def render(report: dict[str, Any]) -> str:
                if s["name"] in report["phases_seconds"] else "")
             for s in report["steps"]),
     ]
+    for volume in report.get("volumes") or []:
+        moved = (f" {volume['from_backend']} -> {volume['to_backend']}, sent "
+                 f"{size(volume.get('bytes_sent'))}" if volume["action"] == "migrate" else
+                 f" stays on {volume['from_backend']}")
+        lines.append(f"  volume:   {volume['volume_id']}{moved}")
+    for port in report.get("ports") or []:
+        if port["action"] == "readdress":
+            old = ",".join(ip["ip_address"] for ip in port.get("old_fixed_ips") or [])
+            new = ",".join(ip["ip_address"] for ip in port.get("new_fixed_ips") or [])
+            lines.append(f"  port:     {port['port_id']} re-addressed {old} -> {new}")
+        else:
+            lines.append(f"  port:     {port['port_id']} keeps its addresses")
     if report["error"]:
         lines.append(f"  error:    {report['error']}")
     return "\n".join(lines)

@@ -27,9 +27,10 @@ from transcell.compute.rpcapi import ComputeAPI
 from transcell.compute.virt import power_state
 from transcell.conf import CONF
 from transcell.context import RequestContext
-from transcell.move import binding, copy, plan, records
+from transcell.move import binding, copy, plan, reach, records
 from transcell.move import saga as sagas
-from transcell.move.saga import Runner, Saga, Step
+from transcell.move import volumes as volume_moves
+from transcell.move.saga import Runner, Saga, SagaLost, Step
 from transcell.registry import services
 
 LOG = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ CONDUCTOR_EVENT = "conductor_migrate_server"
 PREP_DEST_EVENT = "compute_prep_snapshot_based_resize_at_dest"
 PREP_SOURCE_EVENT = "compute_prep_snapshot_based_resize_at_source"
 FINISH_DEST_EVENT = "compute_finish_snapshot_based_resize_at_dest"
+READDRESS_EVENT = "conductor_readdress_ports"
 
 
 def source_cell(saga: Saga) -> cells.Cell:
@@ -64,6 +66,41 @@ def ctx_of(saga: Saga) -> RequestContext:
     return RequestContext.from_dict(saga.context)
 
 
+def remap(saga: Saga, source: cells.Cell, owner: cells.Cell, fault_point: str) -> None:
+    """Make the server's rows in ``owner`` the server: shown there, mapped there,
+    the flip recorded, then hidden in ``source``.
+
+    The mapping moves in the same transaction that records the flip, under the
+    saga's generation check: a conductor overtaken while it was frozen in this
+    step cannot point the server at a cell the new owner has cleaned up. A fault
+    injected at ``fault_point`` lands in the worst place (visible at the target,
+    the mapping and the flip about to be recorded), so it must be undone.
+    """
+    uuid = saga.instance_uuid
+    records.set_hidden(owner, uuid, False)
+
+    def switch(session) -> None:
+        mappings.map_to(uuid, owner, session)
+        sagas.check_fault(fault_point)
+
+    saga.flipped = True
+    try:
+        saga.save(also=switch)
+    except BaseException:
+        saga.flipped = False
+        raise
+    records.set_hidden(source, uuid, True)
+
+
+def unmap(saga: Saga) -> None:
+    """Undo ``remap`` before the flip was recorded: the source's rows are the server."""
+    uuid = saga.instance_uuid
+    source = source_cell(saga)
+    records.set_hidden(source, uuid, False)
+    mappings.map_to(uuid, source)
+    records.set_hidden(target_cell(saga), uuid, True)
+
+
 class MoveTask:
     """Runs, rolls back and resumes moves; one instance serves the conductor."""
 
@@ -74,6 +111,7 @@ class MoveTask:
             Step("target_db", self._copy_to_target, self._drop_target_copy),
             Step("prep_dest", self._prep_dest, self._unprep_dest),
             Step("prep_source", self._prep_source, self._restore_source),
+            Step("volumes", self._migrate_volumes, self._unmigrate_volumes),
             Step("finish_dest", self._finish_dest, self._clean_dest),
             Step("flip", self._flip, self._flip_back),
         ])
@@ -99,8 +137,10 @@ class MoveTask:
         """Forward until done; on failure before the flip, undo."""
         try:
             self.runner.forward(saga)
+        except SagaLost:
+            raise  # overtaken: the conductor that holds the saga now decides
         except Exception as exc:
-            saga = Saga.load(saga.uuid)
+            saga = saga.refresh()
             if saga.flipped:
                 LOG.exception("Move %s failed after its point of no return; it will be "
                               "finished on the next pass", saga.uuid)
@@ -140,6 +180,8 @@ class MoveTask:
         saga.save()
         try:
             self.runner.undo(saga)
+        except SagaLost:
+            raise
         except Exception as undo_error:
             attempts = saga.resources.get("undo_attempts", 0) + 1
             saga.remember(undo_attempts=attempts)
@@ -149,6 +191,7 @@ class MoveTask:
             return
         cell = source_cell(saga)
         uuid = saga.instance_uuid
+        saga.fence()
         records.update_migration(saga.uuid, [cell], status="error")
         server = inst.update(cell, uuid, expected_task_state=(None, *vm.MOVING_TASK_STATES),
                              task_state=None, progress=None)
@@ -178,6 +221,8 @@ class MoveTask:
         if not _holds(saga.uuid):
             placement.move_allocations(saga.instance_uuid, saga.uuid)
         if res.get("dest_host"):
+            if "port_plan" not in res:
+                self._check_reach(saga)
             return
         spec = self._move_spec(saga)
         from transcell.rpc.bus import get_bus
@@ -189,23 +234,35 @@ class MoveTask:
                       target_cell=chosen["cell_uuid"], alternates=alternates)
         records.update_migration(saga.uuid, [source_cell(saga)], dest_compute=chosen["host"],
                                  dest_node=chosen["nodename"], dest_host=chosen["host"])
+        self._check_reach(saga)
+
+    def _check_reach(self, saga: Saga) -> None:
+        """Refuse, before anything stops, a move its volumes or ports cannot follow.
+
+        The same check as a move plan's (``move.reach``), on the host the
+        scheduler chose; its answer is kept, so each later step knows which
+        volumes to migrate and which ports to re-address.
+        """
+        res = saga.resources
+        source = source_cell(saga)
+        server = inst.get(source, saga.instance_uuid)
+        target = cells.get_cell(res["target_cell"])
+        found = reach.check(ctx_of(saga), records.volume_ids(source, saga.instance_uuid),
+                            records.port_ids(server), res["dest_host"], target.name,
+                            bool(res.get("readdress")))
+        if found["blockers"]:
+            raise exception.MoveBlocked(target=f"{target.name}/{res['dest_host']}",
+                                        reasons="; ".join(found["blockers"]))
+        volume_moves.remember_plan(saga, found["volumes"], source)
+        saga.remember(port_plan=found["ports"],
+                      volume_backed=_volume_backed(source, server))
 
     def _move_spec(self, saga: Saga) -> dict:
         res = saga.resources
         server = inst.get(source_cell(saga), saga.instance_uuid)
-        spec = mappings.request_spec(saga.instance_uuid) or {
-            "project_id": server["project_id"], "user_id": server["user_id"]}
-        spec.update(
-            instance_uuid=saga.instance_uuid, flavor=res["new_flavor"],
-            ignore_hosts=[res["source_host"]],
-            requested_destination=({"host": res["requested_host"]}
-                                   if res.get("requested_host") else None),
-            move={"source_cell_uuid": res["source_cell"],
-                  "allow_cross_cell": bool(res["allow_cross_cell"])})
-        if res.get("requested_host"):
-            # a host chosen by the admin overrides the zone the server was built in
-            spec["availability_zone"] = None
-        return spec
+        return plan.move_spec(server, res["source_cell"], res["new_flavor"],
+                              res.get("requested_host"), bool(res["allow_cross_cell"]),
+                              [res["source_host"]])
 
     def _release(self, saga: Saga) -> None:
         """Hand the source allocation back; this also drops the target claim."""
@@ -242,7 +299,10 @@ class MoveTask:
         server = inst.get(source, saga.instance_uuid)
         ports = records.port_ids(server)
         saga.remember(ports=ports)
-        binding.bind(ctx, ports, saga.resources["dest_host"])
+        host = saga.resources["dest_host"]
+        # a port to be re-addressed is bound there only once it has an address there
+        binding.bind(ctx, binding.kept(saga.resources.get("port_plan") or [], ports), host)
+        volume_moves.attach_kept(ctx, saga, host)
 
     def _next_alternate(self, saga: Saga, error: BaseException) -> bool:
         """Claim the next alternate host in the target cell; False when none is left."""
@@ -265,6 +325,7 @@ class MoveTask:
 
     def _unprep_dest(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
+        volume_moves.detach_dest(ctx, saga, reach.KEEP)
         binding.unbind(ctx, saga.resources.get("ports") or [], saga.resources.get("dest_host"),
                        fallback_host=saga.resources["source_host"])
 
@@ -278,11 +339,15 @@ class MoveTask:
         inst.set_flavors(source, uuid, old=res["old_flavor"], new=res["new_flavor"])
         inst.set_system_metadata(source, uuid, "old_vm_state", res["old_vm_state"])
         records.update_migration(saga.uuid, both_cells(saga), status="migrating")
-        snapshot_id = records.snapshot_id_for(saga.uuid)
-        saga.remember(snapshot_id=snapshot_id)
-        _create_snapshot(snapshot_id, server, saga.uuid)
+        snapshot_id = None
+        if not res.get("volume_backed"):  # a volume-backed root travels as a volume
+            snapshot_id = records.snapshot_id_for(saga.uuid)
+            saga.remember(snapshot_id=snapshot_id)
+            _create_snapshot(snapshot_id, server, saga.uuid)
         with actions.event(ctx, source, uuid, PREP_SOURCE_EVENT, res["source_host"]):
             result = self.compute.prep_move_at_source(ctx, res["source_host"], uuid, snapshot_id)
+        saga.fence()  # the upload may have taken long: still ours before writing on
+        self._readdress(saga, source)
         binding.activate(ctx, res.get("ports") or [], res["dest_host"])
         inst.update(source, uuid, task_state=vm.RESIZE_MIGRATED,
                     power_state=power_state.SHUTDOWN)
@@ -293,22 +358,56 @@ class MoveTask:
                       upload_seconds=result.get("upload_seconds"),
                       bytes_read=result.get("bytes_read"), delta=result.get("delta"))
 
+    def _readdress(self, saga: Saga, source: cells.Cell) -> None:
+        """The guest is stopped: ports that need it get their target cell's addresses."""
+        ctx = ctx_of(saga)
+        res = saga.resources
+        wanted = [e for e in res.get("port_plan") or [] if e["action"] == reach.READDRESS]
+        if not wanted:
+            return
+        actions.start_event(ctx, source, saga.instance_uuid, READDRESS_EVENT, res["dest_host"])
+        try:
+            done = binding.readdress(ctx, res["port_plan"], res["dest_host"])
+            saga.remember(port_plan=done)
+        except BaseException as exc:
+            actions.finish_event(ctx, source, saga.instance_uuid, READDRESS_EVENT, exc)
+            raise
+        actions.finish_event(ctx, source, saga.instance_uuid, READDRESS_EVENT,
+                             details=readdress_summary(done))
+
     def _restore_source(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
         res = saga.resources
         source = source_cell(saga)
         uuid = saga.instance_uuid
+        binding.restore_addresses(ctx, res.get("port_plan") or [])
         binding.activate(ctx, res.get("ports") or [], res["source_host"])
         server = inst.get(source, uuid, include_hidden=True)
         state = self.compute.restore_at_source(
-            ctx, res["source_host"], records.guest_info(server, res["old_flavor"]),
+            ctx, res["source_host"], self._guest(server, res["old_flavor"], source),
             power_on=bool(res["power_on"]))
         _delete_snapshot(res.get("snapshot_id"))
         inst.set_flavors(source, uuid, old=None, new=None)
         inst.set_system_metadata(source, uuid, "old_vm_state", None)
         inst.update(source, uuid, power_state=state, task_state=None, progress=None)
 
-    # step 5: rebuild at the target from the snapshot ---------------------------
+    @staticmethod
+    def _guest(server: dict, flavor: dict, cell: cells.Cell,
+               devices: list[dict] | None = None) -> dict:
+        guest = records.guest_info(server, flavor)
+        guest["block_devices"] = (devices if devices is not None
+                                  else records.block_devices(cell, server["uuid"]))
+        return guest
+
+    # step 5: volumes the target cell cannot reach ---------------------------------
+    def _migrate_volumes(self, saga: Saga) -> None:
+        moved = volume_moves.migrate(ctx_of(saga), saga, saga.resources["dest_host"])
+        saga.remember(**moved)
+
+    def _unmigrate_volumes(self, saga: Saga) -> None:
+        volume_moves.unmigrate(ctx_of(saga), saga)
+
+    # step 6: rebuild at the target from the snapshot ---------------------------
     def _finish_dest(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
         res = saga.resources
@@ -319,14 +418,18 @@ class MoveTask:
             inst.update(target_cell(saga), uuid, task_state=vm.RESIZE_FINISH)
         with actions.event(ctx, source, uuid, FINISH_DEST_EVENT, res["dest_host"]):
             result = self.compute.finish_move_at_dest(
-                ctx, res["dest_host"], records.guest_info(server, res["new_flavor"]),
-                res["snapshot_id"], res["checksum"], res["new_flavor"]["root_gb"],
+                ctx, res["dest_host"], self._guest(
+                    server, res["new_flavor"], source,
+                    volume_moves.dest_block_devices(saga, source)),
+                res.get("snapshot_id"), res["checksum"], res["new_flavor"]["root_gb"],
                 bool(res["power_on"]))
+        saga.fence()
         if result.get("verified_checksum", res["checksum"]) != res["checksum"]:
             raise exception.ChecksumMismatch(what=f"disk of instance {uuid}",
                                              expected=res["checksum"],
                                              actual=result.get("verified_checksum"))
-        _delete_snapshot(res["snapshot_id"])
+        _delete_snapshot(res.get("snapshot_id"))
+        volume_moves.complete(ctx, saga)
         saga.remember(running_at=result["running_at"],
                       bytes_downloaded=result.get("bytes_downloaded", 0),
                       download_seconds=result.get("download_seconds"),
@@ -350,7 +453,9 @@ class MoveTask:
                       availability_zone=owner.name, progress=100,
                       power_state=(power_state.RUNNING if res["power_on"]
                                    else power_state.SHUTDOWN))
+        saga.fence()
         if not is_cross_cell(saga):
+            volume_moves.point_rows(saga, source, at_dest=True)
             inst.update(source, uuid, **values)
             inst.set_flavors(source, uuid, cur=new, old=res["old_flavor"], new=new)
             records.update_migration(saga.uuid, [source], status="finished", stats=stats)
@@ -358,20 +463,14 @@ class MoveTask:
             saga.save()
             return
         copy.copy_action(source, owner, uuid, saga.context["request_id"])
+        volume_moves.point_rows(saga, owner, at_dest=True)
         inst.update(owner, uuid, **values)
         inst.set_flavors(owner, uuid, cur=new, old=res["old_flavor"], new=new)
         inst.set_system_metadata(owner, uuid, "old_vm_state", res["old_vm_state"])
         records.update_migration(saga.uuid, [source, owner], status="finished", stats=stats,
                                  dest_compute=res["dest_host"], dest_node=res["dest_node"],
                                  dest_host=res["dest_host"])
-        records.set_hidden(owner, uuid, False)
-        mappings.map_to(uuid, owner)
-        # a fault injected here lands in the worst place: visible and mapped at the
-        # target, but the flip not yet recorded, so it must be undone
-        sagas.check_fault("flip")
-        saga.flipped = True
-        saga.save()
-        records.set_hidden(source, uuid, True)
+        remap(saga, source, owner, "flip")
 
     def _flip_back(self, saga: Saga) -> None:
         """Before the flip was recorded: the source owns the server again, as it did."""
@@ -379,14 +478,13 @@ class MoveTask:
         uuid = saga.instance_uuid
         source = source_cell(saga)
         if is_cross_cell(saga):
-            records.set_hidden(source, uuid, False)
-            mappings.map_to(uuid, source)
-            records.set_hidden(target_cell(saga), uuid, True)
+            unmap(saga)
             return
         inst.update(source, uuid, **records.flavor_columns(res["old_flavor"]),
                     vm_state=res["old_vm_state"], host=res["source_host"],
                     node=res["source_node"], availability_zone=source.name)
         inst.set_flavors(source, uuid, cur=res["old_flavor"])
+        volume_moves.point_rows(saga, source, at_dest=False)
 
     # after the flip -----------------------------------------------------------
     def _moved(self, saga: Saga) -> None:
@@ -413,7 +511,15 @@ def _stats(saga: Saga) -> dict[str, Any]:
     res = saga.resources
     stats = {key: res.get(key) for key in (
         "disk_size", "bytes_uploaded", "bytes_downloaded", "bytes_read", "delta",
-        "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds")}
+        "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds",
+        "volume_bytes", "volume_bytes_sent")}
+    stats["volumes"] = [{k: v.get(k) for k in ("volume_id", "action", "from_backend",
+                                                "to_backend", "bytes_sent")}
+                        for v in res.get("volumes") or []]
+    stats["readdressed_ports"] = [
+        {"port_id": p["port_id"], "old_fixed_ips": p.get("old_fixed_ips"),
+         "new_fixed_ips": p.get("new_fixed_ips")}
+        for p in res.get("port_plan") or [] if p["action"] == reach.READDRESS]
     stats["phases"] = res.get("phases") or {}
     if res.get("stopped_at") and res.get("running_at"):
         stats["downtime_seconds"] = round(res["running_at"] - res["stopped_at"], 3)
@@ -447,3 +553,22 @@ def _delete_snapshot(snapshot_id: str | None) -> None:
         services.image.delete(RequestContext.admin(), snapshot_id)
     except exception.ImageNotFound:
         pass
+
+
+def _volume_backed(cell: cells.Cell, server: dict) -> bool:
+    """A server whose root disk is a volume (booted from one): no local disk to send."""
+    if server.get("image_ref"):
+        return False
+    return any(bd.get("boot_index") == 0 for bd in records.block_devices(cell, server["uuid"]))
+
+
+def readdress_summary(plan: list[dict]) -> str:
+    """Old and new addresses of each re-addressed port, for the instance action."""
+    parts = []
+    for entry in plan:
+        if entry["action"] != reach.READDRESS:
+            continue
+        old = ",".join(ip.get("ip_address", "?") for ip in entry.get("old_fixed_ips") or [])
+        new = ",".join(ip.get("ip_address", "?") for ip in entry.get("new_fixed_ips") or [])
+        parts.append(f"port {entry['port_id']}: {old} -> {new}")
+    return "; ".join(parts)

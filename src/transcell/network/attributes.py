@@ -127,6 +127,13 @@ def fixed_ips(name: str, value: Any) -> list[dict[str, str]]:
     return items
 
 
+def optional(convert: Converter) -> Converter:
+    """``convert``, or None kept as None."""
+    def maybe(name: str, value: Any) -> Any:
+        return None if value is None else convert(name, value)
+    return maybe
+
+
 def mapping(name: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -156,6 +163,8 @@ class Attr:
     #: set by administrators only, unless the value equals ``default``
     admin: bool = False
     default: Any = _UNSET
+    #: on create, the owner of the network may set it too (the service checks that)
+    net_owner_creates: bool = False
 
 
 _PROJECT = {
@@ -191,9 +200,15 @@ SUBNET: Mapping[str, Attr] = {
     "dns_nameservers": Attr(ip_list, put=True),
     "host_routes": Attr(dict_list("destination", "nexthop"), put=True),
     "subnetpool_id": Attr(choice(None)),
+    "segment_id": Attr(optional(string(36)), put=True, admin=True, default=None),
     **_PROJECT,
     **_STANDARD,
 }
+
+#: the transcell-vif extension's port attributes (see ``PORT``)
+CREATED_FOR_INSTANCE = "transcell:created_for_instance"
+VIF_TAG = "transcell:vif_tag"
+VIF_INDEX = "transcell:vif_index"
 
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
               "virtio-forwarder", "smart-nic", "remote-managed")
@@ -203,7 +218,7 @@ PORT: Mapping[str, Attr] = {
     "name": Attr(string(255), put=True),
     "network_id": Attr(string(36), required=True),
     "admin_state_up": Attr(boolean, put=True),
-    "mac_address": Attr(mac_address, put=True, admin=True),
+    "mac_address": Attr(mac_address, put=True, admin=True, net_owner_creates=True),
     "fixed_ips": Attr(fixed_ips, put=True),
     "device_id": Attr(string(255), put=True),
     "device_owner": Attr(string(255), put=True),
@@ -212,6 +227,11 @@ PORT: Mapping[str, Attr] = {
     "binding:host_id": Attr(string(255), put=True, admin=True, default=""),
     "binding:vnic_type": Attr(choice(*VNIC_TYPES), put=True),
     "binding:profile": Attr(mapping, put=True, admin=True, default={}),
+    # transcell-vif: what compute records on a server's port, since the network
+    # service (not each compute host) remembers it; administrators and services only
+    CREATED_FOR_INSTANCE: Attr(boolean, put=True, admin=True, default=False),
+    VIF_TAG: Attr(optional(string(255)), put=True, admin=True, default=None),
+    VIF_INDEX: Attr(integer(0, 2**31 - 1), put=True, admin=True, default=0),
     **_PROJECT,
     **_STANDARD,
 }
@@ -221,6 +241,9 @@ COLUMNS = {
     "router:external": "router_external",
     "binding:vnic_type": "vnic_type",
     "binding:profile": "binding_profile",
+    CREATED_FOR_INSTANCE: "created_for_instance",
+    VIF_TAG: "vif_tag",
+    VIF_INDEX: "vif_index",
 }
 
 
@@ -240,7 +263,8 @@ def check(resource: str, spec: Mapping[str, Attr], body: Any, ctx: RequestContex
         if not creating and not attr.put:
             raise exception.Invalid(f"Cannot update read-only attribute {name}")
         values[name] = attr.convert(name, value)
-        if attr.admin and not ctx.is_admin and values[name] != attr.default:
+        if attr.admin and not ctx.is_admin and values[name] != attr.default \
+                and not (creating and attr.net_owner_creates):
             verb = "create" if creating else "update"
             raise exc.PolicyNotAuthorized(action=f"{verb}_{resource}:{name}")
     if creating:

@@ -17,8 +17,9 @@ from transcell import exception
 from transcell.context import RequestContext
 from transcell.db.session import session_for
 from transcell.network import exceptions as exc
-from transcell.network import scope, views
-from transcell.network.models import ACTIVE, DOWN, INACTIVE, Port, PortBinding
+from transcell.network import routing, scope, views
+from transcell.network.cells import CellDirectory
+from transcell.network.models import ACTIVE, DOWN, INACTIVE, Network, Port, PortBinding
 
 VIF_TYPE = "ovs"
 VIF_DETAILS = {"port_filter": True, "connectivity": "l2"}
@@ -81,6 +82,12 @@ def unplug(session: Session, port: Port) -> None:
 
 class Bindings:
     db_url: str
+    cells: CellDirectory
+
+    def _place(self, session: Session, port: Port, host: str, allocate: bool = True) -> None:
+        net = session.get(Network, port.network_id)
+        if net is not None:
+            routing.place(session, self.cells, port, net, host, allocate=allocate)
 
     def _locked_port(self, session: Session, ctx: RequestContext, port_id: str,
                      action: str) -> Port:
@@ -100,6 +107,7 @@ class Bindings:
         """Plug the port in on ``host`` now (binding:host_id); returns the port."""
         with session_for(self.db_url) as session:
             port = self._locked_port(session, ctx, port_id, "update_port:binding:host_id")
+            self._place(session, port, host)
             plug(session, port, host, vnic_type, profile)
             return self._done(session, port)
 
@@ -125,6 +133,9 @@ class Bindings:
                 raise exc.PortBindingAlreadyExists(port_id=port_id, host=host)
             if active is None:
                 active = port.active_binding() is None
+            # an inactive binding (a move's target) checks the addresses fit the host
+            # but leaves a deferred port's address to the activation
+            self._place(session, port, host, allocate=bool(active))
             binding = _new(port, host, INACTIVE, vnic_type, profile)
             if active:
                 _activate(port, binding)
@@ -155,6 +166,10 @@ class Bindings:
                 raise exc.PortBindingNotFound(port_id=port_id, host=host)
             if binding.status == ACTIVE:
                 raise exc.PortBindingAlreadyActive(port_id=port_id, host=host)
+            if not routing.allocations(session, port.id):
+                # a deferred port gets its address now; one that has addresses was
+                # checked when the binding was made (a revert restores them after)
+                self._place(session, port, host)
             _activate(port, binding)
             return self._done(session, port, binding)
 

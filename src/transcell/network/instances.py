@@ -51,6 +51,7 @@ def _check_requests(requested: Any) -> list[dict[str, Any]]:
 
 class InstanceNetworking:
     db_url: str
+    ensure_routed_network: Any
 
     def allocate_for_instance(self, ctx: RequestContext, instance_uuid: str,
                               project_id: str, requested_networks: Any,
@@ -197,7 +198,8 @@ class InstanceNetworking:
             return [views.vif(row, names.get(row.network_id, "")) for row in rows]
 
     def ensure_default_network(self, ctx: RequestContext) -> dict[str, Any]:
-        """The shared "private" network and its IPv4 subnet, created once.
+        """The shared "private" network and its IPv4 subnet, created once; and
+        the shared "routed" network, a segment and subnet per cell (``defaults``).
 
         Addresses are bookkeeping only: transcell never carries traffic on them.
         """
@@ -214,6 +216,7 @@ class InstanceNetworking:
                     "network_id": net["id"], "name": DEFAULT_SUBNET, "ip_version": 4,
                     "cidr": DEFAULT_CIDR, "gateway_ip": DEFAULT_GATEWAY,
                     "project_id": net["project_id"]})
+            self.ensure_routed_network(admin, net["project_id"])
             return self.get_network(admin, net["id"])
 
     def audit_ports(self, ctx: RequestContext) -> list[dict[str, Any]]:

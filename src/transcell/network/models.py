@@ -63,6 +63,9 @@ class Network(StandardAttrMixin, NetworkBase):
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network", lazy="selectin", order_by="[Subnet.created_at, Subnet.id]",
         cascade="all, delete-orphan", passive_deletes=True)
+    segments: Mapped[list[Segment]] = relationship(
+        lazy="selectin", order_by="[Segment.created_at, Segment.id]",
+        cascade="all, delete-orphan", passive_deletes=True)
 
 
 class Subnet(StandardAttrMixin, NetworkBase):
@@ -75,12 +78,18 @@ class Subnet(StandardAttrMixin, NetworkBase):
     cidr: Mapped[str] = mapped_column(String(64))
     ip_version: Mapped[int] = mapped_column(Integer)
     gateway_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: the segment (of the same network) whose hosts can use the subnet; None on a
+    #: network without segments
+    segment_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("segments.id"), nullable=True, index=True)
     allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSONText, default=list)
     enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
     dns_nameservers: Mapped[list[str]] = mapped_column(JSONText, default=list)
     host_routes: Mapped[list[dict[str, str]]] = mapped_column(JSONText, default=list)
 
     network: Mapped[Network] = relationship(back_populates="subnets")
+    #: also orders a network's deletion: its subnets go before the segments they use
+    segment: Mapped[Segment | None] = relationship(lazy="select")
 
 
 class Port(StandardAttrMixin, NetworkBase):
@@ -106,6 +115,14 @@ class Port(StandardAttrMixin, NetworkBase):
     created_for_instance: Mapped[bool] = mapped_column(Boolean, default=False)
     vif_tag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     vif_index: Mapped[int] = mapped_column(Integer, default=0)
+    #: "immediate", or "deferred" for a port of a routed network created without
+    #: a host: it gets its address when it is bound, from its host's segment
+    ip_allocation: Mapped[str] = mapped_column(String(16), default="immediate")
+    #: the fixed IPs the port had before its last re-addressing (a move to a cell
+    #: its segment does not reach), so a repeated call answers the same and a
+    #: revert knows what to put back; None once restored
+    readdressed_from: Mapped[list[dict[str, str]] | None] = mapped_column(
+        JSONText, nullable=True)
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", order_by="IPAllocation.id", cascade="all, delete-orphan",
@@ -160,13 +177,63 @@ class PortBinding(NetworkBase):
                                                             onupdate=utcnow)
 
 
+class Segment(StandardAttrMixin, NetworkBase):
+    """A part of a network with its own L2 domain, reaching only some cells.
+
+    A routed network has one per cell: a port's address comes from a subnet of
+    the segment its host's cell reaches, and is usable nowhere else.
+    """
+
+    __tablename__ = "segments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    network_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    network_type: Mapped[str] = mapped_column(String(32))
+    physical_network: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: names of the cells whose hosts this segment reaches
+    cells: Mapped[list[str]] = mapped_column(JSONText, default=list)
+
+
 class SecurityGroup(StandardAttrMixin, NetworkBase):
-    """Only each project's "default" group exists, created the first time it is asked for."""
+    """A project's group of rules; each project's "default" group is made on first use."""
 
     __tablename__ = "security_groups"
-    __table_args__ = (
-        UniqueConstraint("project_id", "name", name="uniq_security_groups0project_id0name"),
-    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    project_id: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
     name: Mapped[str] = mapped_column(String(255))
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        lazy="selectin", order_by="[SecurityGroupRule.created_at, SecurityGroupRule.id]",
+        foreign_keys="SecurityGroupRule.security_group_id", cascade="all, delete-orphan",
+        passive_deletes=True)
+
+
+class DefaultSecurityGroup(NetworkBase):
+    """Which group is a project's default: one per project, by the primary key.
+
+    Names are free (two groups of a project may share one), so the key, not
+    the name, is what stops two concurrent first requests making two defaults.
+    """
+
+    __tablename__ = "default_security_groups"
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("security_groups.id", ondelete="CASCADE"), unique=True)
+
+
+class SecurityGroupRule(StandardAttrMixin, NetworkBase):
+    __tablename__ = "security_group_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    security_group_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True)

@@ -6,11 +6,12 @@ import ipaddress
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from transcell import exception
 from transcell.context import RequestContext
 from transcell.db.session import session_for
-from transcell.network import attributes, ipam, scope, views
+from transcell.network import attributes, ipam, scope, segments, views
 from transcell.network import exceptions as exc
 from transcell.network.models import IPAllocation, Network, Port, Subnet, new_id
 
@@ -22,15 +23,20 @@ class Networks:
     db_url: str
 
     def create_network(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        with session_for(self.db_url) as session:
+            return self._add_network(session, ctx, body)
+
+    def _add_network(self, session: Session, ctx: RequestContext, body: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """Create a network in ``session``'s transaction (a bulk create shares one)."""
         values = attributes.check("network", attributes.NETWORK, body, ctx, creating=True)
         net = Network(id=values.pop("id", None) or new_id(),
                       project_id=attributes.owner_project(ctx, values))
         attributes.apply(net, values)
-        with session_for(self.db_url) as session:
-            session.add(net)
-            session.flush()
-            session.refresh(net)
-            return views.network(net)
+        session.add(net)
+        session.flush()
+        session.refresh(net)
+        return views.network(net)
 
     def get_network(self, ctx: RequestContext, network_id: str) -> dict[str, Any]:
         with session_for(self.db_url) as session:
@@ -86,6 +92,12 @@ class Subnets:
     db_url: str
 
     def create_subnet(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        with session_for(self.db_url) as session:
+            return self._add_subnet(session, ctx, body)
+
+    def _add_subnet(self, session: Session, ctx: RequestContext, body: dict[str, Any]
+                    ) -> dict[str, Any]:
+        """Create a subnet in ``session``'s transaction (a bulk create shares one)."""
         values = attributes.check("subnet", attributes.SUBNET, body, ctx, creating=True)
         values.pop("subnetpool_id", None)
         project = attributes.owner_project(ctx, values)
@@ -97,22 +109,24 @@ class Subnets:
         pools = (ipam.validate_pools(cidr, pools, gateway) if pools is not None
                  else ipam.default_pools(cidr, gateway))
         self._check_family(cidr, values)
-        with session_for(self.db_url) as session:
-            net = scope.load_network(session, ctx, values["network_id"])
-            scope.require_owner(ctx, net.project_id, "create_subnet")
-            for other in net.subnets:
-                if ipaddress.ip_network(other.cidr).overlaps(cidr):
-                    raise exc.InvalidInput(
-                        error_message=f"Requested subnet with cidr: {cidr} for network: "
-                                      f"{net.id} overlaps with another subnet")
-            sub = Subnet(id=values.pop("id", None) or new_id(), project_id=project,
-                         cidr=str(cidr), ip_version=cidr.version, gateway_ip=gateway,
-                         allocation_pools=pools)
-            attributes.apply(sub, values)
-            session.add(sub)
-            net.revision_number += 1
-            session.flush()
-            return views.subnet(sub)
+        net = scope.load_network(session, ctx, values["network_id"])
+        scope.require_owner(ctx, net.project_id, "create_subnet")
+        segments.check_subnet_segment(session, net, values.get("segment_id"))
+        for other in net.subnets:
+            if ipaddress.ip_network(other.cidr).overlaps(cidr):
+                raise exc.InvalidInput(
+                    error_message=f"Requested subnet with cidr: {cidr} for network: "
+                                  f"{net.id} overlaps with another subnet")
+        sub = Subnet(id=values.pop("id", None) or new_id(), project_id=project,
+                     cidr=str(cidr), ip_version=cidr.version, gateway_ip=gateway,
+                     allocation_pools=pools)
+        attributes.apply(sub, values)
+        session.add(sub)
+        net.revision_number += 1
+        session.flush()
+        # the next subnet of a bulk create checks its overlaps against this one too
+        session.expire(net, ["subnets"])
+        return views.subnet(sub)
 
     @staticmethod
     def _check_family(cidr, values: dict[str, Any]) -> None:
@@ -150,6 +164,8 @@ class Subnets:
             sub.allocation_pools = ipam.validate_pools(cidr, pools, gateway)
             sub.gateway_ip = gateway
             self._check_family(cidr, values)
+            if "segment_id" in values:
+                segments.change_subnet_segment(session, sub, values.pop("segment_id"))
             attributes.apply(sub, values)
             sub.revision_number += 1
             session.flush()

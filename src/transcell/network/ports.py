@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 from transcell import exception
 from transcell.context import RequestContext
 from transcell.db.session import session_for
-from transcell.network import attributes, bindings, ipam, scope, security_groups, views
+from transcell.network import attributes, bindings, ipam, routing, scope, security_groups, views
 from transcell.network import exceptions as exc
+from transcell.network.cells import CellDirectory
 from transcell.network.models import Network, Port, Subnet, new_id
 
 MAC_PREFIX = "fa:16:3e"
@@ -29,6 +31,17 @@ def random_mac() -> str:
 
 class _MacTaken(Exception):
     """The port row lost a uniqueness race; retried with a fresh MAC."""
+
+
+@dataclass
+class _NewPort:
+    """A checked port create request, ready to insert."""
+
+    values: dict[str, Any]
+    project: str
+    groups: list[str] | None
+    default_group: str
+    wanted_mac: str | None
 
 
 def _resolve(ctx: RequestContext, net: Network, item: dict[str, str]) -> FixedIP:
@@ -68,6 +81,14 @@ def _allocate_default(session: Session, port: Port, net: Network) -> None:
                 raise exc.IpAddressGenerationFailure(net_id=net.id)
 
 
+def _free_mac(session: Session) -> str:
+    """A MAC no port has yet (MACs are unique across networks here)."""
+    while True:
+        mac = random_mac()
+        if session.scalar(select(Port.id).where(Port.mac_address == mac)) is None:
+            return mac
+
+
 def _finish(session: Session, port: Port) -> dict[str, Any]:
     session.flush()
     session.refresh(port)
@@ -76,6 +97,7 @@ def _finish(session: Session, port: Port) -> dict[str, Any]:
 
 class Ports:
     db_url: str
+    cells: CellDirectory
 
     def create_port(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         return self._create_port(ctx, body)
@@ -83,6 +105,11 @@ class Ports:
     def _create_port(self, ctx: RequestContext, body: dict[str, Any], **internal: Any
                      ) -> dict[str, Any]:
         """Create a port; ``internal`` sets columns no API client may set."""
+        return self._place_port(None, ctx, self._prepare_port(ctx, body), internal)
+
+    def _prepare_port(self, ctx: RequestContext, body: dict[str, Any]) -> _NewPort:
+        """The checks and lookups a port create does outside its own transaction
+        (the project's default security group may be made here, in a session of its own)."""
         values = attributes.check("port", attributes.PORT, body, ctx, creating=True)
         project = attributes.owner_project(ctx, values)
         groups = values.pop("security_groups", None)
@@ -90,49 +117,79 @@ class Ports:
             security_groups.check_groups(self.db_url, ctx, groups)
         default_group = security_groups.default_group_id(self.db_url, project)
         wanted_mac = values.pop("mac_address", None)
-        for attempt in range(MAC_ATTEMPTS):
-            mac = wanted_mac or random_mac()
+        if wanted_mac is not None and not ctx.is_admin:
+            self._check_network_owner(ctx, values["network_id"], "create_port:mac_address")
+        return _NewPort(values, project, groups, default_group, wanted_mac)
+
+    def _place_port(self, session: Session | None, ctx: RequestContext, new: _NewPort,
+                    internal: dict[str, Any]) -> dict[str, Any]:
+        """Insert a prepared port, in a transaction of its own, or (bulk) in ``session``
+        with a MAC no port has yet; a race lost there fails the whole bulk
+        (SQLite's driver would commit a savepoint opened before the first write)."""
+        if session is not None:
+            network_id = new.values["network_id"]
+            mac = new.wanted_mac or _free_mac(session)
             try:
-                return self._insert_port(ctx, project, dict(values), mac, groups,
-                                         default_group, internal)
+                return self._insert_port(session, ctx, new.project, dict(new.values), mac,
+                                         new.groups, new.default_group, internal)
             except _MacTaken:
-                if wanted_mac or attempt == MAC_ATTEMPTS - 1:
-                    raise exc.MacAddressInUse(net_id=values["network_id"], mac=mac) from None
+                raise exc.MacAddressInUse(net_id=network_id, mac=mac) from None
+        for attempt in range(MAC_ATTEMPTS):
+            mac = new.wanted_mac or random_mac()
+            try:
+                with session_for(self.db_url) as own:
+                    return self._insert_port(own, ctx, new.project, dict(new.values), mac,
+                                             new.groups, new.default_group, internal)
+            except _MacTaken:
+                if new.wanted_mac or attempt == MAC_ATTEMPTS - 1:
+                    raise exc.MacAddressInUse(net_id=new.values["network_id"],
+                                              mac=mac) from None
         raise AssertionError("unreachable")
 
-    def _insert_port(self, ctx: RequestContext, project: str, values: dict[str, Any],
-                     mac: str, groups: list[str] | None, default_group: str,
-                     internal: dict[str, Any]) -> dict[str, Any]:
+    def _check_network_owner(self, ctx: RequestContext, network_id: str, action: str
+                             ) -> None:
         with session_for(self.db_url) as session:
-            net = scope.load_network(session, ctx, values["network_id"])
-            if not (scope.owns(ctx, net.project_id) or net.shared):
-                raise exc.PolicyNotAuthorized(action="create_port")
-            requested = values.pop("fixed_ips", None)
-            fixed = ([_resolve(ctx, net, item) for item in requested]
-                     if requested is not None else None)
-            secure = values.pop("port_security_enabled", net.port_security_enabled)
-            if groups is None:
-                groups = [default_group] if secure else []
-            host = values.pop("binding:host_id", "")
-            port_id = values.pop("id", None) or new_id()
-            if session.get(Port, port_id) is not None:
-                raise exception.Conflict(f"Port {port_id} already exists.")
-            port = Port(id=port_id, project_id=project,
-                        mac_address=mac, port_security_enabled=secure,
-                        security_groups=groups, **internal)
-            attributes.apply(port, values)
-            session.add(port)
-            try:
-                session.flush()
-            except IntegrityError as err:
-                raise _MacTaken() from err
-            if fixed is None:
-                _allocate_default(session, port, net)
-            for subnet, ip in fixed or []:
-                ipam.allocate(session, port.id, subnet, ip)
-            if host:
-                bindings.plug(session, port, host)
-            return _finish(session, port)
+            net = scope.load_network(session, ctx, network_id)
+            if not scope.owns(ctx, net.project_id):
+                raise exc.PolicyNotAuthorized(action=action)
+
+    def _insert_port(self, session: Session, ctx: RequestContext, project: str,
+                     values: dict[str, Any], mac: str, groups: list[str] | None,
+                     default_group: str, internal: dict[str, Any]) -> dict[str, Any]:
+        net = scope.load_network(session, ctx, values["network_id"])
+        if not (scope.owns(ctx, net.project_id) or net.shared):
+            raise exc.PolicyNotAuthorized(action="create_port")
+        requested = values.pop("fixed_ips", None)
+        fixed = ([_resolve(ctx, net, item) for item in requested]
+                 if requested is not None else None)
+        secure = values.pop("port_security_enabled", net.port_security_enabled)
+        if groups is None:
+            groups = [default_group] if secure else []
+        host = values.pop("binding:host_id", "")
+        port_id = values.pop("id", None) or new_id()
+        if session.get(Port, port_id) is not None:
+            raise exception.Conflict(f"Port {port_id} already exists.")
+        routed = routing.is_routed(net)
+        allocation = (routing.NO_ADDRESS if fixed == [] else
+                      routing.DEFERRED if routed and fixed is None and not host
+                      else routing.IMMEDIATE)
+        port = Port(id=port_id, project_id=project,
+                    mac_address=mac, port_security_enabled=secure,
+                    security_groups=groups, ip_allocation=allocation, **internal)
+        attributes.apply(port, values)
+        session.add(port)
+        try:
+            session.flush()
+        except IntegrityError as err:
+            raise _MacTaken() from err
+        if fixed is None and not routed:
+            _allocate_default(session, port, net)
+        for subnet, ip in fixed or []:
+            ipam.allocate(session, port.id, subnet, ip)
+        if host:
+            routing.place(session, self.cells, port, net, host)
+            bindings.plug(session, port, host)
+        return _finish(session, port)
 
     def get_port(self, ctx: RequestContext, port_id: str) -> dict[str, Any]:
         with session_for(self.db_url) as session:
@@ -151,12 +208,15 @@ class Ports:
             bodies = [views.port(row) for row in session.scalars(query)]
         return [body for body in bodies if scope.matches(body, wanted)]
 
-    def update_port(self, ctx: RequestContext, port_id: str, body: dict[str, Any]
-                    ) -> dict[str, Any]:
-        return self._update_port(ctx, port_id, body)
+    def update_port(self, ctx: RequestContext, port_id: str, body: dict[str, Any],
+                    if_revision: int | None = None) -> dict[str, Any]:
+        """``if_revision``: change nothing unless the port is still at that revision
+        (Neutron's ``If-Match: revision_number=N``), for read-check-write callers."""
+        return self._update_port(ctx, port_id, body, if_revision=if_revision)
 
     def _update_port(self, ctx: RequestContext, port_id: str, body: dict[str, Any],
-                     require_unattached: bool = False, **internal: Any) -> dict[str, Any]:
+                     require_unattached: bool = False, if_revision: int | None = None,
+                     **internal: Any) -> dict[str, Any]:
         values = attributes.check("port", attributes.PORT, body, ctx, creating=False)
         groups = values.pop("security_groups", None)
         if groups is not None:
@@ -164,24 +224,33 @@ class Ports:
         with session_for(self.db_url) as session:
             scope.lock_port(session, port_id)
             port = scope.load_port(session, ctx, port_id)
+            current = port.revision_number - 1  # lock_port has just counted this update
+            if if_revision is not None and current != if_revision:
+                raise exc.RevisionNumberConstraintFailed(
+                    constraint=f"revision_number={if_revision}", current=current)
             net = session.get(Network, port.network_id)
             if require_unattached and port.device_id:
                 raise exc.PortInUse(port_id=port.id, net_id=port.network_id,
                                     device_id=port.device_id)
             if "mac_address" in values:
                 self._check_new_mac(session, port, values["mac_address"])
+            host = values.pop("binding:host_id", None)
+            active = port.active_binding()
             if "fixed_ips" in values:
                 self._replace_fixed_ips(session, ctx, port, net, values.pop("fixed_ips"))
+                session.expire(port, ["fixed_ips"])
+                if active is not None and not host:
+                    routing.place(session, self.cells, port, net, active.host,
+                                  allocate=False)
             if groups is not None:
                 port.security_groups = groups
-            host = values.pop("binding:host_id", None)
             attributes.apply(port, values)
             for column, value in internal.items():
                 setattr(port, column, value)
-            active = port.active_binding()
             if active is not None and host is None:
                 self._refresh_binding(active, values)
             if host:
+                routing.place(session, self.cells, port, net, host)
                 bindings.plug(session, port, host, values.get("binding:vnic_type"),
                               values.get("binding:profile"))
             elif host == "":

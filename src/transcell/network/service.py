@@ -9,20 +9,29 @@ over RPC. Its database is its own; ``transcell.db.migration.sync(url,
 from __future__ import annotations
 
 from transcell.network.bindings import Bindings
+from transcell.network.bulk import BulkCreate
+from transcell.network.cells import APICells, CellDirectory
+from transcell.network.defaults import RoutedDefault
 from transcell.network.instances import InstanceNetworking
+from transcell.network.moves import PortMoves
 from transcell.network.networks import Networks, Subnets
 from transcell.network.ports import Ports
 from transcell.network.security_groups import SecurityGroups
+from transcell.network.segments import Segments
 from transcell.network.tags import Tags
 
 
-class NetworkService(Networks, Subnets, Ports, Bindings, SecurityGroups, Tags,
-                     InstanceNetworking):
+class NetworkService(Networks, Subnets, Segments, Ports, Bindings, SecurityGroups, Tags,
+                     InstanceNetworking, RoutedDefault, PortMoves, BulkCreate):
     """Networks, subnets, ports, bindings and security groups of one database.
 
     The parts live in modules named after what they own (``networks``,
     ``ports``, ``bindings``, ``instances``...); this class only joins them.
     """
 
-    def __init__(self, db_url: str):
+    RPC_API_VERSION = "1.1"  # messages of major 1 up to this minor are accepted
+
+    def __init__(self, db_url: str, cells: CellDirectory | None = None):
         self.db_url = db_url
+        #: where hosts are, for segments: the API database unless told otherwise
+        self.cells: CellDirectory = cells or APICells()

@@ -7,7 +7,6 @@ calls travel over RPC unchanged.
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from typing import Any
 
 from transcell.db.types import isotime
@@ -17,13 +16,19 @@ from transcell.network.models import (
     Port,
     PortBinding,
     SecurityGroup,
+    SecurityGroupRule,
+    Segment,
     Subnet,
 )
 
 #: port attributes only administrators see (Neutron's default policy)
-ADMIN_ONLY_PORT_FIELDS = ("binding:host_id", "binding:profile", "binding:vif_details")
+ADMIN_ONLY_PORT_FIELDS = ("binding:host_id", "binding:profile", "binding:vif_details",
+                          "transcell:created_for_instance", "transcell:vif_tag",
+                          "transcell:vif_index")
 
-_RULE_NAMESPACE = uuid.UUID("1f0c7d6e-3b1a-4c55-9a43-6f1e2f7b5c10")
+#: network attributes only administrators see (Neutron's provider and multi-provider)
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+ADMIN_ONLY_NETWORK_FIELDS = (*PROVIDER, "segments")
 
 
 def _standard(row: Any) -> dict[str, Any]:
@@ -34,6 +39,21 @@ def _standard(row: Any) -> dict[str, Any]:
         "updated_at": isotime(row.updated_at or row.created_at),
         "revision_number": row.revision_number,
     }
+
+
+def _provider(segment: Segment | None) -> dict[str, Any]:
+    return {
+        "provider:network_type": segment.network_type if segment else None,
+        "provider:physical_network": segment.physical_network if segment else None,
+        "provider:segmentation_id": segment.segmentation_id if segment else None,
+    }
+
+
+def _segments(net: Network) -> dict[str, Any]:
+    """One segment shows as provider attributes, several as a "segments" list."""
+    if len(net.segments) > 1:
+        return {"segments": [_provider(segment) for segment in net.segments]}
+    return _provider(net.segments[0] if net.segments else None)
 
 
 def network(net: Network) -> dict[str, Any]:
@@ -53,7 +73,28 @@ def network(net: Network) -> dict[str, Any]:
         "availability_zone_hints": [],
         "ipv4_address_scope": None,
         "ipv6_address_scope": None,
+        "l2_adjacency": len(net.segments) < 2,
+        **_segments(net),
         **_standard(net),
+    }
+
+
+def public_network(body: dict[str, Any], is_admin: bool) -> dict[str, Any]:
+    if is_admin:
+        return body
+    return {key: value for key, value in body.items() if key not in ADMIN_ONLY_NETWORK_FIELDS}
+
+
+def segment(row: Segment) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "network_id": row.network_id,
+        "name": row.name,
+        "network_type": row.network_type,
+        "physical_network": row.physical_network,
+        "segmentation_id": row.segmentation_id,
+        "transcell:cells": list(row.cells),
+        **_standard(row),
     }
 
 
@@ -75,7 +116,7 @@ def subnet(sub: Subnet) -> dict[str, Any]:
         "ipv6_ra_mode": None,
         "ipv6_address_mode": None,
         "service_types": [],
-        "segment_id": None,
+        "segment_id": sub.segment_id,
         **_standard(sub),
     }
 
@@ -102,8 +143,12 @@ def port(row: Port) -> dict[str, Any]:
         "binding:vif_details": dict(active.vif_details) if active else {},
         "security_groups": list(row.security_groups),
         "port_security_enabled": row.port_security_enabled,
+        "ip_allocation": row.ip_allocation,
         "allowed_address_pairs": [],
         "extra_dhcp_opts": [],
+        "transcell:created_for_instance": row.created_for_instance,
+        "transcell:vif_tag": row.vif_tag,
+        "transcell:vif_index": row.vif_index,
         **_standard(row),
     }
 
@@ -131,38 +176,31 @@ def security_group(group: SecurityGroup) -> dict[str, Any]:
         "name": group.name,
         "tenant_id": group.project_id,
         "project_id": group.project_id,
-        "security_group_rules": default_rules(group),
+        "security_group_rules": [security_group_rule(rule) for rule in group.rules],
         "stateful": True,
         "shared": False,
         **_standard(group),
     }
 
 
-def default_rules(group: SecurityGroup) -> list[dict[str, Any]]:
-    """The rules Neutron puts in every default group: all egress, ingress from members."""
-    rules = []
-    for ethertype in ("IPv4", "IPv6"):
-        for direction, remote in (("egress", None), ("ingress", group.id)):
-            rules.append({
-                "id": str(uuid.uuid5(_RULE_NAMESPACE, f"{group.id}/{direction}/{ethertype}")),
-                "security_group_id": group.id,
-                "tenant_id": group.project_id,
-                "project_id": group.project_id,
-                "direction": direction,
-                "ethertype": ethertype,
-                "protocol": None,
-                "port_range_min": None,
-                "port_range_max": None,
-                "remote_ip_prefix": None,
-                "remote_group_id": remote,
-                "remote_address_group_id": None,
-                "normalized_cidr": None,
-                "description": "",
-                "created_at": isotime(group.created_at),
-                "updated_at": isotime(group.created_at),
-                "revision_number": 0,
-            })
-    return rules
+def security_group_rule(rule: SecurityGroupRule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "security_group_id": rule.security_group_id,
+        "tenant_id": rule.project_id,
+        "project_id": rule.project_id,
+        "direction": rule.direction,
+        "ethertype": rule.ethertype,
+        "protocol": rule.protocol,
+        "port_range_min": rule.port_range_min,
+        "port_range_max": rule.port_range_max,
+        "remote_ip_prefix": rule.remote_ip_prefix,
+        "remote_group_id": rule.remote_group_id,
+        "remote_address_group_id": None,
+        "normalized_cidr": (str(ipaddress.ip_network(rule.remote_ip_prefix, strict=False))
+                            if rule.remote_ip_prefix else None),
+        **_standard(rule),
+    }
 
 
 def vif(row: Port, network_name: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 import requests
 import webob
 
-from transcell import exception
+from transcell import exception, tally
 
 LOG = logging.getLogger(__name__)
 
@@ -131,6 +131,34 @@ class HTTPTransport:
         return Reply(resp.status_code, _decode(resp.content))
 
 
+class SessionTransport:
+    """Talk to a Placement service over HTTP with a keystoneauth session.
+
+    The session's auth plugin puts the service user's Keystone token on every
+    request and fetches a new one when it nears expiry, so no token is configured.
+    """
+
+    def __init__(self, session: Any, url: str, timeout: float = 30.0):
+        self.session = session
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: Mapping[str, str] | None = None) -> Reply:
+        from keystoneauth1 import exceptions as ks_exc
+
+        kwargs: dict[str, Any] = {"headers": {"Accept": "application/json", **(headers or {})},
+                                  "raise_exc": False, "timeout": self.timeout}
+        if body is not None:
+            kwargs["json"] = body
+        try:
+            resp = self.session.request(self.url + path, method, **kwargs)
+        except ks_exc.ClientException as exc:
+            raise exception.PlacementError(
+                reason=f"{method} {self.url}{path} failed: {exc}") from exc
+        return Reply(resp.status_code, _decode(resp.content))
+
+
 def _only_resources(allocations: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
     """Allocations in request form, dropping provider generations and empty entries."""
     out = {}
@@ -157,6 +185,8 @@ class PlacementClient:
 
     def _call(self, method: str, path: str, body: Any = None) -> Reply:
         headers = {"OpenStack-API-Version": f"placement {MICROVERSION}"}
+        if tally.ENABLED:
+            tally.request("placement", method, path)
         return self.transport.request(method, path, body=body, headers=headers)
 
     @staticmethod
@@ -476,10 +506,17 @@ class PlacementClient:
 
 
 def from_config() -> PlacementClient:
-    """The client for this deployment: Placement at ``[placement] url``, else in-process."""
-    from transcell import conf
+    """The client for this deployment: Placement at ``[placement] url``, else in-process.
+
+    A remote Placement is reached with the service user's Keystone token when
+    ``[service_auth]`` is configured, else with the noauth2 ``[placement] auth_token``.
+    """
+    from transcell import conf, service_auth
 
     if conf.CONF.placement.url:
+        if service_auth.configured():
+            return PlacementClient(SessionTransport(service_auth.session(),
+                                                    conf.CONF.placement.url))
         return PlacementClient(HTTPTransport(conf.CONF.placement.url,
                                              conf.CONF.placement.auth_token))
     from transcell.placement import embedded

@@ -32,7 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from transcell import context as tc_context
-from transcell import exception
+from transcell import exception, tally
 from transcell.wsgi.app import parse_json, undecodable_request
 
 LOG = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ def _build(db_url: str) -> WSGIApp:
 
     conf = build_config(db_url)
     db_api.configure(conf)
+    if tally.ENABLED:
+        tally.watch_engine(db_api.get_placement_engine(), db_url)
     if is_sqlite_file:
         event.listen(db_api.get_placement_engine(), "connect", _sqlite_pragmas)
     app = deploy.loadapp(conf)

@@ -1,4 +1,4 @@
-"""Policy defaults of the image and network APIs, by service.
+"""Policy defaults of the image, network and volume APIs, by service.
 
 The compute and identity defaults live in ``transcell.policy`` with the
 enforcer; these modules only declare rules, so they import nothing from it

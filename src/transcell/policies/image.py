@@ -26,6 +26,8 @@ ADMIN_OR_READER_GET_IMAGE = f"{ADMIN} or (role:reader and ({_VISIBLE}))"
 ADMIN_OR_MEMBER_DOWNLOAD = f"{ADMIN} or (role:member and ({_VISIBLE}))"
 ADMIN_OR_MEMBER_CREATE = f"{ADMIN} or ({PROJECT_MEMBER} and project_id:%(owner)s)"
 ADMIN_OR_SHARED_MEMBER = f"{ADMIN} or (role:member and project_id:%(member_id)s)"
+#: the chunk protocol moves any project's disks: a host or conductor, never a person
+ADMIN_OR_SERVICE = f"{ADMIN} or role:service"
 ADMIN_OR_READER_OR_SHARED_MEMBER = (
     f"{ADMIN} or (role:reader and (project_id:%(project_id)s or "
     "project_id:%(member_id)s))")
@@ -36,6 +38,8 @@ FILE = IMAGE + "/file"
 MEMBERS = IMAGE + "/members"
 MEMBER = MEMBERS + "/{member_id}"
 TAG = IMAGE + "/tags/{tag_value}"
+CHUNKS = IMAGE + "/chunks"
+CHUNK_UPLOAD = IMAGE + "/chunk-upload"
 
 #: (name, check string, description, [(method, path), ...])
 _RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
@@ -73,6 +77,15 @@ _RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("delete_image_location", ADMIN, "Remove an image's locations.", [("PATCH", IMAGE)]),
     ("copy_image", ADMIN, "Copy an image to other stores.",
      [("POST", IMAGE + "/import")]),
+    ("get_image_chunks", ADMIN_OR_SERVICE,
+     "Read an image's chunk list and chunks (transcell; compute hosts rebuilding disks).",
+     [("GET", CHUNKS), ("GET", CHUNKS + "/{chunk}")]),
+    ("upload_image_chunks", ADMIN_OR_SERVICE,
+     "Upload an image chunk by chunk, sending only what the store lacks (transcell; "
+     "compute hosts sending disks).",
+     [("POST", CHUNK_UPLOAD), ("POST", CHUNK_UPLOAD + "/missing"),
+      ("PUT", CHUNKS + "/{chunk}"), ("POST", CHUNK_UPLOAD + "/commit"),
+      ("DELETE", CHUNK_UPLOAD)]),
 ]
 
 
@@ -89,14 +102,18 @@ class ImagePolicyNotAuthorized(exception.Forbidden):
     msg_fmt = "You are not authorized to complete %(action)s action."
 
 
-def target(record: dict | None, project_id: str | None) -> dict[str, object]:
+def target(record: dict | None, project_id: str | None,
+           member_id: str | None = None) -> dict[str, object]:
     """The attributes Glance's check strings read, for ``record`` (None: a new image).
 
-    ``member_id`` names the caller's project only when the image was shared
-    with it; transcell keeps no image members, so it never matches.
+    ``member_id`` names the caller's project when the image is shared with it
+    (any member status), unless a member call names the membership it acts on.
     """
     if record is None:
         return {"project_id": project_id, "owner": project_id, "visibility": "private",
                 "member_id": ""}
+    if member_id is None:
+        shared_with = record.get("members") or {}
+        member_id = project_id if project_id and project_id in shared_with else ""
     return {"project_id": record.get("owner") or "", "owner": record.get("owner") or "",
-            "visibility": record.get("visibility") or "private", "member_id": ""}
+            "visibility": record.get("visibility") or "private", "member_id": member_id}

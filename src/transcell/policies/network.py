@@ -4,7 +4,7 @@ Neutron's secure-RBAC defaults: readers see their project's networks, subnets,
 ports and security groups (and shared or external networks), members act on
 their project's, the owner of a network may manage subnets on it and ports
 plugged into it, and an administrator may do everything. Where a port is
-plugged in (``binding:*``), its MAC address, and a ``device_owner`` naming a
+plugged in (``binding:*``), a change of its MAC address, and a ``device_owner`` naming a
 network or compute device are for administrators and the ``service`` role
 that compute hosts and the conductor carry: a user who could set them could
 move or hijack a server's port.
@@ -74,8 +74,21 @@ _RULES: list[_Rule] = [
                  f"Set ``{attr}`` when {'creating' if verb == 'create' else 'updating'} "
                  "a network.", "/networks" if verb == "create" else "/networks/{id}")
       for verb in ("create", "update") for attr in ("shared", "router:external")],
+    ("get_network:segments", ADMIN,
+     "See a network's segments (segments, provider:network_type, provider:physical_network, "
+     "provider:segmentation_id).", [("GET", "/networks"), ("GET", "/networks/{id}")]),
     *_crud("subnet", "subnets", _SUBNET_READ, ADMIN_OR_NET_OWNER_MEMBER,
            ADMIN_OR_NET_OWNER_MEMBER),
+    *[_attribute(verb, "subnet:segment_id", ADMIN,
+                 f"Put a subnet on a segment when {'creating' if verb == 'create' else 'updating'}"
+                 " it.", "/subnets" if verb == "create" else "/subnets/{id}")
+      for verb in ("create", "update")],
+    *_crud("segment", "segments", ADMIN, ADMIN, ADMIN),
+    *[_attribute(verb, "segment:transcell:cells", ADMIN,
+                 f"Set the cells a segment reaches when "
+                 f"{'creating' if verb == 'create' else 'updating'} it.",
+                 "/segments" if verb == "create" else "/segments/{id}")
+      for verb in ("create", "update")],
     *_crud("port", "ports", _PORT_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
     ("delete_port", _PORT_DELETE, "Delete a port (its project's or on the caller's network).",
      [("DELETE", "/ports/{id}")]),
@@ -83,7 +96,14 @@ _RULES: list[_Rule] = [
                  f"Set ``{attr}`` when {'creating' if verb == 'create' else 'updating'} "
                  "a port.", "/ports" if verb == "create" else "/ports/{id}")
       for verb in ("create", "update")
-      for attr in ("binding:host_id", "binding:profile", "mac_address")],
+      for attr in ("binding:host_id", "binding:profile", "mac_address",
+                   "transcell:created_for_instance", "transcell:vif_tag",
+                   "transcell:vif_index")
+      if (verb, attr) != ("create", "mac_address")],
+    # Neutron's default: the network's owner picks a new port's MAC (unique on its
+    # network); changing an existing port's MAC stays with administrators
+    _attribute("create", "port:mac_address", ADMIN_OR_NET_OWNER_MEMBER,
+               "Set ``mac_address`` when creating a port.", "/ports"),
     *[_attribute(verb, "port:device_owner", ADMIN_OR_SERVICE,
                  f"{'Create' if verb == 'create' else 'Update'} a port whose device_owner "
                  f"is or was a network or compute device ({', '.join(RESERVED_OWNERS)}).",
@@ -100,6 +120,15 @@ _RULES: list[_Rule] = [
      [("PUT", "/ports/{port_id}/bindings/{host}/activate")]),
     ("delete_port_binding", ADMIN_OR_SERVICE, "Delete a port's binding on a host.",
      [("DELETE", "/ports/{port_id}/bindings/{host}")]),
+    ("check_ports_for_host", ADMIN_OR_SERVICE,
+     "Check whether ports work on a host of another cell (a move's plan).",
+     [("POST", "/transcell/port-host-checks")]),
+    ("readdress_port", ADMIN_OR_SERVICE,
+     "Give a port an address on a segment of its new host's cell (a move).",
+     [("PUT", "/ports/{port_id}/readdress")]),
+    ("restore_port_addresses", ADMIN_OR_SERVICE,
+     "Put back the addresses a re-addressing replaced (a reverted move).",
+     [("PUT", "/ports/{port_id}/restore_addresses")]),
     *_crud("security_group", "security-groups", _SG_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
     *[(name.replace("security_group", "security_group_rule"), check,
        description.replace("group", "group rule"),

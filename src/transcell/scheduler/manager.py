@@ -19,19 +19,26 @@ from transcell import exception
 from transcell.conf import CONF
 from transcell.context import RequestContext
 from transcell.registry import services
-from transcell.scheduler import filters, request, weighers
+from transcell.scheduler import filters, groups, hints, request, weighers
 from transcell.scheduler.host_state import HostState, all_host_states
 
 LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
+    RPC_API_VERSION = "1.0"  # messages of major 1 up to this minor are accepted
+
     def select_destinations(self, ctx: RequestContext, request_spec: dict,
                             instance_uuid: str, claim: bool = True) -> list[dict]:
+        with groups.serialized(request_spec):  # members of one group: one at a time
+            return self._select(ctx, request_spec, instance_uuid, claim)
+
+    def _select(self, ctx: RequestContext, request_spec: dict, instance_uuid: str,
+                claim: bool) -> list[dict]:
         spec = request_spec
         move = request.move(spec)
         flavor = spec["flavor"]
-        wanted = request.resources(flavor)
+        wanted = request.resources(flavor, volume_backed=bool(spec.get("is_bfv")))
         required, forbidden = request.traits(flavor)
         states = all_host_states()
         member_of = _cell_constraints(spec, move, states)
@@ -52,7 +59,10 @@ class SchedulerManager:
             state.free_ram_mb = _free(summary.get("MEMORY_MB"))
             state.free_disk_gb = _free(summary.get("DISK_GB"))
             hosts.append(state)
-        hosts = weighers.weigh(filters.filter_hosts(hosts, spec), spec)
+        placed = groups.for_spec(spec, states)  # the server group the request must honour
+        hosts = groups.filter_hosts(placed, filters.filter_hosts(hosts, spec))
+        hosts = hints.filter_hosts(spec, hosts, states)  # same_host, different_host
+        hosts = groups.weigh(placed, weighers.weigh(hosts, spec))
         if not hosts:
             raise exception.NoValidHost(reason="There are not enough hosts available: every "
                                                "candidate was filtered out (service down or "

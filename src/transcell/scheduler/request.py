@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from transcell import exception
 
 
-def resources(flavor: dict) -> dict[str, int]:
-    disk = (flavor.get("root_gb") or 0) + (flavor.get("ephemeral_gb") or 0)
+def resources(flavor: dict, volume_backed: bool = False) -> dict[str, int]:
+    """What a server of ``flavor`` claims; a volume-backed one (a spec's ``is_bfv``) has
+    its root disk on the volume service, so its flavor's root disk claims nothing here."""
+    disk = (0 if volume_backed else (flavor.get("root_gb") or 0)) + \
+        (flavor.get("ephemeral_gb") or 0)
     disk += math.ceil((flavor.get("swap") or 0) / 1024)
     wanted = {"VCPU": flavor["vcpus"], "MEMORY_MB": flavor["memory_mb"]}
     if disk:

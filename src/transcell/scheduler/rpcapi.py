@@ -8,6 +8,8 @@ TOPIC = "scheduler"
 
 
 class SchedulerAPI:
+    VERSION = "1.0"  # what these messages are; the served side must accept it
+
     def __init__(self, bus):
         self.bus = bus
 
@@ -22,5 +24,6 @@ class SchedulerAPI:
         {"source_cell_uuid": str, "allow_cross_cell": bool}``. A malformed
         ``move`` is refused (Invalid); a move that cannot be placed raises
         NoValidHost with the reason."""
-        return self.bus.call(ctx, TOPIC, "select_destinations", request_spec=request_spec,
+        return self.bus.call(ctx, TOPIC, "select_destinations", rpc_version=self.VERSION,
+                             request_spec=request_spec,
                              instance_uuid=instance_uuid, claim=claim)

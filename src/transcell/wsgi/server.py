@@ -96,9 +96,10 @@ class _Parser(HTTPRequestParser):
     def parse_header(self, header_plus):
         super().parse_header(header_plus)
         policy = self.policy
-        if (policy is not None and self.body_rcv is not None
-                and policy.applies(self.command, self.path)):
-            self.body_rcv.buf = _CappedBuffer(self.adj.inbuf_overflow, policy.limit)
+        if policy is not None and self.body_rcv is not None:
+            limit = policy.limit_for(self.command, self.path)
+            if limit is not None:
+                self.body_rcv.buf = _CappedBuffer(self.adj.inbuf_overflow, limit)
 
     @property
     def body_too_large(self) -> bool:

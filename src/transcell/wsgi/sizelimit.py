@@ -36,20 +36,29 @@ class BodySizeLimit:
 
     ``envelopes`` maps a mount prefix (``/compute``) to the function that
     words that API's errors; ``exempt`` lists (method, path regex) pairs whose
-    bodies are not limited here.
+    bodies are not limited here, or (method, path regex, limit) triples whose
+    bodies are held to their own limit instead (image chunks: bulk, but bounded).
     """
 
     def __init__(self, app: WSGIApp, limit: int, envelopes: dict[str, ErrorFormatter],
-                 exempt: Sequence[tuple[str, str]] = ()):
+                 exempt: Sequence[tuple[str, str] | tuple[str, str, int | None]] = ()):
         self.app = app
         self.limit = limit
         self.envelopes = sorted(envelopes.items(), key=lambda item: -len(item[0]))
-        self.exempt = [(method.upper(), re.compile(pattern)) for method, pattern in exempt]
+        self.exempt = [(method.upper(), re.compile(pattern), own[0] if own else None)
+                       for method, pattern, *own in exempt]
+
+    def limit_for(self, method: str, path: str) -> int | None:
+        """The most bytes a body sent as ``method path`` may hold here; None: no limit."""
+        method = method.upper()
+        for m, p, own in self.exempt:
+            if m == method and p.fullmatch(path):
+                return own
+        return self.limit
 
     def applies(self, method: str, path: str) -> bool:
-        """Whether a body sent as ``method path`` is held to the limit."""
-        method = method.upper()
-        return not any(m == method and p.fullmatch(path) for m, p in self.exempt)
+        """Whether a body sent as ``method path`` is held to a limit."""
+        return self.limit_for(method, path) is not None
 
     def _formatter(self, path: str) -> ErrorFormatter:
         for prefix, formatter in self.envelopes:
@@ -57,9 +66,9 @@ class BodySizeLimit:
                 return formatter
         return _generic_error
 
-    def _too_large(self, environ, start_response) -> list[bytes]:
+    def _too_large(self, environ, start_response, limit: int) -> list[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
-        message = (f"Request body is larger than the {self.limit} bytes this API accepts; "
+        message = (f"Request body is larger than the {limit} bytes this API accepts; "
                    "send a smaller request.")
         body = json.dumps(self._formatter(path)(413, message)).encode()
         start_response("413 Request Entity Too Large", [
@@ -69,18 +78,19 @@ class BodySizeLimit:
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "") or "/"
-        if not self.applies(method, path):
+        limit = self.limit_for(method, path)
+        if limit is None:
             return self.app(environ, start_response)
         if environ.get(TOO_LARGE_KEY):
-            return self._too_large(environ, start_response)
+            return self._too_large(environ, start_response, limit)
         length = environ.get("CONTENT_LENGTH") or ""
         if length.strip():
             try:
                 declared = int(length)
             except ValueError:
                 declared = -1
-            if declared > self.limit:
-                return self._too_large(environ, start_response)
+            if declared > limit:
+                return self._too_large(environ, start_response, limit)
             if declared >= 0:
                 return self.app(environ, start_response)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
@@ -89,13 +99,13 @@ class BodySizeLimit:
         # No usable length: read what arrives, but never more than the limit.
         stream = environ["wsgi.input"]
         buffered = bytearray()
-        while len(buffered) <= self.limit:
-            piece = stream.read(min(_READ, self.limit + 1 - len(buffered)))
+        while len(buffered) <= limit:
+            piece = stream.read(min(_READ, limit + 1 - len(buffered)))
             if not piece:
                 break
             buffered += piece
-        if len(buffered) > self.limit:
-            return self._too_large(environ, start_response)
+        if len(buffered) > limit:
+            return self._too_large(environ, start_response, limit)
         environ = dict(environ)
         environ["wsgi.input"] = io.BytesIO(bytes(buffered))
         environ["CONTENT_LENGTH"] = str(len(buffered))

@@ -34,7 +34,7 @@ def test_restart_keeps_servers_flavors_images(tmp_path):
         before = cloud.wait_status(server_id, "ACTIVE")
         old_token = cloud.token("transcell-demo")
     finally:
-        stop_cloud(proc)
+        stop_cloud(proc, purge=False)
 
     proc = start_cloud(state_dir, ("--cells", "2", "--hosts-per-cell", "1"))
     try:
@@ -57,6 +57,10 @@ def test_restart_keeps_servers_flavors_images(tmp_path):
         assert report["problems"] == []
     finally:
         stop_cloud(proc)
+    if proc.distributed:
+        # a stopped distributed cloud has no Placement to audit against (and its
+        # databases were dropped just now): the rest is the embedded cloud's
+        return
 
     # the audit also reads a stopped cloud's state dir, down to the image chunks
     manifest_path = os.path.join(state_dir, "images", "images", f"{kept[0]['id']}.json")

@@ -118,6 +118,23 @@ def test_update_answers_with_a_subset_below_275_and_the_show_body_from_275(cloud
     assert "OS-EXT-SRV-ATTR:host" not in member.json["server"]
 
 
+def test_access_addresses_are_kept_in_their_canonical_spelling(cloud):
+    """An IPv6 address written long is shown compressed, as Nova shows it (and as its
+    column, sized for the longest compressed address, can hold); a wrong one is a 400."""
+    server = _server(cloud, host="cell1-host1", node="cell1-host1")
+    path = f"/servers/{server}"
+    body = {"server": {"accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2",
+                       "accessIPv4": "10.1.2.3"}}
+    shown = cloud.put(path, body).json["server"]
+    assert (shown["accessIPv6"], shown["accessIPv4"]) == ("::babe:dc0c:1602", "10.1.2.3")
+    for wrong in ({"accessIPv4": "::1"}, {"accessIPv6": "not-an-address"}):
+        resp = cloud.put(path, {"server": wrong})
+        assert resp.status_int == 400, resp.text
+    assert cloud.get(path).json["server"]["accessIPv6"] == "::babe:dc0c:1602"
+    cleared = cloud.put(path, {"server": {"accessIPv6": ""}}).json["server"]
+    assert cleared["accessIPv6"] == ""
+
+
 # -- lists: 2.66 changes-before, 2.73 locked, sorting, 2.75 closed query, 2.83 filters ----
 
 def test_266_changes_before_bounds_updated_at(cloud):

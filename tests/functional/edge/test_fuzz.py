@@ -24,19 +24,31 @@ from edgehelpers import assert_clean, raw, state_snapshot
 
 from transcell.api.compute import (
     aggregates,
+    flavor_access,
     flavor_extra_specs,
     flavors,
+    hosts,
+    images,
     keypairs,
+    move_plans,
+    quota_classes,
+    quota_sets,
+    security_groups,
     server_actions,
     server_tags,
     services,
+    volume_proxy,
 )
 from transcell.api.compute import routes as compute_routes
 from transcell.api.compute.microversion import MAX
+from transcell.api.compute.schemas import server_groups as group_schemas
+from transcell.api.compute.schemas import server_metadata as metadata_schemas
 from transcell.api.compute.schemas import servers as server_schemas
+from transcell.api.compute.schemas import volume_attachments as attachment_schemas
 from transcell.api.image import routes as image_routes
 from transcell.api.image.schemas import image_schema
 from transcell.api.network import routes as network_routes
+from transcell.api.volume import routes as volume_routes
 from transcell.network import attributes
 
 SEED = int(os.environ.get("TRANSCELL_FUZZ_SEED", "20240607"))
@@ -44,7 +56,7 @@ SEED = int(os.environ.get("TRANSCELL_FUZZ_SEED", "20240607"))
 DEFAULT_COUNT = 400
 SLOW_COUNT = 4000
 #: How long each run may take at most, whatever its count (``make test`` runs both).
-TIME_BUDGET = 35.0
+TIME_BUDGET = 60.0
 SLOW_TIME_BUDGET = 150.0
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -63,6 +75,7 @@ def all_routes() -> list[tuple[str, str, str]]:
         "/compute": compute_routes.ROUTES,
         "/image": image_routes.ROUTES,
         "/network": network_routes.route_table(None),  # type: ignore[arg-type]
+        "/volume": volume_routes.route_table(None),  # type: ignore[arg-type]
         "/identity": _identity_table(),
     }
     found = [(mount, template, method) for mount, table in tables.items()
@@ -132,6 +145,29 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
         [aggregates.ADD_HOST_SCHEMA, aggregates.REMOVE_HOST_SCHEMA,
          aggregates.SET_METADATA_SCHEMA],
     (f"{V}/os-aggregates/{{aggregate_id}}/images", "POST"): [aggregates.IMAGES_SCHEMA],
+    (f"{V}/servers/{{server_id}}/os-volume_attachments", "POST"):
+        [attachment_schemas.create(MAX)],
+    (f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", "PUT"):
+        [attachment_schemas.update(MAX)],
+    (f"{V}/os-transcell-move-plans", "POST"): [move_plans.SCHEMA],
+    (f"{V}/servers/{{server_id}}/metadata", "POST"): [metadata_schemas.METADATA_BODY],
+    (f"{V}/servers/{{server_id}}/metadata", "PUT"): [metadata_schemas.METADATA_BODY],
+    (f"{V}/servers/{{server_id}}/metadata/{{key}}", "PUT"): [metadata_schemas.META_ITEM_BODY],
+    (f"{V}/os-server-groups", "POST"): [group_schemas.create(MAX)],
+    (f"{V}/os-quota-sets/{{tenant_id}}", "PUT"):
+        [quota_sets.update_schema("quota_set", quota_sets.resources(MAX), with_force=True)],
+    (f"{V}/os-quota-class-sets/{{quota_class}}", "PUT"):
+        [quota_sets.update_schema("quota_class_set", quota_classes.settable(MAX),
+                                  with_force=False)],
+    (f"{V}/flavors/{{flavor_id}}/action", "POST"): list(flavor_access.ACTION_SCHEMAS.values()),
+    (f"{V}/os-hosts/{{host_name}}", "PUT"): [hosts.UPDATE_SCHEMA],
+    (f"{V}/images/{{image_id}}/metadata", "POST"): [images.METADATA_SCHEMA],
+    (f"{V}/images/{{image_id}}/metadata", "PUT"): [images.METADATA_SCHEMA],
+    (f"{V}/images/{{image_id}}/metadata/{{key}}", "PUT"): [images.META_SCHEMA],
+    (f"{V}/os-security-groups", "POST"): [security_groups.GROUP_SCHEMA],
+    (f"{V}/os-security-groups/{{group_id}}", "PUT"): [security_groups.GROUP_SCHEMA],
+    (f"{V}/os-security-group-rules", "POST"): [security_groups.RULE_SCHEMA],
+    (f"{V}/os-volumes", "POST"): [volume_proxy.CREATE_SCHEMA],
     ("/v2/images", "POST"): [_image_create_schema()],
     ("/v2/images/{image_id}", "PATCH"): [_PATCH],
     ("/v2.0/networks", "POST"): [_network_schema("network", attributes.NETWORK)],

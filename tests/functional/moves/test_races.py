@@ -194,11 +194,22 @@ def test_stop_start_and_resize_interleaved_leave_one_consistent_server(rcloud):
     sid = mh.boot(rcloud, "interleave")["id"]
     rcloud.token(mh.USER)
     accepted_moves = 0
+    faults = mh.fault_dir(rcloud)
+    # Whatever is accepted waits until every answer is in: otherwise a stop that ends
+    # before a resize arrives lets both be accepted, one after the other, rightly.
+    holds = [os.path.join(faults, f"hold-accepted-{point}@{sid}")
+             for point in ("stop", "start", "move")]
     for _ in range(4):
-        answers = at_once([post_action(rcloud, sid, {"os-stop": None}),
-                           post_action(rcloud, sid, {"os-start": None}),
-                           post_action(rcloud, sid, {"resize": {"flavorRef": "21"}}),
-                           post_action(rcloud, sid, {"resize": {"flavorRef": "12"}})])
+        for path in holds:
+            open(path, "w").close()
+        try:
+            answers = at_once([post_action(rcloud, sid, {"os-stop": None}),
+                               post_action(rcloud, sid, {"os-start": None}),
+                               post_action(rcloud, sid, {"resize": {"flavorRef": "21"}}),
+                               post_action(rcloud, sid, {"resize": {"flavorRef": "12"}})])
+        finally:
+            for path in holds:
+                os.unlink(path)
         # 400: a resize to the flavor the server already has
         assert {a.status_code for a in answers} <= {202, 400, 409}, [a.text for a in answers]
         assert sum(a.status_code == 202 for a in answers) <= 1, [a.text for a in answers]

@@ -42,6 +42,8 @@ class World:
             (f"{COMPUTE}/flavors/{i['flavor']}/os-extra_specs", {}),
             (f"{COMPUTE}/os-aggregates/{i['aggregate']}", {}),
             (f"{COMPUTE}/os-services", {"OpenStack-API-Version": "compute 2.53"}),
+            (f"{COMPUTE}/os-quota-sets/{i['demo_project']}", {}),
+            (f"{COMPUTE}/os-quota-class-sets/default", {}),
             (f"/image/v2/images/{i['image']}", {}),
             ("/image/v2/images?limit=1000", {}),
             (f"/network/v2.0/networks/{i['network']}", {}),
@@ -52,6 +54,11 @@ class World:
             (f"/network/v2.0/ports/{i['server_port']}/bindings", {}),
             ("/network/v2.0/ports", {}),
             (f"/network/v2.0/security-groups/{i['security_group']}", {}),
+            (f"/volume/v3/volumes/{i['volume']}", {}),
+            ("/volume/v3/volumes/detail?all_tenants=1", {}),
+            (f"/volume/v3/attachments/{i['attachment']}",
+             {"OpenStack-API-Version": "volume 3.44"}),
+            (f"{COMPUTE}/servers/{i['server']}/os-volume_attachments", {}),
             ("/placement/resource_providers", p),
             (f"/placement/resource_providers/{i['provider']}/inventories", p),
             (f"/placement/resource_providers/{i['provider']}/traits", p),
@@ -70,6 +77,16 @@ class World:
                                   headers={"X-Subject-Token": self.ids["demo_token"]})
         state["demo token"] = resp.status_code
         return state
+
+
+def _wait_volume(cloud: CloudProcess, volume_id: str, status: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = ok(cloud.request("GET", f"/volume/v3/volumes/{volume_id}"))["volume"]
+        if found["status"] == status:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"volume {volume_id} never became {status}")
 
 
 def _wait_active(cloud: CloudProcess, server_id: str) -> None:
@@ -129,6 +146,18 @@ def build_world(cloud: CloudProcess) -> World:
     groups = ok(cloud.request("GET", "/network/v2.0/security-groups",
                               cloud=demo))["security_groups"]
     ids["security_group"] = groups[0]["id"]
+    ids["security_group_rule"] = groups[0]["security_group_rules"][0]["id"]
+
+    cinder = {"OpenStack-API-Version": "volume 3.44"}
+    volume = ok(cloud.request("POST", "/volume/v3/volumes", cloud=demo, headers=cinder, json={
+        "volume": {"name": "demo-volume", "size": 1, "metadata": {"keep": "1"}}}),
+        202)["volume"]
+    ids["volume"] = volume["id"]
+    _wait_volume(cloud, volume["id"], "available")
+    ok(cloud.request("POST", f"{COMPUTE}/servers/{server['id']}/os-volume_attachments",
+                     cloud=demo, json={"volumeAttachment": {"volumeId": volume["id"]}}))
+    attached = _wait_volume(cloud, volume["id"], "in-use")
+    ids["attachment"] = attached["attachments"][0]["attachment_id"]
 
     ids["keypair"] = "demo-key"
     ok(cloud.request("POST", f"{COMPUTE}/os-keypairs", cloud=demo,

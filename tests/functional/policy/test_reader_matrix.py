@@ -29,11 +29,13 @@ def mutating_routes() -> set[tuple[str, str, str]]:
     from transcell.api.identity.app import make_app as identity_app
     from transcell.api.image.routes import ROUTES as image
     from transcell.api.network.routes import route_table
+    from transcell.api.volume.routes import route_table as volume_routes
 
     tables: dict[str, dict[str, Any]] = {
         "compute": compute,
         "image": image,
         "network": route_table(None),  # type: ignore[arg-type]
+        "volume": volume_routes(None),  # type: ignore[arg-type]
         "identity": {route.template: route.methods
                      for route in identity_app(None, None, lambda req: None).routes},  # type: ignore[arg-type]
         "placement": placement_handler.ROUTE_DECLARATIONS,
@@ -80,7 +82,18 @@ def _actions(w: World) -> list[Call]:
     return [call for recipe in (
         _action("os-stop"), _action("os-start"), _action("confirmResize"),
         _action("revertResize"), _action("migrate"),
-        _action("resize", {"flavorRef": w["other_flavor"]})) for call in recipe(w)]
+        _action("resize", {"flavorRef": w["other_flavor"]}),
+        *_power_actions()) for call in recipe(w)]
+
+
+def _power_actions() -> list[Recipe]:
+    """The actions on a guest where it runs: each one a member's (or an admin's)."""
+    return [_action("reboot", {"type": "HARD"}), _action("pause"), _action("unpause"),
+            _action("suspend"), _action("resume"), _action("lock"), _action("unlock"),
+            _action("os-resetState", {"state": "error"}), _action("restore"),
+            _action("forceDelete"), _action("os-getConsoleOutput", {}),
+            _action("changePassword", {"adminPass": "reader"}), _action("rescue"),
+            _action("unrescue")]
 
 
 def _tags(suffix: str, body: Any = None) -> Recipe:
@@ -110,7 +123,25 @@ def _token_for_another_project(w: World) -> list[Call]:
     return [Call("/identity/v3/auth/tokens", body, expect=(401, 403))]
 
 
+def _move_step(step: str) -> Recipe:
+    return lambda w: [Call(f"{VOLUME}/os-transcell-moves/volumes/{w['volume']}/{step}",
+                           {"move_id": READER_VOLUME, "to_backend": "local-cell2"},
+                           headers=CINDER)]
+
+
+def _demo_server_group(w: World) -> str:
+    """A server group of the reader's project, made by one of its members."""
+    resp = w.cloud.request("POST", f"{COMPUTE}/os-server-groups", cloud="transcell-demo",
+                           json={"server_group": {"name": "keep", "policies": ["affinity"]}})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["server_group"]["id"]
+
+
 _INVENTORY = {"resource_provider_generation": 0, "total": 1}
+VOLUME = "/volume/v3"
+CINDER = {"OpenStack-API-Version": "volume 3.44"}
+#: A volume nobody has: the policy answers before the volume is looked for.
+READER_VOLUME = "5d1b3a3e-0c1f-4e59-9b5c-6a1f0e2d7c11"
 
 RECIPES: dict[tuple[str, str, str], Recipe] = {
     # compute
@@ -135,6 +166,21 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("compute", "/v2.1/servers/{server_id}", "DELETE"): lambda w: [
         Call(S.format(server=w["server"]))],
     ("compute", "/v2.1/servers/{server_id}/action", "POST"): _actions,
+    ("compute", "/v2.1/servers/{server_id}/os-server-password", "DELETE"): lambda w: [Call(
+        S.format(server=w["server"]) + "/os-server-password")],
+    ("compute", "/v2.1/servers/{server_id}/metadata", "POST"): lambda w: [Call(
+        S.format(server=w["server"]) + "/metadata", {"metadata": {"reader": "x"}})],
+    ("compute", "/v2.1/servers/{server_id}/metadata", "PUT"): lambda w: [Call(
+        S.format(server=w["server"]) + "/metadata", {"metadata": {}})],
+    ("compute", "/v2.1/servers/{server_id}/metadata/{key}", "PUT"): lambda w: [Call(
+        S.format(server=w["server"]) + "/metadata/reader", {"meta": {"reader": "x"}})],
+    ("compute", "/v2.1/servers/{server_id}/metadata/{key}", "DELETE"): lambda w: [Call(
+        S.format(server=w["server"]) + "/metadata/keep")],
+    ("compute", "/v2.1/os-server-groups", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-server-groups",
+        {"server_group": {"name": "reader", "policies": ["affinity"]}})],
+    ("compute", "/v2.1/os-server-groups/{group_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-server-groups/{_demo_server_group(w)}")],
     ("compute", "/v2.1/servers/{server_id}/tags", "PUT"): lambda w: [Call(
         S.format(server=w["server"]) + "/tags", {"tags": ["reader"]}, headers=_mv("2.26"))],
     ("compute", "/v2.1/servers/{server_id}/tags", "DELETE"): lambda w: [Call(
@@ -152,6 +198,30 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         Call(f"{COMPUTE}/os-keypairs/{w['keypair']}?user_id={w['demo_user']}",
              headers=_mv("2.10")),
         Call(f"{COMPUTE}/os-keypairs/{w['keypair']}", expect=(404,))],
+    # the security group and volume proxies (until 2.36): the reader's own project's
+    # group and volume, which only its members may change
+    ("compute", "/v2.1/os-security-groups", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-security-groups", {"security_group": {
+            "name": "reader-sg", "description": "r"}})],
+    ("compute", "/v2.1/os-security-groups", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-security-groups", expect=(404,))],
+    ("compute", "/v2.1/os-security-groups/{group_id}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-security-groups/{w['security_group']}", {"security_group": {
+            "name": "renamed", "description": "r"}})],
+    ("compute", "/v2.1/os-security-groups/{group_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-security-groups/{w['security_group']}")],
+    ("compute", "/v2.1/os-security-group-rules", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-security-group-rules", {"security_group_rule": {
+            "parent_group_id": w["security_group"], "ip_protocol": "tcp",
+            "from_port": 2222, "to_port": 2222, "cidr": "10.0.0.0/8"}})],
+    ("compute", "/v2.1/os-security-group-rules/{rule_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-security-group-rules/{w['security_group_rule']}")],
+    ("compute", "/v2.1/os-volumes", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-volumes", {"volume": {"size": 1, "display_name": "reader-vol"}})],
+    ("compute", "/v2.1/os-volumes", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-volumes", expect=(404,))],
+    ("compute", "/v2.1/os-volumes/{volume_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-volumes/{w['volume']}")],
     ("compute", "/v2.1/os-services/{service_id}", "PUT"): lambda w: [Call(
         f"{COMPUTE}/os-services/{w['service']}", {"status": "disabled"},
         headers=_mv("2.53"))],
@@ -171,6 +241,80 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("compute", "/v2.1/os-aggregates/{aggregate_id}/images", "POST"): lambda w: [Call(
         f"{COMPUTE}/os-aggregates/{w['aggregate']}/images",
         {"cache": [{"id": w["base_image"]}]}, headers=_mv("2.81"))],
+    ("compute", "/v2.1/servers/{server_id}/os-volume_attachments", "POST"): lambda w: [Call(
+        S.format(server=w["server"]) + "/os-volume_attachments",
+        {"volumeAttachment": {"volumeId": READER_VOLUME}})],
+    ("compute", "/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", "PUT"):
+        lambda w: [Call(S.format(server=w["server"]) + f"/os-volume_attachments/{READER_VOLUME}",
+                        {"volumeAttachment": {"volumeId": READER_VOLUME}},
+                        headers=_mv("2.84"))],
+    ("compute", "/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}", "DELETE"):
+        lambda w: [Call(S.format(server=w["server"]) + f"/os-volume_attachments/{READER_VOLUME}")],
+    ("compute", "/v2.1/os-transcell-move-plans", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-transcell-move-plans", {"move_plan": {"server_id": w["server"]}})],
+    ("compute", "/v2.1/os-quota-sets/{tenant_id}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-quota-sets/{w['demo_project']}", {"quota_set": {"instances": 1000}})],
+    ("compute", "/v2.1/os-quota-sets/{tenant_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-quota-sets/{w['demo_project']}")],
+    ("compute", "/v2.1/os-quota-class-sets/{quota_class}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-quota-class-sets/default", {"quota_class_set": {"instances": 1000}})],
+    ("compute", "/v2.1/flavors/{flavor_id}/action", "POST"): lambda w: [
+        Call(f"{COMPUTE}/flavors/{w['flavor']}/action", {name: {"tenant": w["demo_project"]}})
+        for name in ("addTenantAccess", "removeTenantAccess")],
+    ("compute", "/v2.1/os-hosts/{host_name}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/os-hosts/{w['compute_host']}", {"status": "disable"})],
+    # the image proxy: the image service refuses the reader's writes to its project's image
+    ("compute", "/v2.1/images/{image_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/images/{w['image']}")],
+    ("compute", "/v2.1/images/{image_id}/metadata", "POST"): lambda w: [Call(
+        f"{COMPUTE}/images/{w['image']}/metadata", {"metadata": {"reader": "x"}})],
+    ("compute", "/v2.1/images/{image_id}/metadata", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/images/{w['image']}/metadata", {"metadata": {"reader": "x"}})],
+    ("compute", "/v2.1/images/{image_id}/metadata/{key}", "PUT"): lambda w: [Call(
+        f"{COMPUTE}/images/{w['image']}/metadata/reader", {"meta": {"reader": "x"}})],
+    ("compute", "/v2.1/images/{image_id}/metadata/{key}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/images/{w['image']}/metadata/reader")],
+    # volume
+    ("volume", "/v3/volumes", "POST"): lambda w: [Call(
+        f"{VOLUME}/volumes", {"volume": {"name": "reader-volume", "size": 1}},
+        headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}", "PUT"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}", {"volume": {"name": "renamed"}}, headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}", "DELETE"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}", headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}/action", "POST"): lambda w: [
+        Call(f"{VOLUME}/volumes/{w['volume']}/action", body, headers=CINDER) for body in (
+            {"os-extend": {"new_size": 2}}, {"os-set_bootable": {"bootable": True}},
+            {"os-update_readonly_flag": {"readonly": True}},
+            {"os-volume_upload_image": {"image_name": "reader", "force": True}},
+            {"os-reserve": None}, {"os-detach": {"attachment_id": w["attachment"]}},
+            {"os-reset_status": {"status": "error"}},
+            {"os-migrate_volume": {"host": "transcell@local-cell2#local-cell2"}},
+            {"os-force_delete": None})],
+    ("volume", "/v3/volumes/{volume_id}/metadata", "POST"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}/metadata", {"metadata": {"reader": "x"}},
+        headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}/metadata", "PUT"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}/metadata", {"metadata": {}}, headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}/metadata/{key}", "PUT"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}/metadata/keep", {"meta": {"keep": "2"}},
+        headers=CINDER)],
+    ("volume", "/v3/volumes/{volume_id}/metadata/{key}", "DELETE"): lambda w: [Call(
+        f"{VOLUME}/volumes/{w['volume']}/metadata/keep", headers=CINDER)],
+    ("volume", "/v3/attachments", "POST"): lambda w: [Call(
+        f"{VOLUME}/attachments", {"attachment": {"volume_uuid": w["volume"],
+                                                 "instance_uuid": w["server"]}},
+        headers=CINDER)],
+    ("volume", "/v3/attachments/{attachment_id}", "PUT"): lambda w: [Call(
+        f"{VOLUME}/attachments/{w['attachment']}",
+        {"attachment": {"connector": {"host": w["server_host"]}}}, headers=CINDER)],
+    ("volume", "/v3/attachments/{attachment_id}", "DELETE"): lambda w: [Call(
+        f"{VOLUME}/attachments/{w['attachment']}", headers=CINDER)],
+    ("volume", "/v3/attachments/{attachment_id}/action", "POST"): lambda w: [Call(
+        f"{VOLUME}/attachments/{w['attachment']}/action", {"os-complete": None},
+        headers=CINDER)],
+    **{("volume", f"/v3/os-transcell-moves/volumes/{{volume_id}}/{step}", "POST"):
+       _move_step(step) for step in ("copy", "switch", "confirm", "revert")},
     # image
     ("image", "/v2/images", "POST"): lambda w: [
         Call("/image/v2/images", {"name": "reader-image"}),
@@ -184,9 +328,39 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("image", "/v2/images/{image_id}/file", "PUT"): lambda w: [Call(
         f"/image/v2/images/{w['image']}/file", data=b"\0" * 4096,
         content_type="application/octet-stream")],
+    ("image", "/v2/images/{image_id}/chunk-upload", "POST"): lambda w: [
+        Call(f"/image/v2/images/{w['image']}/chunk-upload")],
+    ("image", "/v2/images/{image_id}/chunk-upload", "DELETE"): lambda w: [
+        Call(f"/image/v2/images/{w['image']}/chunk-upload")],
+    ("image", "/v2/images/{image_id}/chunk-upload/missing", "POST"): lambda w: [
+        Call(f"/image/v2/images/{w['image']}/chunk-upload/missing", {"digests": []})],
+    ("image", "/v2/images/{image_id}/chunk-upload/commit", "POST"): lambda w: [
+        Call(f"/image/v2/images/{w['image']}/chunk-upload/commit",
+             {"size": 0, "chunks": []})],
+    ("image", "/v2/images", "DELETE"): lambda w: [Call("/image/v2/images", expect=(405,))],
+    ("image", "/v2/images/{image_id}/members", "POST"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/members", {"member": "reader-share"})],
+    ("image", "/v2/images/{image_id}/members/{member_id}", "PUT"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/members/{w['demo_project']}",
+        {"status": "accepted"})],
+    ("image", "/v2/images/{image_id}/members/{member_id}", "DELETE"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/members/{w['demo_project']}")],
+    ("image", "/v2/images/{image_id}/tags/{tag}", "PUT"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/tags/reader")],
+    ("image", "/v2/images/{image_id}/tags/{tag}", "DELETE"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/tags/reader")],
+    **{("image", f"/v2/images/{{image_id}}/actions/{verb}", "POST"): (
+        lambda w, verb=verb: [Call(f"/image/v2/images/{w['image']}/actions/{verb}")])
+       for verb in ("deactivate", "reactivate")},
+    ("image", "/v2/images/{image_id}/chunks/{chunk}", "PUT"): lambda w: [Call(
+        f"/image/v2/images/{w['image']}/chunks/0", data=b"\0" * 4096,
+        content_type="application/octet-stream",
+        headers={"X-Image-Chunk-Sha256": "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a8"
+                                         "5dabd8b48892ca7"})],
     # network
     ("network", "/v2.0/networks", "POST"): lambda w: [
-        Call(f"{N}/networks", {"network": {"name": "reader-net"}})],
+        Call(f"{N}/networks", {"network": {"name": "reader-net"}}),
+        Call(f"{N}/networks", {"networks": [{"name": "reader-bulk"}]})],
     ("network", "/v2.0/networks/{resource_id}", "PUT"): lambda w: [
         Call(f"{N}/networks/{w['network']}", {"network": {"name": "renamed"}})],
     ("network", "/v2.0/networks/{resource_id}", "DELETE"): lambda w: [
@@ -199,6 +373,7 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         Call(f"{N}/subnets/{w['subnet']}")],
     ("network", "/v2.0/ports", "POST"): lambda w: [
         Call(f"{N}/ports", {"port": {"network_id": w["network"]}}),
+        Call(f"{N}/ports", {"ports": [{"network_id": w["network"]}]}),
         Call(f"{N}/ports", {"port": {"network_id": w["network"],
                                      "binding:host_id": w["server_host"]}})],
     ("network", "/v2.0/ports/{resource_id}", "PUT"): lambda w: [
@@ -214,6 +389,32 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         f"{N}/ports/{w['server_port']}/bindings/{w['server_host']}")],
     ("network", "/v2.0/ports/{port_id}/bindings/{host}/activate", "PUT"): lambda w: [Call(
         f"{N}/ports/{w['server_port']}/bindings/{w['server_host']}/activate")],
+    ("network", "/v2.0/segments", "POST"): lambda w: [Call(f"{N}/segments", {"segment": {
+        "network_id": w["network"], "network_type": "vxlan"}})],
+    ("network", "/v2.0/segments/{resource_id}", "PUT"): lambda w: [Call(
+        f"{N}/segments/{w['network']}", {"segment": {"name": "r"}}, expect=(404,))],
+    ("network", "/v2.0/segments/{resource_id}", "DELETE"): lambda w: [Call(
+        f"{N}/segments/{w['network']}", expect=(404,))],
+    ("network", "/v2.0/transcell/port-host-checks", "POST"): lambda w: [Call(
+        f"{N}/transcell/port-host-checks", {"port_host_check": {
+            "port_ids": [w["server_port"]], "host": "cell2-host1"}})],
+    ("network", "/v2.0/ports/{port_id}/readdress", "PUT"): lambda w: [Call(
+        f"{N}/ports/{w['server_port']}/readdress", {"readdress": {"host": "cell2-host1"}})],
+    ("network", "/v2.0/ports/{port_id}/restore_addresses", "PUT"): lambda w: [Call(
+        f"{N}/ports/{w['server_port']}/restore_addresses",
+        {"restore_addresses": {"fixed_ips": []}})],
+    ("network", "/v2.0/security-groups", "POST"): lambda w: [Call(
+        f"{N}/security-groups", {"security_group": {"name": "reader-sg"}})],
+    ("network", "/v2.0/security-groups/{item_id}", "PUT"): lambda w: [Call(
+        f"{N}/security-groups/{w['security_group']}", {"security_group": {
+            "description": "r"}})],
+    ("network", "/v2.0/security-groups/{item_id}", "DELETE"): lambda w: [Call(
+        f"{N}/security-groups/{w['security_group']}")],
+    ("network", "/v2.0/security-group-rules", "POST"): lambda w: [Call(
+        f"{N}/security-group-rules", {"security_group_rule": {
+            "security_group_id": w["security_group"], "direction": "ingress"}})],
+    ("network", "/v2.0/security-group-rules/{item_id}", "DELETE"): lambda w: [Call(
+        f"{N}/security-group-rules/{w['security_group_rule']}")],
     ("network", "/v2.0/{collection}/{resource_id}/tags", "PUT"): _tags("", {"tags": ["r"]}),
     ("network", "/v2.0/{collection}/{resource_id}/tags", "DELETE"): _tags(""),
     ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "PUT"): _tags("/reader"),

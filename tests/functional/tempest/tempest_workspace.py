@@ -108,9 +108,11 @@ def include_regex(test_name: str) -> str:
     return "^" + re.escape(test_name) + r"\["
 
 
-def write_workspace(cloud: CloudProcess, workspace: str, tests: Iterable[str]) -> str:
+def write_workspace(cloud: CloudProcess, workspace: str, tests: Iterable[str],
+                    volumes: bool = False) -> str:
     """Write ``etc/tempest.conf``, ``etc/accounts.yaml`` and the include list; return
-    the config file's path."""
+    the config file's path. ``volumes`` tells Tempest the block storage service is
+    there (Cinder's tests and the compute tests that use volumes run)."""
     etc = os.path.join(workspace, "etc")
     os.makedirs(etc, exist_ok=True)
     accounts_file = os.path.join(etc, "accounts.yaml")
@@ -122,6 +124,8 @@ def write_workspace(cloud: CloudProcess, workspace: str, tests: Iterable[str]) -
         fh.writelines(include_regex(t) + "\n" for t in tests)
     config_file = os.path.join(etc, "tempest.conf")
     conf = _tempest_conf(cloud, workspace, accounts_file)
+    if volumes:
+        _enable_volumes(cloud, conf)
     with open(config_file, "w") as fh:
         conf.write(fh)
     return config_file
@@ -331,3 +335,93 @@ def parse_subunit(stream: bytes) -> dict[str, TempestResult]:
     finally:
         sink.stopTestRun()
     return results
+
+
+def _volume_versions(cloud: CloudProcess) -> tuple[str, str]:
+    resp = cloud.request("GET", "/volume/", token=None)
+    current = next(v for v in resp.json()["versions"] if v["status"] == "CURRENT")
+    return current["min_version"], current["version"]
+
+
+def _enable_volumes(cloud: CloudProcess, conf: configparser.ConfigParser) -> None:
+    """What the volume service serves, as Tempest's options call it; nothing more."""
+    min_version, max_version = _volume_versions(cloud)
+    resp = cloud.request("GET", "/volume/v3/extensions")
+    resp.raise_for_status()
+    extensions = ",".join(e["alias"] for e in resp.json()["extensions"])
+    conf["service_available"]["cinder"] = "true"
+    conf["volume"] = {
+        "region": conf["compute"]["region"],
+        "catalog_type": "block-storage",
+        "min_microversion": min_version,
+        "max_microversion": max_version,
+        "volume_size": "1",
+        "build_interval": "1",
+        "build_timeout": "30",
+        "storage_protocol": "file",
+        "vendor_name": "transcell",
+    }
+    conf["volume-feature-enabled"] = {
+        "api_v3": "true",
+        "backup": "false",
+        "snapshot": "false",
+        "clone": "true",
+        "manage_volume": "false",
+        "manage_snapshot": "false",
+        "extend_attached_volume": "false",
+        "extend_volume_with_snapshot": "false",
+        "multi_backend": "false",
+        "volume_revert": "false",
+        "cluster_active_active": "false",
+        "volume_types_for_data_volume": "",
+        "api_extensions": extensions,
+    }
+
+
+class TempestTestFailed(AssertionError):
+    """Tempest ran the test and it failed (the only failure an xfail may allow)."""
+
+
+def where(run: TempestRun) -> str:
+    return f"(Tempest workspace, with tempest.log: {run.workspace})"
+
+
+def check_ran_exactly(run: TempestRun, tests: Iterable[str], timeout: float) -> None:
+    """The include list selected every listed test and nothing else, class setups and
+    teardowns all succeeded, and the run finished in time."""
+    import pytest
+    listed = set(tests)
+    problems = []
+    if run.timed_out:
+        problems.append(f"tempest run did not finish within {timeout}s")
+    missing = sorted(listed - run.test_names())
+    extra = sorted(run.test_names() - listed)
+    if missing:
+        problems.append("never ran: " + ", ".join(missing))
+    if extra:
+        problems.append("ran but not listed: " + ", ".join(extra))
+    problems.extend(r.explanation() for r in run.class_failures())
+    if problems:
+        pytest.fail("\n".join(problems) + "\n" + run.stderr[-3000:] + "\n" + where(run),
+                    pytrace=False)
+
+
+def check_passed(run: TempestRun, name: str) -> None:
+    """Tempest ran ``name`` and it passed; a skip or a test cut off is a failure too."""
+    import pytest
+    result = run.by_name(name)
+    if result is None:
+        fixture_errors = "\n".join(r.explanation() for r in run.class_failures())
+        pytest.fail(f"Tempest never ran {name}\n{fixture_errors}\n{where(run)}",
+                    pytrace=False)
+    if result.status == "success":
+        return
+    if result.status == "fail":
+        raise TempestTestFailed(f"{result.explanation()}\n{where(run)}")
+    if result.status == "skip":
+        pytest.fail(f"Tempest skipped it, which counts as a failure:\n"
+                    f"{result.explanation()}", pytrace=False)
+    if not result.finished:
+        pytest.fail(f"Tempest never finished {name} (timed out: {run.timed_out})\n"
+                    f"{where(run)}", pytrace=False)
+    pytest.fail(f"not a pass: {result.explanation()}", pytrace=False)

@@ -52,10 +52,6 @@ RUN_TIMEOUT = 480
 pytestmark = [pytest.mark.tempest, pytest.mark.timeout(RUN_TIMEOUT + 120)]
 
 
-class TempestTestFailed(AssertionError):
-    """Tempest ran the test and it failed (the only failure an xfail here allows)."""
-
-
 @pytest.fixture(scope="module")
 def tempest_run(tempest_cloud, tmp_path_factory) -> tw.TempestRun:
     workspace = str(tmp_path_factory.mktemp("tempest-workspace"))
@@ -63,52 +59,21 @@ def tempest_run(tempest_cloud, tmp_path_factory) -> tw.TempestRun:
     return tw.run_tempest(workspace, config_file, timeout=RUN_TIMEOUT)
 
 
-def _where(run: tw.TempestRun) -> str:
-    return f"(Tempest workspace, with tempest.log: {run.workspace})"
-
-
 def test_tempest_ran_exactly_the_listed_tests(tempest_run):
     """The include list selects every listed test and nothing else, class setups
     and teardowns all succeed, and the run finished in time."""
-    problems = []
-    if tempest_run.timed_out:
-        problems.append(f"tempest run did not finish within {RUN_TIMEOUT}s")
-    missing = sorted(set(TEMPEST_TESTS) - tempest_run.test_names())
-    extra = sorted(tempest_run.test_names() - set(TEMPEST_TESTS))
-    if missing:
-        problems.append("never ran: " + ", ".join(missing))
-    if extra:
-        problems.append("ran but not listed: " + ", ".join(extra))
-    problems.extend(r.explanation() for r in tempest_run.class_failures())
-    if problems:
-        pytest.fail("\n".join(problems) + "\n" + tempest_run.stderr[-3000:] + "\n" +
-                    _where(tempest_run), pytrace=False)
+    tw.check_ran_exactly(tempest_run, TEMPEST_TESTS, RUN_TIMEOUT)
 
 
 def _param(name: str):
     marks = []
     if name in KNOWN_FAILURES:
         marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[name], strict=False,
-                                       raises=TempestTestFailed))
+                                       raises=tw.TempestTestFailed))
     short = ".".join(name.rsplit(".", 2)[-2:])
     return pytest.param(name, id=short, marks=marks)
 
 
 @pytest.mark.parametrize("name", [_param(name) for name in TEMPEST_TESTS])
 def test_listed_tempest_test(tempest_run, name):
-    result = tempest_run.by_name(name)
-    if result is None:
-        fixture_errors = "\n".join(r.explanation() for r in tempest_run.class_failures())
-        pytest.fail(f"Tempest never ran {name}\n{fixture_errors}\n{_where(tempest_run)}",
-                    pytrace=False)
-    if result.status == "success":
-        return
-    if result.status == "fail":
-        raise TempestTestFailed(f"{result.explanation()}\n{_where(tempest_run)}")
-    if result.status == "skip":
-        pytest.fail(f"Tempest skipped it, which counts as a failure:\n"
-                    f"{result.explanation()}", pytrace=False)
-    if not result.finished:
-        pytest.fail(f"Tempest never finished {name} (timed out: {tempest_run.timed_out})\n"
-                    f"{_where(tempest_run)}", pytrace=False)
-    pytest.fail(f"not a pass: {result.explanation()}", pytrace=False)
+    tw.check_passed(tempest_run, name)

@@ -145,7 +145,9 @@ def test_catalog_lists_every_api_on_three_interfaces():
                     "compute": {"http://h:8774/compute/v2.1"},
                     "image": {"http://h:8774/image"},
                     "network": {"http://h:8774/network"},
-                    "placement": {"http://h:8774/placement"}}
+                    "placement": {"http://h:8774/placement"},
+                    "block-storage": {"http://h:8774/volume/v3"},
+                    "volumev3": {"http://h:8774/volume/v3"}}
     for entry in catalog:
         assert entry["id"] and entry["name"]
         assert sorted(e["interface"] for e in entry["endpoints"]) == \

@@ -265,6 +265,18 @@ def test_download_to_file_is_verified_and_sparse(service, tmp_path):
     assert seen[-1] == (size, size)
 
 
+def test_a_chunk_list_image_downloads_through_the_api_path(service, tmp_path):
+    """A move's snapshot (sha256-chunks) streams whole, checked against its chunk list."""
+    size = 3 * CHUNK + 777
+    path = _disk(str(tmp_path / "snap.raw"), size, [(10, 5000), (2 * CHUNK + 5, 900)])
+    image = _raw(service)
+    service.upload_file(ALICE, image["id"], path, hash_algo="sha256-chunks")
+    record = service.get(ALICE, image["id"])
+    assert record["os_hash_algo"] == "sha256-chunks"
+    with open(path, "rb") as fh:
+        assert b"".join(service.download(ALICE, image["id"])) == fh.read()
+
+
 def _only(names_dir):
     return sorted(os.listdir(names_dir))
 

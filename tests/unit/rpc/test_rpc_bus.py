@@ -10,6 +10,7 @@ import pytest
 
 from transcell import exception
 from transcell.context import RequestContext
+from transcell.rpc import bus as rpcbus
 from transcell.rpc.inproc import InprocBus
 
 
@@ -96,3 +97,94 @@ def test_cast_does_not_wait(bus):
     bus.cast(CTX, "svc", "remember", n=7)
     assert bus.endpoint.cast_done.wait(5)
     assert bus.endpoint.casts == [7]
+
+
+# -- versions ------------------------------------------------------------------------
+
+
+class Versioned:
+    RPC_API_VERSION = "1.3"
+
+    def __init__(self, name: str = "v1.3") -> None:
+        self.name = name
+
+    def whoami(self, ctx: RequestContext) -> str:
+        return self.name
+
+    def args(self, ctx: RequestContext, host: str, server: str, version: str) -> list[str]:
+        return [host, server, version]
+
+
+@pytest.mark.parametrize(("accepted", "sent", "ok"), [
+    ("1.3", "1.0", True), ("1.3", "1.3", True), ("1.3", "1.4", False),
+    ("1.3", "2.0", False), ("2.0", "1.9", False), ("1.10", "1.9", True),
+    ("1.9", "1.10", False),
+])
+def test_a_server_accepts_its_major_up_to_its_minor(accepted, sent, ok):
+    assert rpcbus.accepts(accepted, sent) is ok
+
+
+@pytest.mark.parametrize("bad", ["1", "1.0.0", "v1.0", "1.x", "01.0", "", None])
+def test_versions_must_be_major_dot_minor(bad):
+    with pytest.raises(exception.Invalid):
+        rpcbus.parse_version(bad)
+
+
+def test_inproc_applies_the_version_rules(bus):
+    bus.serve("versioned", Versioned())
+    for sent in ("1.0", "1.3"):
+        assert bus.call(CTX, "versioned", "whoami", rpc_version=sent) == "v1.3"
+    for sent in ("1.4", "2.0", "0.3"):
+        with pytest.raises(exception.RPCVersionUnsupported) as err:
+            bus.call(CTX, "versioned", "whoami", rpc_version=sent)
+        assert sent in err.value.message
+    with pytest.raises(exception.Invalid):
+        bus.call(CTX, "versioned", "whoami", rpc_version="1")
+    with pytest.raises(exception.Invalid):
+        bus.cast(CTX, "versioned", "whoami", rpc_version="one")
+
+
+def test_an_endpoint_without_a_version_accepts_1_0_only(bus):
+    assert bus.call(CTX, "svc", "echo", value=1)["value"] == 1
+    assert bus.call(CTX, "svc", "echo", rpc_version="1.0", value=1)["value"] == 1
+    with pytest.raises(exception.RPCVersionUnsupported):
+        bus.call(CTX, "svc", "echo", rpc_version="1.1", value=1)
+
+
+def test_the_bus_arguments_leave_a_methods_own_alone(bus):
+    bus.serve("versioned", Versioned())
+    assert bus.call(CTX, "versioned", "args", host="h", server="s", version="v") == [
+        "h", "s", "v"]
+    with pytest.raises(exception.NotFound):  # attributes are not methods
+        bus.call(CTX, "versioned", "RPC_API_VERSION")
+
+
+def test_inproc_servers_share_a_topic_and_can_be_addressed(bus):
+    bus.serve("shared", Versioned("a"), server="a")
+    bus.serve("shared", Versioned("b"), server="b")
+    assert {bus.call(CTX, "shared", "whoami") for _ in range(4)} == {"a", "b"}
+    assert {bus.call(CTX, "shared", "whoami", rpc_server="b") for _ in range(4)} == {"b"}
+    bus.unserve("shared", server="b")
+    assert {bus.call(CTX, "shared", "whoami") for _ in range(4)} == {"a"}
+    with pytest.raises(exception.RPCTimeout):
+        bus.call(CTX, "shared", "whoami", rpc_server="b")
+    bus.unserve("shared")
+    with pytest.raises(exception.RPCTimeout):
+        bus.call(CTX, "shared", "whoami")
+
+
+def test_each_rpcapi_sends_a_version_its_manager_accepts():
+    from transcell import notifications
+    from transcell.compute.manager import ComputeManager
+    from transcell.compute.rpcapi import ComputeAPI
+    from transcell.conductor.manager import ConductorManager
+    from transcell.conductor.rpcapi import ConductorAPI
+    from transcell.network.rpcapi import NetworkAPI
+    from transcell.network.service import NetworkService
+    from transcell.scheduler.manager import SchedulerManager
+    from transcell.scheduler.rpcapi import SchedulerAPI
+    pairs = [(ComputeAPI.VERSION, ComputeManager), (ConductorAPI.VERSION, ConductorManager),
+             (SchedulerAPI.VERSION, SchedulerManager), (NetworkAPI.VERSION, NetworkService),
+             (notifications.VERSION, notifications.NotificationLog)]
+    for sent, manager in pairs:
+        assert rpcbus.accepts(manager.RPC_API_VERSION, sent), manager.__name__

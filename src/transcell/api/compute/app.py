@@ -21,7 +21,7 @@ _FAULT_NAMES = {
     503: "serviceUnavailable",
 }
 
-_UNVERSIONED = ("/", "/v2.1", "/v2.1/")
+_UNVERSIONED = ("/", "/v2.1", "/v2.1/", "/v2", "/v2/")
 
 
 def nova_fault(code: int, message: str) -> dict:
@@ -34,7 +34,7 @@ def api_version(req: webob.Request) -> microversion.APIVersion:
 
 
 class ComputeApp(JSONApp):
-    public_templates = frozenset({"/", "/v2.1"})
+    public_templates = frozenset({"/", "/v2.1", "/v2"})
 
     def prepare(self, req: webob.Request) -> None:
         if req.path_info in _UNVERSIONED:

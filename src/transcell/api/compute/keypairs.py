@@ -195,7 +195,9 @@ def create(req: webob.Request) -> webob.Response:
 
     _check_name(name)
     try:
-        quota.check_key_pairs(user_id)
+        # the limit is the owner's project's (known when creating one's own key)
+        quota.check_key_pairs(user_id, project_id=ctx.project_id if user_id == ctx.user_id
+                              else None)
     except exception.OverQuota:
         raise exception.Forbidden("Quota exceeded, too many key pairs.") from None
     private_key = None

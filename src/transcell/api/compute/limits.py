@@ -38,10 +38,19 @@ NETWORK_KEYS = ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingI
 
 
 def absolute_limits(project_id: str, version) -> dict[str, Any]:
-    allowed = quota.limits()
+    allowed = quota.limits(project_id)
     used = quota.usage(project_id)
     absolute: dict[str, Any] = dict(FIXED_LIMITS)
     absolute.update({
+        "maxServerMeta": allowed["metadata_items"],
+        "maxImageMeta": allowed["metadata_items"],
+        "maxPersonality": allowed["injected_files"],
+        "maxPersonalitySize": allowed["injected_file_content_bytes"],
+        "maxServerGroups": allowed["server_groups"],
+        "maxServerGroupMembers": allowed["server_group_members"],
+        "maxSecurityGroups": allowed["security_groups"],
+        "maxSecurityGroupRules": allowed["security_group_rules"],
+        "maxTotalFloatingIps": allowed["floating_ips"],
         "maxTotalCores": allowed["cores"],
         "maxTotalInstances": allowed["instances"],
         "maxTotalRAMSize": allowed["ram"],
@@ -51,7 +60,7 @@ def absolute_limits(project_id: str, version) -> dict[str, Any]:
         "totalRAMUsed": used["ram"],
         "totalSecurityGroupsUsed": 0,
         "totalFloatingIpsUsed": 0,
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": quota.server_group_count(project_id),
     })
     if version.matches("2.36"):
         for key in NETWORK_KEYS:

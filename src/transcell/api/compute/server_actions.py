@@ -7,7 +7,14 @@ from collections.abc import Callable
 import webob
 
 from transcell import exception, policy
-from transcell.api.compute import common
+from transcell.api.compute import (
+    common,
+    image_actions,
+    network_proxies,
+    power_actions,
+    security_groups,
+    shelve_actions,
+)
 from transcell.api.compute.app import api_version
 from transcell.api.compute.flavors import find_flavor
 from transcell.api.compute.servers import compute_api
@@ -15,12 +22,14 @@ from transcell.context import RequestContext
 from transcell.wsgi.app import context_of, empty_response, read_json
 
 CROSS_CELL_RULE = "compute:servers:resize:cross_cell"
+READDRESS_FIELD = "transcell:readdress_ports"
 
 RESIZE_SCHEMA = {
     "type": "object",
     "properties": {
         "flavorRef": {"type": ["string", "integer"], "minLength": 1},
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        READDRESS_FIELD: {"type": "boolean"},
     },
     "required": ["flavorRef"],
     "additionalProperties": False,
@@ -31,9 +40,16 @@ MIGRATE_SCHEMA_256 = {
     "properties": {
         "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
                  "pattern": "^[a-zA-Z0-9-._]*$"},
+        READDRESS_FIELD: {"type": "boolean"},
     },
     "additionalProperties": False,
 }
+
+#: transcell's extension field of resize and migrate bodies (any microversion for resize,
+#: 2.56+ for migrate, whose earlier bodies are null): re-address the server's ports when
+#: their network segment does not reach the target cell, whatever
+#: ``[network] readdress_on_move`` says. Absent: that option decides.
+READDRESS_RULE = "compute:servers:move:readdress_ports"
 
 
 def _authorized(req: webob.Request, server_id: str, rule: str
@@ -74,7 +90,10 @@ def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
     except exception.FlavorNotFound as exc:
         raise exception.Invalid(exc.message) from None
     allow = policy.check(ctx, CROSS_CELL_RULE, _target(server))
-    compute_api.resize(ctx, server_id, flavor, allow_cross_cell=allow)
+    disk_config = body.get("OS-DCF:diskConfig")
+    compute_api.resize(ctx, server_id, flavor, allow_cross_cell=allow,
+                       readdress=_readdress(ctx, server, body),
+                       auto_disk_config=None if disk_config is None else disk_config == "AUTO")
     return empty_response(202)
 
 
@@ -87,8 +106,16 @@ def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
     if host is not None:
         policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate:host", _target(server))
     allow = policy.check(ctx, CROSS_CELL_RULE, _target(server))
-    compute_api.migrate(ctx, server_id, host, allow_cross_cell=allow)
+    compute_api.migrate(ctx, server_id, host, allow_cross_cell=allow,
+                        readdress=_readdress(ctx, server, body))
     return empty_response(202)
+
+
+def _readdress(ctx: RequestContext, server: dict, body) -> bool | None:
+    wanted = (body or {}).get(READDRESS_FIELD)
+    if wanted is not None:
+        policy.authorize(ctx, READDRESS_RULE, _target(server))
+    return wanted
 
 
 def _confirm_resize(req: webob.Request, server_id: str, body) -> webob.Response:
@@ -110,6 +137,11 @@ ACTIONS: dict[str, Callable[..., webob.Response]] = {
     "migrate": _migrate,
     "confirmResize": _confirm_resize,
     "revertResize": _revert_resize,
+    **power_actions.ACTIONS,
+    **image_actions.ACTIONS,
+    **shelve_actions.ACTIONS,
+    **security_groups.ACTIONS,
+    **network_proxies.ACTIONS,
 }
 
 

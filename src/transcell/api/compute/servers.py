@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid as uuidlib
 from typing import Any
@@ -10,12 +11,14 @@ import webob
 from sqlalchemy import select
 
 from transcell import exception, policy
-from transcell.api.compute import server_listing
+from transcell.api.compute import common, multiple_create, server_listing
 from transcell.api.compute.app import api_version
 from transcell.api.compute.common import collection_links, validate
 from transcell.api.compute.flavors import flavor_to_dict
 from transcell.api.compute.schemas import servers as schema
 from transcell.api.compute.views import servers as view
+from transcell.compute import server_groups as groups
+from transcell.compute import volumes
 from transcell.compute.api import API
 from transcell.db import api_models as am
 from transcell.db.session import api_session
@@ -92,9 +95,27 @@ def update(req: webob.Request, server_id: str) -> webob.Response:
         values["display_description"] = fields["description"]
     for api_key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if api_key in fields:
-            values[column] = fields[api_key] or None
+            values[column] = access_ip(api_key, fields[api_key])
+    if "OS-DCF:diskConfig" in fields:
+        values["auto_disk_config"] = fields["OS-DCF:diskConfig"] == "AUTO"
     server = compute_api.update(ctx, server_id, **values)
     return json_response({"server": view.detail(req, server, updated=True)})
+
+
+def access_ip(field: str, value: str | None) -> str | None:
+    """An access address in its canonical spelling, as Nova keeps it: an IPv6 address
+    given long (``0000:...:babe:220.12.22.2``) is stored and shown compressed."""
+    if not value:
+        return None
+    version = 6 if field == "accessIPv6" else 4
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        address = None
+    if address is None or address.version != version:
+        raise exception.ValidationError(field=field,
+                                        reason=f"{value!r} is not an IPv{version} address.")
+    return address.compressed
 
 
 def delete(req: webob.Request, server_id: str) -> webob.Response:
@@ -185,35 +206,19 @@ def _keypair(ctx, name: str | None) -> dict | None:
                 "fingerprint": row.fingerprint, "type": row.type}
 
 
-def _image_from_bdms(bdms: list[dict]) -> str | None:
-    for bdm in bdms:
-        if bdm.get("boot_index") in (0, "0") and bdm.get("source_type") == "image":
-            if bdm.get("destination_type", "local") != "local":
-                raise exception.Invalid("Booting from volume is not supported yet; use an "
-                                        "image BDM with destination_type local.")
-            return bdm.get("uuid")
-        if bdm.get("boot_index") in (0, "0"):
-            raise exception.Invalid("Only image-backed servers are supported: the boot "
-                                    "device must have source_type image.")
-    return None
-
-
 def _refuse_unsupported(ctx, server: dict) -> None:
     """Requests transcell cannot honour are refused before anything is created.
 
     Trusted image certificates (2.63) need compute hosts that verify image
-    signatures, and a volume type (2.67) needs a block storage service;
-    transcell has neither, and accepting either silently would build a server
-    without the guarantee its owner asked for.
+    signatures, which transcell's do not; accepting them silently would build a
+    server without the guarantee its owner asked for. (A volume type, 2.67,
+    is checked with the other mappings: ``volumes.check_volumes``.)
     """
     if server.get("trusted_image_certificates"):
         policy.authorize(ctx, "os_compute_api:servers:create:trusted_certs",
                          {"project_id": ctx.project_id})
         raise exception.Invalid("Image certificate validation is not supported: this cloud's "
                                 "compute hosts do not verify image signatures.")
-    for bdm in server.get("block_device_mapping_v2") or []:
-        if bdm.get("volume_type"):
-            raise exception.Invalid(f"Volume type {bdm['volume_type']} could not be found.")
 
 
 def _requested_destination(ctx, server: dict) -> tuple[str | None, str | None]:
@@ -241,40 +246,70 @@ def create(req: webob.Request) -> webob.Response:
     server = body["server"]
     _refuse_unsupported(ctx, server)
     requested_host, requested_node = _requested_destination(ctx, server)
-    if server.get("min_count", 1) != 1 or server.get("max_count", 1) != 1:
-        raise exception.Invalid("Creating several servers in one request is not supported; "
-                                "set min_count and max_count to 1.")
-    bdms = server.get("block_device_mapping_v2") or []
-    image_ref = server.get("imageRef") or _image_from_bdms(bdms)
-    bdm_image = _image_from_bdms(bdms)
-    if bdm_image and server.get("imageRef") and bdm_image != image_ref.rsplit("/", 1)[-1]:
-        raise exception.Invalid("The image in block_device_mapping_v2 differs from imageRef.")
-    if not image_ref:
-        raise exception.Invalid("Missing imageRef attribute; an image is required.")
+    count = multiple_create.counts(server)
+    group = multiple_create.group_hint(ctx, body)
+    placement = multiple_create.placement_hints(body)
+    multiple_create.check_metadata(ctx, server)
+    multiple_create.check_personality(ctx, server)
+    multiple_create.check_security_groups(ctx, server)
+    mappings = volumes.normalize(server.get("block_device_mapping_v2") or [])
+    if count.maximum > 1 and any(m.get("source_type") == "volume" for m in mappings):
+        raise exception.Invalid("Cannot attach one or more volumes to multiple instances")
+    boot = volumes.boot_disk(mappings)
+    volume_backed = boot is not None and boot["destination_type"] == "volume"
+    image_ref = server.get("imageRef") or ""
+    if boot is not None and not volume_backed:
+        if image_ref and boot["image_id"] != image_ref.rstrip("/").rsplit("/", 1)[-1]:
+            raise exception.Invalid("The image in block_device_mapping_v2 differs from "
+                                    "imageRef.")
+        image_ref = boot["image_id"]
+    if boot is None and not image_ref:
+        raise volumes.InvalidBDM(reason="Boot sequence for the instance and image/block "
+                                        "device mapping combination is not valid: there is "
+                                        "no imageRef and no boot device (boot_index 0).")
+    volume_cells = volumes.check_volumes(ctx, mappings, lambda iid: _image(ctx, iid))
     flavor = _flavor(server["flavorRef"])
-    image = _image(ctx, image_ref)
-    min_disk = int(image.get("min_disk") or 0)
-    if flavor["root_gb"] and min_disk > flavor["root_gb"]:
-        raise exception.Invalid(f"Flavor's disk is too small for requested image: image "
-                                f"needs {min_disk} GB, flavor has {flavor['root_gb']} GB.")
-    size_gb = -(-int(image.get("size") or 0) // 1024 ** 3)
-    if flavor["root_gb"] and size_gb > flavor["root_gb"]:
-        raise exception.Invalid("Flavor's disk is too small for requested image.")
+    multiple_create.flavor_usable(ctx, flavor)
+    if volume_backed:
+        # the image, if any, lives in the boot volume; the server shows none of its own
+        image = _image(ctx, boot["image_id"]) if boot["source_type"] == "image" else {"id": ""}
+    else:
+        image = _image(ctx, image_ref)
+        multiple_create.image_fits(image, flavor)
+        min_disk = int(image.get("min_disk") or 0)
+        if flavor["root_gb"] and min_disk > flavor["root_gb"]:
+            raise exception.Invalid(f"Flavor's disk is too small for requested image: image "
+                                    f"needs {min_disk} GB, flavor has {flavor['root_gb']} GB.")
+        size_gb = -(-int(image.get("size") or 0) // 1024 ** 3)
+        if flavor["root_gb"] and size_gb > flavor["root_gb"]:
+            raise exception.Invalid("Flavor's disk is too small for requested image.")
     networks = server.get("networks", "auto" if not version.matches("2.37") else None)
     if networks is None:
         networks = "auto"
+    multiple_create.check_ports(networks, count.maximum)
     requested_networks = _networks(ctx, networks)
-    created = compute_api.create(
-        ctx, name=server["name"], flavor=flavor, image=image,
+    number = multiple_create.how_many(ctx, flavor, count)
+    if group is not None:
+        groups.check_members_quota(group, number)
+    reservation = multiple_create.reservation_id()
+    made = [compute_api.create(
+        ctx, name=name, flavor=flavor, image=image,
         requested_networks=requested_networks, key_pair=_keypair(ctx, server.get("key_name")),
         metadata=server.get("metadata"), tags=server.get("tags"),
         availability_zone=server.get("availability_zone"),
-        description=server.get("description"), access_ip_v4=server.get("accessIPv4"),
-        access_ip_v6=server.get("accessIPv6"),
+        description=server.get("description"),
+        access_ip_v4=access_ip("accessIPv4", server.get("accessIPv4")),
+        access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6")),
         config_drive=str(server.get("config_drive", "")).lower() in ("true", "1"),
         auto_disk_config=server.get("OS-DCF:diskConfig") == "AUTO",
-        bdms=[b for b in bdms if b.get("source_type") == "image"],
-        requested_host=requested_host, requested_node=requested_node)
+        bdms=mappings, volume_backed=volume_backed, volume_cells=volume_cells,
+        requested_host=requested_host, requested_node=requested_node,
+        reservation_id=reservation, group=group,
+        hints=placement)
+        for name in multiple_create.names(server["name"], number)]
+    created = made[0]
+    if common.is_true(server.get("return_reservation_id", False)):
+        return json_response({"reservation_id": reservation}, status=202)
     result = {"id": created["uuid"], "links": view.links(req, "servers", created["uuid"]),
               "OS-DCF:diskConfig": "AUTO" if server.get("OS-DCF:diskConfig") == "AUTO"
               else "MANUAL",

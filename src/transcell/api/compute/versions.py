@@ -28,6 +28,21 @@ def index(req: webob.Request) -> webob.Response:
     return json_response({"versions": [v20, _v21(base)]})
 
 
+def _v20(base: str) -> dict:
+    return {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+            "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": f"{base}/v2/"}]}
+
+
+def show_v20(req: webob.Request) -> webob.Response:
+    """The v2.0 entry of the version list links here: its document must answer."""
+    doc = _v20(application_url(req))
+    doc["links"].append({"rel": "describedby", "type": "text/html",
+                         "href": "https://docs.openstack.org/"})
+    doc["media-types"] = [{"base": "application/json",
+                           "type": "application/vnd.openstack.compute+json;version=2"}]
+    return json_response({"version": doc})
+
+
 def show(req: webob.Request) -> webob.Response:
     base = application_url(req)
     doc = _v21(base)

@@ -21,10 +21,11 @@ VISIBILITY_RULES = {"public": "publicize_image", "community": "communitize_image
 
 
 def authorize(req: webob.Request, action: str, record: dict[str, Any] | None = None,
-              owner: str | None = None) -> None:
-    """Refuse unless policy allows ``action`` on ``record`` (None: a new image of ``owner``)."""
+              owner: str | None = None, member_id: str | None = None) -> None:
+    """Refuse unless policy allows ``action`` on ``record`` (None: a new image of ``owner``);
+    ``member_id`` is the membership a member call acts on."""
     ctx = context_of(req)
-    wanted = target(record, ctx.project_id)
+    wanted = target(record, ctx.project_id, member_id)
     if record is None and owner is not None:
         wanted["owner"] = owner
     policy.authorize(ctx, action, wanted, exc=ImagePolicyNotAuthorized)

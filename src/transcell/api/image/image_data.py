@@ -81,7 +81,10 @@ def download(req: webob.Request, image_id: str) -> webob.Response:
     service, ctx = service_of(req), context_of(req)
     record = access.visible(req, image_id)
     access.authorize(req, "download_image", record)
-    if record["status"] != "active":
+    if record["status"] == "deactivated" and not ctx.is_admin:
+        raise exception.Forbidden("The requested image has been deactivated. Image data "
+                                  "download is forbidden.")
+    if record["status"] not in ("active", "deactivated"):
         return empty_response(204)
     resp = webob.Response(status=200, content_type=_OCTET_STREAM,
                           app_iter=service.download(ctx, image_id))

@@ -8,7 +8,7 @@ import webob
 
 from transcell import exception
 from transcell.api.image import access, patch, schemas, views
-from transcell.api.image.app import service_of
+from transcell.api.image.app import glance_error, service_of
 from transcell.image.service import extra_properties
 from transcell.wsgi.app import (
     application_url,
@@ -30,15 +30,25 @@ def _list_params(req: webob.Request) -> tuple[dict, dict]:
     for key, value in req.GET.items():
         if key == "tag":
             filters.setdefault("tag", []).append(value)
-        elif key in ("limit", "marker", "sort_key", "sort_dir"):
+        elif key in ("sort_key", "sort_dir"):
+            options.setdefault(key, []).append(value)
+        elif key in ("limit", "marker"):
             options[key] = value
         elif key == "sort":
-            first = value.split(",")[0]
-            sort_key, _, sort_dir = first.partition(":")
-            options["sort_key"] = sort_key.strip()
-            options["sort_dir"] = sort_dir.strip() or "desc"
+            if "_sort" in options:
+                raise exception.Invalid("Give 'sort' once, as key[:dir],key[:dir].")
+            options["_sort"] = value
         else:
             filters[key] = value
+    if "_sort" in options:
+        if "sort_key" in options or "sort_dir" in options:
+            raise exception.Invalid("The 'sort' parameter cannot be combined with "
+                                    "'sort_key' or 'sort_dir'.")
+        # Glance's new syntax: each key with its own direction, descending if none given
+        for part in options.pop("_sort").split(","):
+            sort_key, _, sort_dir = part.partition(":")
+            options.setdefault("sort_key", []).append(sort_key.strip())
+            options.setdefault("sort_dir", []).append(sort_dir.strip() or "desc")
     try:
         options["limit"] = min(int(options["limit"]), MAX_LIMIT)
     except ValueError:
@@ -46,7 +56,23 @@ def _list_params(req: webob.Request) -> tuple[dict, dict]:
     return filters, options
 
 
+def _collection_only(req: webob.Request) -> None:
+    """``/v2/images/`` names an image with an empty id, which Glance reports missing."""
+    if req.path_info.endswith("/"):
+        raise exception.ImageNotFound(image_id="")
+
+
+def no_image(req: webob.Request) -> webob.Response:
+    """DELETE on the collection: an image with an empty id (404), else not allowed (405)."""
+    _collection_only(req)
+    resp = json_response(glance_error(405, "The method specified is not allowed for this "
+                                      "resource."), status=405)
+    resp.headers["Allow"] = "GET, POST"
+    return resp
+
+
 def index(req: webob.Request) -> webob.Response:
+    _collection_only(req)
     access.authorize(req, "get_images")
     filters, options = _list_params(req)
     records = service_of(req).list(context_of(req), filters, **options)
@@ -61,9 +87,13 @@ def index(req: webob.Request) -> webob.Response:
 
 
 def create(req: webob.Request) -> webob.Response:
+    _collection_only(req)
     body = read_json(req)
     if not isinstance(body, dict):
         raise exception.Invalid("The request body must be a JSON object of image properties.")
+    # Glance (image API 2.5 on): an image created without a visibility is "shared",
+    # private to its owner until the owner adds members
+    body.setdefault("visibility", "shared")
     owner = body.get("owner")
     access.authorize(req, "add_image", owner=owner if isinstance(owner, str) else None)
     access.authorize_visibility(req, None, body.get("visibility"))

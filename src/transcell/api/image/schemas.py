@@ -106,6 +106,41 @@ def images_schema() -> dict[str, Any]:
     }
 
 
+def member_schema() -> dict[str, Any]:
+    return {
+        "name": "member",
+        "properties": {
+            "created_at": dict(_DATE, description="Date and time of image member creation"),
+            "image_id": {"type": "string", "pattern": _UUID,
+                         "description": "An identifier for the image"},
+            "member_id": {"type": "string",
+                          "description": "An identifier for the image member (tenantId)"},
+            "status": {"type": "string", "enum": ["pending", "accepted", "rejected"],
+                       "description": "The status of this image member"},
+            "updated_at": dict(_DATE, description="Date and time of last modification of "
+                                                  "image member"),
+            "schema": {"type": "string", "readOnly": True},
+        },
+    }
+
+
+def members_schema() -> dict[str, Any]:
+    return {
+        "name": "members",
+        "properties": {"members": {"type": "array", "items": member_schema()},
+                       "schema": {"type": "string"}},
+        "links": [{"rel": "describedby", "href": "{schema}"}],
+    }
+
+
+def member(req: webob.Request) -> webob.Response:
+    return json_response(member_schema())
+
+
+def members(req: webob.Request) -> webob.Response:
+    return json_response(members_schema())
+
+
 def image(req: webob.Request) -> webob.Response:
     return json_response(image_schema())
 
@@ -142,7 +177,9 @@ def check_fields(fields: dict[str, Any], extra_count: int | None = None) -> None
         value = fields.get(key)
         if isinstance(value, str) and _CONTROL.search(value):
             raise exception.Invalid(f"'{key}' contains a control character.")
-    for tag in fields.get("tags") or []:
+    tags = fields.get("tags")
+    # a tags value that is not a list is the service's to refuse, with its own words
+    for tag in tags if isinstance(tags, list) else []:
         if isinstance(tag, str) and _CONTROL.search(tag):
             raise exception.Invalid(f"Tag {tag!r} contains a control character.")
     count = len(extras) if extra_count is None else extra_count

@@ -7,8 +7,10 @@ may see but not change is refused with ``PolicyNotAuthorized`` (403). Checks
 run before the service is called, so a refused request changes nothing.
 
 The network service's own checks (visibility, admin-only attributes) stay as
-they are: compute hosts and the conductor call the service directly, over
-RPC and with an administrator's context, and never pass through here.
+they are: compute hosts and the conductor call the service either over RPC
+with an administrator's context, never passing through here, or over this API
+as a service user with the admin and service roles
+(``transcell.network.http_client``), which these rules let through.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ Body = dict[str, Any]
 #: attributes with a rule of their own, and the value that needs no permission
 GUARDED = {
     "network": {"shared": False, "router:external": False},
-    "port": {"binding:host_id": "", "binding:profile": {}, "mac_address": None},
+    "subnet": {"segment_id": None},
+    "segment": {"transcell:cells": []},
+    "port": {"binding:host_id": "", "binding:profile": {}, "mac_address": None,
+             "transcell:created_for_instance": False, "transcell:vif_tag": None,
+             "transcell:vif_index": 0},
 }
 #: who reads the network an object hangs off, only to know its owner and sharing
 _LOOKUP = RequestContext.admin()

@@ -10,7 +10,10 @@ from transcell.network import attributes, scope
 from transcell.network.service import NetworkService
 from transcell.wsgi.app import context_of, empty_response
 
-BINDING_KEYS = {"host", "vnic_type", "profile"}
+#: "status" is transcell-vif's: Neutron makes a new binding active only when the port
+#: has no active one; a caller preparing a move may want it INACTIVE regardless
+BINDING_KEYS = {"host", "vnic_type", "profile", "status"}
+INITIAL_STATUS = {"ACTIVE": True, "INACTIVE": False}
 
 
 def _authorize(service: NetworkService, req: webob.Request, port_id: str, action: str
@@ -41,7 +44,11 @@ def create(service: NetworkService, req: webob.Request, port_id: str) -> webob.R
     if vnic_type is not None:
         vnic_type = attributes.choice(*attributes.VNIC_TYPES)("vnic_type", vnic_type)
     profile = attributes.mapping("profile", body["profile"]) if "profile" in body else None
-    made = service.create_binding(context_of(req), port_id, host, active=None,
+    active = None
+    if "status" in body:
+        status = attributes.choice(*INITIAL_STATUS)("status", body["status"])
+        active = INITIAL_STATUS[status]
+    made = service.create_binding(context_of(req), port_id, host, active=active,
                                   vnic_type=vnic_type, profile=profile)
     return common.member(req, "binding", made, status=201)
 

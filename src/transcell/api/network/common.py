@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import webob
 
 from transcell import exception
-from transcell.network import attributes
+from transcell.network import attributes, security_groups, segments, sg_rules
 from transcell.wsgi.app import json_response, public_url, read_json
 
 LIST_CONTROLS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
@@ -42,6 +42,11 @@ def filters_of(req: webob.Request) -> dict[str, list[str]]:
     return filters
 
 
+def fields_of(req: webob.Request) -> list[str]:
+    """The attributes a ``fields`` query asks for (empty: all of them)."""
+    return _fields(req)
+
+
 def _fields(req: webob.Request) -> list[str]:
     return [name for value in req.GET.getall("fields") for name in value.split(",") if name]
 
@@ -60,9 +65,12 @@ def member(req: webob.Request, name: str, body: dict[str, Any], status: int = 20
 #: What each collection may be sorted by when it is empty (a full one is sorted by
 #: the attributes its items show).
 SORTABLE: dict[str, frozenset[str]] = {
-    "networks": frozenset(attributes.NETWORK) | {"status", "subnets"},
+    "networks": frozenset(attributes.NETWORK) | {"status", "subnets", "l2_adjacency"},
     "subnets": frozenset(attributes.SUBNET),
-    "ports": frozenset(attributes.PORT) | {"status"},
+    "ports": frozenset(attributes.PORT) | {"status", "ip_allocation"},
+    "segments": frozenset(segments.SEGMENT),
+    "security_groups": frozenset(security_groups.SECURITY_GROUP),
+    "security_group_rules": frozenset(sg_rules.RULE),
 }
 
 

@@ -13,7 +13,7 @@ from transcell.api.network import access, common
 from transcell.context import RequestContext
 from transcell.network import exceptions as net_exc
 from transcell.network.service import NetworkService
-from transcell.network.views import public_port
+from transcell.network.views import public_network, public_port
 from transcell.wsgi.app import context_of, empty_response
 
 View = Callable[[dict[str, Any], RequestContext], dict[str, Any]]
@@ -25,6 +25,10 @@ def _as_is(body: dict[str, Any], _ctx: RequestContext) -> dict[str, Any]:
 
 def _port_view(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     return public_port(body, policy.check(ctx, "get_port:binding:host_id", {}))
+
+
+def _network_view(body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    return public_network(body, policy.check(ctx, "get_network:segments", {}))
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,12 @@ class Resource:
 
 
 NETWORKS = Resource("network", "networks",
-                    lambda found: exception.NetworkNotFound(network_id=found))
+                    lambda found: exception.NetworkNotFound(network_id=found), _network_view)
 SUBNETS = Resource("subnet", "subnets", lambda found: net_exc.SubnetNotFound(subnet_id=found))
 PORTS = Resource("port", "ports", lambda found: exception.PortNotFound(port_id=found),
                  _port_view)
+SEGMENTS = Resource("segment", "segments",
+                    lambda found: net_exc.SegmentNotFound(segment_id=found))
 
 
 def load(resource: Resource, service: NetworkService, ctx: RequestContext,
@@ -66,15 +72,21 @@ def index(resource: Resource, service: NetworkService, req: webob.Request
                              [resource.view(item, ctx) for item in items])
 
 
-def create(resource: Resource, service: NetworkService, req: webob.Request
-           ) -> webob.Response:
-    ctx = context_of(req)
-    body = common.member_body(req, resource.member)
+def authorize_create(resource: Resource, service: NetworkService, ctx: RequestContext,
+                     body: dict[str, Any]) -> None:
+    """The create rule and the per-attribute rules for one object ``body`` would make."""
     wanted = dict(body)
     wanted.setdefault("project_id", body.get("tenant_id") or ctx.project_id)
     target = access.target_of(service, resource.member, wanted)
     access.authorize(ctx, f"create_{resource.member}", target)
     access.authorize_attributes(ctx, "create", resource.member, body, target)
+
+
+def create(resource: Resource, service: NetworkService, req: webob.Request
+           ) -> webob.Response:
+    ctx = context_of(req)
+    body = common.member_body(req, resource.member)
+    authorize_create(resource, service, ctx, body)
     made = resource.call(service, "create", ctx, body)
     return common.member(req, resource.member, resource.view(made, ctx), status=201)
 
@@ -86,6 +98,19 @@ def show(resource: Resource, service: NetworkService, req: webob.Request,
     return common.member(req, resource.member, resource.view(found, ctx))
 
 
+def _if_revision(resource: Resource, req: webob.Request) -> list[int]:
+    """Neutron's revision-if-match: ``If-Match: revision_number=N`` (ports only here)."""
+    header = req.headers.get("If-Match")
+    if header is None:
+        return []
+    key, _, number = header.strip().partition("=")
+    if key != "revision_number" or not number.isdigit():
+        raise exception.Invalid(f"If-Match must be 'revision_number=N', not '{header}'")
+    if resource.member != "port":
+        raise exception.Invalid(f"If-Match is not supported on {resource.collection}")
+    return [int(number)]
+
+
 def update(resource: Resource, service: NetworkService, req: webob.Request,
            resource_id: str) -> webob.Response:
     ctx = context_of(req)
@@ -93,7 +118,8 @@ def update(resource: Resource, service: NetworkService, req: webob.Request,
     access.authorize(ctx, f"update_{resource.member}", target)
     body = common.member_body(req, resource.member)
     access.authorize_attributes(ctx, "update", resource.member, body, target, found)
-    changed = resource.call(service, "update", ctx, resource_id, body)
+    changed = resource.call(service, "update", ctx, resource_id, body,
+                            *_if_revision(resource, req))
     return common.member(req, resource.member, resource.view(changed, ctx))
 
 

@@ -20,8 +20,9 @@ EXTENSIONS = {
     "binding-extended": ("Port Bindings Extended", "Expose port bindings of a virtual "
                                                    "port to external application"),
     "port-security": ("Port Security", "Provides port security"),
-    "security-group": ("security-group", "The security groups extension (each project's "
-                                         "default group)."),
+    "security-group": ("security-group", "The security groups extension."),
+    # the older alias, tags on networks, which standard-attr-tag includes
+    "tag": ("Tag support", "Enables to set tag on resources."),
     "standard-attr-tag": ("Tag support for resources with standard attribute",
                           "Enables to set tag on resources with standard attribute."),
     "standard-attr-description": ("standard-attr-description",
@@ -37,10 +38,34 @@ EXTENSIONS = {
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "project-id": ("project_id field enabled", "Extension that indicates that project_id "
                                                "field is enabled."),
+    "revision-if-match": ("If-Match constraints based on revision_number",
+                          "Extension indicating that If-Match based on revision_number "
+                          "is supported."),
+    "segment": ("Segment", "Segments of a network; subnets on a segment serve the hosts it "
+                           "reaches."),
+    "ip_allocation": ("IP Allocation", "Shows whether a port's address is given at creation "
+                                       "(immediate) or when it is bound (deferred)."),
+    "l2_adjacency": ("L2 Adjacency", "Shows whether all the network's ports share one "
+                                     "layer 2 domain."),
+    "transcell-segment-cells": ("transcell segment cells",
+                                "A segment reaches the hosts of the cells in its "
+                                "transcell:cells (administrators only)."),
+    "transcell-port-moves": ("transcell port moves",
+                             "Administrators and services check whether ports work on a "
+                             "host (POST /v2.0/transcell/port-host-checks), give a port an "
+                             "address in its new host's cell (PUT /v2.0/ports/{id}/readdress) "
+                             "and put its old addresses back "
+                             "(PUT /v2.0/ports/{id}/restore_addresses)."),
+    "transcell-vif": ("transcell server ports",
+                      "Administrators and services record on a port whether it was "
+                      "created for its server (transcell:created_for_instance), its device "
+                      "tag and position (transcell:vif_tag, transcell:vif_index), and may "
+                      "create a port binding with an explicit initial status."),
 }
 
 RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
-             ("security_group", "security-groups"))
+             ("segment", "segments"), ("security_group", "security-groups"),
+             ("security_group_rule", "security-group-rules"))
 
 
 def root(req: webob.Request) -> webob.Response:

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 
 from transcell import exception
+from transcell.lifecycle import pid_exists
 
 QEMU_IMG = "qemu-img"
 QEMU_IO = "qemu-io"
@@ -78,16 +79,6 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_partials(directory: str) -> list[str]:
     """Delete temporary files whose creating process is gone; returns what was removed."""
     removed = []
@@ -97,7 +88,7 @@ def remove_stale_partials(directory: str) -> list[str]:
         return removed
     for entry in names:
         m = _PARTIAL_RE.match(entry)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_exists(int(m.group(1))):
             _unlink_quietly(os.path.join(directory, entry))
             removed.append(entry)
     return removed

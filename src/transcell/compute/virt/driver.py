@@ -39,6 +39,18 @@ class HostResources(TypedDict):
     hypervisor_hostname: str
 
 
+class VolumeEntry(TypedDict):
+    volume_id: str
+    device_name: str
+    connection_info: dict
+    attachment_id: str
+
+
+class BlockDeviceInfo(TypedDict):
+    root_volume: VolumeEntry | None
+    volumes: list[VolumeEntry]
+
+
 class ComputeDriver(abc.ABC):
     """What a compute host agent needs from a hypervisor."""
 
@@ -64,8 +76,13 @@ class ComputeDriver(abc.ABC):
 
     @abc.abstractmethod
     def spawn(self, instance: dict, image_meta: dict, fetch_image: FetchImage,
-              disk_gb: int, power_on: bool = True) -> None:
+              disk_gb: int, power_on: bool = True,
+              block_device_info: BlockDeviceInfo | None = None) -> None:
         """Create the guest and its root disk, and start it unless ``power_on`` is False.
+
+        With ``block_device_info`` the guest gets those volumes attached; when
+        it names a ``root_volume`` the guest boots from that volume and no local
+        root disk is made (``image_meta`` and ``disk_gb`` are then unused).
 
         ``instance`` has at least ``uuid``, ``display_name``, ``vcpus`` and
         ``memory_mb``. ``image_meta`` has ``id`` and ``disk_format`` of the
@@ -141,6 +158,75 @@ class ComputeDriver(abc.ABC):
         host: nothing is fetched, the kept disks are the server's data.
         """
 
+    # the guest where it runs ----------------------------------------------------
+    # What users do to a running guest without moving it. Each leaves the guest in
+    # the power state the method names, and is idempotent like every other method.
+
+    @abc.abstractmethod
+    def reboot(self, uuid: str, reboot_type: str) -> None:
+        """Restart the guest: "SOFT" asks it to, "HARD" resets it (and also starts a
+        stopped, paused or suspended one). It ends running either way."""
+
+    @abc.abstractmethod
+    def pause(self, uuid: str) -> None:
+        """Freeze the guest in memory (power state PAUSED)."""
+
+    @abc.abstractmethod
+    def unpause(self, uuid: str) -> None:
+        """Let a paused guest run again."""
+
+    @abc.abstractmethod
+    def suspend(self, uuid: str) -> None:
+        """Save the guest's memory to disk and stop it (power state SUSPENDED)."""
+
+    @abc.abstractmethod
+    def resume(self, uuid: str) -> None:
+        """Bring a suspended guest back from its saved memory."""
+
+    @abc.abstractmethod
+    def rescue(self, uuid: str, image_meta: dict, fetch_image: FetchImage,
+               rescue_password: str | None) -> None:
+        """Boot the guest from ``image_meta`` (the rescue image) with its own root disk
+        attached as a second disk, so a user can repair it; its root disk is kept."""
+
+    @abc.abstractmethod
+    def unrescue(self, uuid: str) -> None:
+        """Boot the guest from its own root disk again and drop the rescue disk."""
+
+    @abc.abstractmethod
+    def set_admin_password(self, uuid: str, new_pass: str) -> None:
+        """Set the guest's administrator password; the guest must be running."""
+
+    @abc.abstractmethod
+    def get_console_output(self, uuid: str) -> str:
+        """Everything the guest wrote to its serial console, oldest first."""
+
+    @abc.abstractmethod
+    def get_instance_diagnostics(self, uuid: str) -> dict:
+        """The guest's counters in the Compute API's 2.48 diagnostics shape (state,
+        driver, uptime, num_cpus, memory_details, cpu_details, nic_details,
+        disk_details, ...)."""
+
+    def soft_delete(self, uuid: str) -> None:
+        """Keep the guest and its disks but stop it, for a delete that may be undone."""
+        self.power_off(uuid)
+
+    def restore(self, uuid: str) -> None:
+        """Undo ``soft_delete``."""
+        self.power_on(uuid)
+
+    def rebuild_root_disk(self, instance: dict, image_meta: dict, fetch_image: FetchImage,
+                          disk_gb: int, preserve_ephemeral: bool = False,
+                          power_on: bool = True) -> None:
+        """Give the guest a new root disk made from ``image_meta``, in place (a rebuild).
+
+        The guest keeps its definition and volumes; its ephemeral disk is kept
+        when ``preserve_ephemeral``, else made again blank (``instance`` has
+        ``ephemeral_gb``). The old root disk is gone afterwards. The guest ends
+        running when ``power_on``, else stopped.
+        """
+        raise NotImplementedError
+
     def root_disk_image(self, uuid: str) -> str | None:
         """Id of the image the root disk is an overlay on, if it still reads through to it.
 
@@ -156,3 +242,32 @@ class ComputeDriver(abc.ABC):
         image, and then writes only the chunks that differ.
         """
         return None
+
+    # volumes ------------------------------------------------------------------
+    # A volume reaches a guest as connection info from the volume service; a file
+    # backend's names the volume's file ({"data": {"device_path": ...}}). Drivers
+    # that keep no volumes leave these unimplemented.
+
+    def attach_volume(self, uuid: str, connection_info: dict, device_name: str) -> None:
+        """Give the guest the volume; attaching the same volume again is fine."""
+        raise NotImplementedError
+
+    def detach_volume(self, uuid: str, volume_id: str) -> None:
+        """Take the volume from the guest; never fails because it is already gone."""
+        raise NotImplementedError
+
+    def get_volumes(self, uuid: str) -> dict[str, dict]:
+        """``{volume_id: {"device_path", "device_name", "root"}}`` of the guest's volumes."""
+        return {}
+
+    def root_volume(self, uuid: str) -> str | None:
+        """Id of the volume the guest boots from, or None when its root disk is local."""
+        return None
+
+    def read_volume(self, uuid: str, volume_id: str, offset: int, length: int) -> bytes:
+        """Bytes of an attached volume, read the way the guest reads them."""
+        raise NotImplementedError
+
+    def write_volume(self, uuid: str, volume_id: str, offset: int, data: bytes) -> None:
+        """Write into an attached volume the way the guest writes."""
+        raise NotImplementedError

@@ -12,9 +12,13 @@ Layout, all of it on disk so a restarted agent sees the same host::
     instances_dir/<uuid>/disk            the root disk
     instances_dir/<uuid>/disk.json       how the root disk was built (format, image)
     instances_dir/<uuid>/guest.json      the simulated guest: power state, name, size
+    instances_dir/<uuid>/volumes.json    its volumes: id -> device path (from the
+                                         connection info) and device name; root volume
 
 A guest and its disks live apart: destroying the guest with
-``destroy_disks=False`` leaves ``disk`` and ``disk.json`` in place.
+``destroy_disks=False`` leaves ``disk``, ``disk.json`` and ``volumes.json`` in
+place. A volume-backed guest has no ``disk``: its root disk is its boot
+volume's file, wherever the volume service keeps it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,14 @@ from typing import Any, TypeVar
 
 from transcell import exception, statefiles
 from transcell.compute.virt import disk, power_state
-from transcell.compute.virt.driver import ComputeDriver, FetchImage, HostResources
+from transcell.compute.virt.driver import (
+    BlockDeviceInfo,
+    ComputeDriver,
+    FetchImage,
+    HostResources,
+)
+from transcell.compute.virt.fake_guest import FakeGuestOperations
+from transcell.compute.virt.fake_images import FakeImageOperations
 
 GiB = 1024 ** 3
 DISK_FORMATS = ("qcow2", "raw")
@@ -78,11 +89,21 @@ def _injectable(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class FakeDriver(ComputeDriver):
+class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
     """Simulated guests on real disks; see the module docstring for the layout."""
 
     hypervisor_type = "fake"
     hypervisor_version = 1000
+
+    @classmethod
+    def for_host(cls, host: str) -> FakeDriver:
+        """The driver of ``host`` as configured: its disks under STATE/hosts/HOST/."""
+        from transcell import conf
+        options = conf.CONF.compute
+        return cls(host, conf.state_path("hosts", host, "instances"),
+                   conf.state_path("hosts", host, "image-cache"),
+                   disk_format=options.disk_format, vcpus=options.vcpus,
+                   memory_mb=options.memory_mb, disk_gb=options.disk_gb)
 
     def __init__(self, host: str, instances_dir: str, image_cache_dir: str,
                  disk_format: str = "qcow2", vcpus: int = 16, memory_mb: int = 32768,
@@ -147,6 +168,9 @@ class FakeDriver(ComputeDriver):
 
     def _disk_meta_path(self, uuid: str) -> str:
         return os.path.join(self._instance_dir(uuid), "disk.json")
+
+    def _volumes_path(self, uuid: str) -> str:
+        return os.path.join(self._instance_dir(uuid), "volumes.json")
 
     def _lock_for(self, uuid: str) -> threading.Lock:
         with self._guard:
@@ -248,12 +272,21 @@ class FakeDriver(ComputeDriver):
 
     @_injectable
     def spawn(self, instance: dict, image_meta: dict, fetch_image: FetchImage,
-              disk_gb: int, power_on: bool = True) -> None:
+              disk_gb: int, power_on: bool = True,
+              block_device_info: BlockDeviceInfo | None = None) -> None:
         uuid = _safe_name(instance.get("uuid"), "instance uuid")
+        info = block_device_info or {"root_volume": None, "volumes": []}
+        root = info.get("root_volume")
         with self._lock_for(uuid):
             statefiles.private_dir(self._instance_dir(uuid))
-            self._ensure_root_disk(uuid, image_meta or {}, fetch_image, disk_gb)
-            self._write_guest(uuid, instance, (image_meta or {}).get("id"), power_on)
+            for entry in info.get("volumes") or []:
+                self._record_volume(uuid, entry["connection_info"], entry["device_name"],
+                                    root=bool(root) and entry["volume_id"] == root["volume_id"])
+            if root is None:
+                self._ensure_root_disk(uuid, image_meta or {}, fetch_image, disk_gb)
+                self.ensure_ephemeral(uuid, instance.get("ephemeral_gb") or 0)
+            self._write_guest(uuid, instance, None if root else (image_meta or {}).get("id"),
+                              power_on)
 
     def _write_guest(self, uuid: str, instance: dict, image_id: str | None,
                      power_on: bool) -> None:
@@ -271,6 +304,8 @@ class FakeDriver(ComputeDriver):
             "updated_at": _now(),
         }
         _write_json_atomically(self._guest_path(uuid), guest)
+        if power_on:
+            self.console_boot(uuid, guest)
 
     def _ensure_root_disk(self, uuid: str, image_meta: dict, fetch_image: FetchImage,
                           disk_gb: int) -> None:
@@ -400,6 +435,87 @@ class FakeDriver(ComputeDriver):
     def restore_guest(self, instance: dict, power_on: bool) -> None:
         uuid = _safe_name(instance.get("uuid"), "instance uuid")
         with self._lock_for(uuid):
-            self._existing_root(uuid)
+            if self.root_volume(uuid) is None:
+                self._existing_root(uuid)
             record = _read_json(self._disk_meta_path(uuid)) or {}
             self._write_guest(uuid, instance, record.get("image_id"), power_on)
+
+    # -- volumes --------------------------------------------------------------
+
+    def _read_volumes(self, uuid: str) -> dict:
+        return _read_json(self._volumes_path(uuid)) or {"root": None, "volumes": {}}
+
+    def _record_volume(self, uuid: str, connection_info: dict, device_name: str,
+                       root: bool = False) -> None:
+        data = (connection_info or {}).get("data") or {}
+        volume_id = _safe_name(data.get("volume_id"), "volume id")
+        path = data.get("device_path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise exception.DiskError(
+                reason=f"the connection info of volume {volume_id} names no device path")
+        if not os.path.exists(path):
+            raise exception.DiskError(
+                reason=f"volume {volume_id}'s device {path} does not exist on host {self.host}")
+        record = self._read_volumes(uuid)
+        record["volumes"][volume_id] = {"device_path": path, "device_name": device_name,
+                                        "backend": data.get("backend"),
+                                        "access_mode": data.get("access_mode", "rw")}
+        if root:
+            record["root"] = volume_id
+        _write_json_atomically(self._volumes_path(uuid), record)
+
+    @_injectable
+    def attach_volume(self, uuid: str, connection_info: dict, device_name: str) -> None:
+        uuid = _safe_name(uuid, "instance uuid")
+        with self._lock_for(uuid):
+            self._load_guest(uuid)
+            self._record_volume(uuid, connection_info, device_name)
+
+    @_injectable
+    def detach_volume(self, uuid: str, volume_id: str) -> None:
+        with self._lock_for(uuid):
+            record = self._read_volumes(uuid)
+            if record["volumes"].pop(volume_id, None) is None:
+                return
+            if record.get("root") == volume_id:
+                record["root"] = None
+            _write_json_atomically(self._volumes_path(uuid), record)
+
+    def get_volumes(self, uuid: str) -> dict[str, dict]:
+        record = self._read_volumes(uuid)
+        return {vid: dict(entry, root=vid == record.get("root"))
+                for vid, entry in record["volumes"].items()}
+
+    def root_volume(self, uuid: str) -> str | None:
+        return self._read_volumes(uuid).get("root")
+
+    def _device(self, uuid: str, volume_id: str, writing: bool) -> str:
+        entry = self._read_volumes(uuid)["volumes"].get(volume_id)
+        if entry is None:
+            raise exception.NotFound(f"Volume {volume_id} is not attached to guest {uuid} "
+                                     f"on host {self.host}.")
+        if writing and entry.get("access_mode") == "ro":
+            raise exception.Invalid(reason=f"volume {volume_id} is attached read-only")
+        return entry["device_path"]
+
+    @_injectable
+    def read_volume(self, uuid: str, volume_id: str, offset: int, length: int) -> bytes:
+        with open(self._device(uuid, volume_id, writing=False), "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    @_injectable
+    def write_volume(self, uuid: str, volume_id: str, offset: int, data: bytes) -> None:
+        """Write in place (never truncating or growing the file), then fsync, as a guest's
+        block device would: the bytes are on the volume when this returns."""
+        path = self._device(uuid, volume_id, writing=True)
+        size = os.path.getsize(path)
+        if offset < 0 or offset + len(data) > size:
+            raise exception.Invalid(reason=f"a write of {len(data)} bytes at {offset} does "
+                                           f"not fit volume {volume_id} ({size} bytes)")
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)

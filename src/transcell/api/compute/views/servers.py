@@ -20,7 +20,7 @@ from transcell import policy
 from transcell.api.compute import common
 from transcell.api.compute.app import api_version
 from transcell.api.compute.common import resource_links
-from transcell.compute import vm_states
+from transcell.compute import server_groups, vm_states
 from transcell.db.types import isotime
 from transcell.wsgi.app import context_of
 
@@ -36,6 +36,18 @@ FULL_UPDATE_BODY = "2.75"
 
 def host_id(server: dict) -> str:
     return common.host_id(server["project_id"], server["host"])
+
+
+def security_group_names(vifs: list[dict]) -> list[str]:
+    """The groups of the server's ports: recorded on a VIF when add/removeSecurityGroup
+    changed them, else the default group every port is built with."""
+    names: list[str] = []
+    for vif in vifs:
+        info = vif.get("info") or {}
+        for name in info.get("security_groups", ["default"]):
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def addresses(server: dict, extended: bool = True) -> dict[str, list[dict]]:
@@ -125,7 +137,8 @@ def unavailable(req: webob.Request, server: dict, *, shown: bool = False,
     body["OS-EXT-STS:power_state"] = server["power_state"]
     body["user_id"] = server["user_id"] or UNKNOWN
     if api_version(req).matches("2.71"):
-        body["server_groups"] = []
+        # groups live in the API database: known even while the server's cell is down
+        body["server_groups"] = server_groups.groups_of(server["uuid"])
     return body
 
 
@@ -174,7 +187,9 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
     if status in _PROGRESS_STATUSES:
         body["progress"] = server["progress"] or 0
     if full and server["vifs"]:
-        body["security_groups"] = [{"name": "default"}]
+        groups = security_group_names(server["vifs"])
+        if groups:
+            body["security_groups"] = [{"name": name} for name in groups]
     if full and policy.check(ctx, "os_compute_api:os-extended-server-attributes",
                              {"project_id": server["project_id"]}):
         body["OS-EXT-SRV-ATTR:host"] = server["host"]
@@ -203,8 +218,7 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
         # transcell refuses trusted certificates at create, so a server never has any
         body["trusted_image_certificates"] = None
     if (shown or updated) and version.matches("2.71"):
-        # nor does it serve server groups: no server is a member of one
-        body["server_groups"] = []
+        body["server_groups"] = server_groups.groups_of(server["uuid"])
     fault = _fault(req, server)
     if fault and status in ("ERROR", "DELETED"):
         body["fault"] = fault

@@ -1,0 +1,48 @@
+"""Tags one at a time, deactivate/reactivate, and the import discovery document."""
+
+from __future__ import annotations
+
+import webob
+
+from transcell.api.image import access
+from transcell.api.image.app import service_of
+from transcell.image import actions
+from transcell.wsgi.app import context_of, empty_response, json_response
+
+
+def add_tag(req: webob.Request, image_id: str, tag: str) -> webob.Response:
+    access.authorize(req, "modify_image", access.visible(req, image_id))
+    actions.add_tag(service_of(req), context_of(req), image_id, tag)
+    return empty_response(204)
+
+
+def delete_tag(req: webob.Request, image_id: str, tag: str) -> webob.Response:
+    access.authorize(req, "modify_image", access.visible(req, image_id))
+    actions.delete_tag(service_of(req), context_of(req), image_id, tag)
+    return empty_response(204)
+
+
+def deactivate(req: webob.Request, image_id: str) -> webob.Response:
+    access.authorize(req, "deactivate", access.visible(req, image_id))
+    actions.deactivate(service_of(req), context_of(req), image_id)
+    return empty_response(204)
+
+
+def reactivate(req: webob.Request, image_id: str) -> webob.Response:
+    access.authorize(req, "reactivate", access.visible(req, image_id))
+    actions.reactivate(service_of(req), context_of(req), image_id)
+    return empty_response(204)
+
+
+def import_info(req: webob.Request) -> webob.Response:
+    """Interoperable image import is not served: clients learn it from an empty list."""
+    return json_response({"import-methods": {"description": "Import methods available.",
+                                             "type": "array", "value": []}})
+
+
+ROUTES = {
+    "/v2/images/{image_id}/tags/{tag}": {"PUT": add_tag, "DELETE": delete_tag},
+    "/v2/images/{image_id}/actions/deactivate": {"POST": deactivate},
+    "/v2/images/{image_id}/actions/reactivate": {"POST": reactivate},
+    "/v2/info/import": {"GET": import_info},
+}

@@ -1,0 +1,1 @@
+"""Running transcell as separate service processes: the distributed layout."""

@@ -1,0 +1,77 @@
+"""createImage of a server booted from a volume: an image without data whose
+block_device_mapping names a copy of each volume, made as the volume is at that moment
+(the volume service keeps no snapshots), so the server's own volumes stay its own."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import snaphelpers as sh
+
+VOLUME = "/volume/v3"
+CINDER = {"OpenStack-API-Version": "volume 3.27"}
+
+
+def _volume(scloud, volume_id: str) -> dict | None:
+    resp = scloud.request("GET", f"{VOLUME}/volumes/{volume_id}", headers=CINDER)
+    return resp.json()["volume"] if resp.status_code == 200 else None
+
+
+def _read(path: str, offset: int, length: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(length)
+
+
+def test_a_volume_backed_server_is_imaged_as_a_copy_of_its_volume(scloud):
+    body = {"server": {"name": "bfv-snap", "flavorRef": "1", "imageRef": "",
+                       "networks": [{"uuid": sh.network_id(scloud)}],
+                       "block_device_mapping_v2": [{
+                           "uuid": sh.base_image(scloud), "source_type": "image",
+                           "destination_type": "volume", "boot_index": 0, "volume_size": 1,
+                           "delete_on_termination": True}]}}
+    resp = scloud.request("POST", f"{sh.COMPUTE}/servers", cloud=sh.USER, json=body,
+                          version="2.52")
+    assert resp.status_code == 202, resp.text
+    sid = resp.json()["server"]["id"]
+    sh.wait_server(scloud, sid, "ACTIVE")
+    [boot] = json.loads(scloud.transcell("instance", "locate", sid, "--json").stdout)["volumes"]
+    payload = os.urandom(4096)
+    with open(boot["path"], "r+b") as fh:
+        fh.seek(1024 * 1024)
+        fh.write(payload)
+    # backups of volume-backed servers are Nova's 400
+    resp = sh.action(scloud, sid, {"createBackup": {"name": "b", "backup_type": "daily",
+                                                    "rotation": 1}})
+    assert resp.status_code == 400, resp.text
+    # the policy for volume-backed images is asked for
+    try:
+        sh.set_policy(scloud, {"os_compute_api:servers:create_image:allow_volume_backed":
+                               "rule:admin_api"})
+        resp = sh.action(scloud, sid, {"createImage": {"name": "no"}})
+        assert resp.status_code == 403, resp.text
+    finally:
+        sh.set_policy(scloud, {})
+    assert sh.images_of(scloud, sid) == []
+    resp = sh.action(scloud, sid, {"createImage": {"name": "bfv-image",
+                                                   "metadata": {"m": "1"}}})
+    assert resp.status_code == 202, resp.text
+    image = sh.image(scloud, resp.json()["image_id"])
+    assert image["status"] == "active" and image["size"] == 0
+    assert image["image_type"] == "snapshot" and image["m"] == "1"
+    assert image["bdm_v2"] == "True" and image["root_device_name"] == "/dev/vda"
+    [mapping] = json.loads(image["block_device_mapping"])
+    assert mapping["boot_index"] == 0 and mapping["source_type"] == "volume"
+    assert mapping["transcell_copy_of"] == boot["volume_id"]
+    copy = _volume(scloud, mapping["volume_id"])
+    assert copy is not None and copy["id"] != boot["volume_id"]
+    assert copy["status"] == "available" and copy["size"] == 1
+    copy_path = os.path.join(os.path.dirname(boot["path"]), f"volume-{copy['id']}")
+    assert _read(copy_path, 1024 * 1024, 4096) == payload
+    assert sh.server(scloud, sid)["OS-EXT-STS:task_state"] is None
+    # the image cannot rebuild a local disk
+    resp = sh.action(scloud, sid, {"rebuild": {"imageRef": image["id"]}})
+    assert resp.status_code == 400, resp.text
+    sh.delete_server(scloud, sid)
+    assert _volume(scloud, copy["id"])["status"] == "available"
