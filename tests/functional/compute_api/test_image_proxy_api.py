@@ -96,6 +96,21 @@ def test_metadata_items_quota_and_delete(icloud):
     assert cloud.get(f"/images/{image}", token=DEMO).status_int == 404
 
 
+def test_delete_without_an_image_id(icloud):
+    """``/images/`` names a blank id: 404 as Nova answers; ``/images`` only lists (405)."""
+    cloud, service = icloud
+    image = _image(service)
+    blank = cloud.delete("/images/", token=DEMO)
+    assert blank.status_int == 404, blank.body
+    assert blank.json["itemNotFound"]["code"] == 404
+    collection = cloud.delete("/images", token=DEMO)
+    assert collection.status_int == 405, collection.body
+    assert collection.headers["Allow"] == "GET"
+    assert collection.json["badMethod"]["code"] == 405
+    assert cloud.delete("/images/", token=DEMO, version="2.36").status_int == 404
+    assert cloud.get(f"/images/{image}", token=DEMO).status_int == 200
+
+
 def test_a_reader_sees_but_cannot_change_through_the_proxy(icloud):
     cloud, service = icloud
     image = _image(service, kernel="k1")

@@ -266,6 +266,9 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     # the image proxy: the image service refuses the reader's writes to its project's image
     ("compute", "/v2.1/images/{image_id}", "DELETE"): lambda w: [Call(
         f"{COMPUTE}/images/{w['image']}")],
+    # a blank image id is missing (404) before any policy; the collection only lists
+    ("compute", "/v2.1/images", "DELETE"): lambda w: [
+        Call(f"{COMPUTE}/images/", expect=(404,)), Call(f"{COMPUTE}/images", expect=(405,))],
     ("compute", "/v2.1/images/{image_id}/metadata", "POST"): lambda w: [Call(
         f"{COMPUTE}/images/{w['image']}/metadata", {"metadata": {"reader": "x"}})],
     ("compute", "/v2.1/images/{image_id}/metadata", "PUT"): lambda w: [Call(

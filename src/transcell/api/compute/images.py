@@ -19,7 +19,7 @@ import webob
 
 from transcell import exception, policy, quota
 from transcell.api.compute import common
-from transcell.api.compute.app import api_version
+from transcell.api.compute.app import api_version, nova_fault
 from transcell.context import RequestContext
 from transcell.image import service as image_service
 from transcell.policies.image import target
@@ -192,6 +192,18 @@ def detail(req: webob.Request) -> webob.Response:
 def show(req: webob.Request, image_id: str) -> webob.Response:
     _require_old(req)
     return json_response({"image": _full(req, _get(context_of(req), image_id))})
+
+
+def no_image(req: webob.Request) -> webob.Response:
+    """DELETE on the collection. ``/images/`` names an image with a blank id, which Nova
+    reports missing (404); ``/images`` itself only lists (405, as the router would)."""
+    _require_old(req)
+    if req.path_info.endswith("/"):
+        raise exception.ImageNotFound(image_id="")
+    resp = json_response(nova_fault(405, "The method specified is not allowed for this "
+                                    "resource."), status=405)
+    resp.headers["Allow"] = "GET"
+    return resp
 
 
 def delete(req: webob.Request, image_id: str) -> webob.Response:

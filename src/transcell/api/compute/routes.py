@@ -111,7 +111,7 @@ ROUTES = {
     f"{V}/os-server-groups/{{group_id}}": {"GET": server_groups.show,
                                            "DELETE": server_groups.delete},
     # the image proxy (before 2.36)
-    f"{V}/images": {"GET": images.index},
+    f"{V}/images": {"GET": images.index, "DELETE": images.no_image},
     f"{V}/images/detail": {"GET": images.detail},
     f"{V}/images/{{image_id}}": {"GET": images.show, "DELETE": images.delete},
     f"{V}/images/{{image_id}}/metadata": {"GET": images.metadata_index,
