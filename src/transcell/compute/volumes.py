@@ -32,7 +32,8 @@ DETACH_VOLUME = "detach_volume"
 #: vm_states a volume may be attached in or detached from (with no task running).
 ATTACHABLE_STATES = (vm.ACTIVE, vm.STOPPED, vm.RESIZED, "paused", "suspended", "shelved",
                      "shelved_offloaded")
-#: No host to connect to: the volume is reserved now and connected by the unshelve.
+#: No host to connect to: the volume is attached (in-use, not connected) now and
+#: connected by the unshelve.
 OFFLOADED = "shelved_offloaded"
 
 #: Nova's device path format: /dev/ then an optional x, a letter, an optional d, letters
@@ -126,7 +127,11 @@ def attach(ctx: RequestContext, cell: cells.Cell, server: dict, volume_id: str, 
                                      "while it was being made.")
         mapping["attachment_id"] = attachment_id
         actions.record_action(ctx, cell, uuid, ATTACH_VOLUME)
-        if server["vm_state"] != OFFLOADED:
+        if server["vm_state"] == OFFLOADED:
+            # no host to connect from: the attachment is completed without a connector, as
+            # Nova does, so the volume is in-use; the unshelve connects it on its new host
+            services.volume.attachment_complete(ctx, attachment_id)
+        else:
             ComputeAPI().attach_volume(ctx, server["host"], uuid, mapping["uuid"])
     except BaseException:
         _undo_reserve(ctx, cell, mapping["uuid"], attachment_id)

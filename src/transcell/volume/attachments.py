@@ -139,6 +139,10 @@ class Attachments(Records):
             return self._view(row, att)
 
     def attachment_complete(self, ctx: RequestContext, attachment_id: str) -> None:
+        """Mark the attachment attached and its volume in-use, connector or not, as Cinder's
+        os-complete does: Nova completes the attachment of a volume it attaches to a
+        shelved-offloaded server, which has no host to connect from until it is unshelved
+        (the unshelve then connects the volume on its new host)."""
         with self.session() as s:
             _att, row = self._load_attachment(s, ctx, attachment_id)
         with self.session() as s:
@@ -147,9 +151,6 @@ class Attachments(Records):
             att, row = self._load_attachment(s, ctx, attachment_id)
             if att.status == vm.ATTACHED:
                 return
-            if not att.connector:
-                raise vexc.InvalidInput(reason=f"attachment {attachment_id} has no "
-                                               "connector yet; update it with one first")
             att.status, att.attached_at = vm.ATTACHED, utcnow()
             s.flush()
             self._settle(row, self.attachments_of(s, row.id))

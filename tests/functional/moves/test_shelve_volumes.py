@@ -96,8 +96,9 @@ def test_volume_backed_server_shelves_without_a_snapshot(mcloud):
 
 
 def test_volumes_attached_and_detached_while_offloaded(mcloud):
-    """Offloaded, a server takes a new volume (reserved for it, connected by the unshelve
-    on whichever host it lands) and gives one back (no host to disconnect)."""
+    """Offloaded, a server takes a new volume (attached with no connector, in-use as Nova
+    and Cinder leave it, connected by the unshelve on whichever host it lands) and gives
+    one back (no host to disconnect)."""
     cloud = mcloud
     sid = boot_in(cloud, {"name": "shelf-attach", "flavorRef": FLAVOR,
                           "imageRef": mh.image_id(cloud)}, "cell1")
@@ -113,7 +114,13 @@ def test_volumes_attached_and_detached_while_offloaded(mcloud):
                          cloud=mh.USER, json={"volumeAttachment": {"volumeId": kept}},
                          version="2.79")
     assert resp.status_code == 200, resp.text
-    assert vh.volume(cloud, kept)["status"] == "reserved"
+    assert resp.json()["volumeAttachment"]["device"]
+    assert vh.volume(cloud, kept)["status"] == "in-use"
+    resp = cloud.request("GET", f"{vh.VOLUME}/attachments/detail?volume_id={kept}",
+                         cloud=mh.USER, headers={"OpenStack-API-Version": "volume 3.27"})
+    parked = resp.json()["attachments"]
+    assert [(a["instance"], a["status"]) for a in parked] == [(sid, "attached")], parked
+    assert not parked[0]["connection_info"]
     assert vh.attached_ids(cloud, sid) == [kept]
     mh.assert_audit_clean(cloud)
     mh.action(cloud, sid, {"unshelve": {"availability_zone": "cell2"}}, version="2.77")
@@ -121,6 +128,10 @@ def test_volumes_attached_and_detached_while_offloaded(mcloud):
     assert mh.cell_of_host(dst) == "cell2"
     vh.wait_volume(cloud, kept, "in-use")
     assert vh.attachment_hosts(cloud, kept) == [dst]
+    resp = cloud.request("GET", f"{vh.VOLUME}/attachments/detail?volume_id={kept}",
+                         cloud=mh.USER, headers={"OpenStack-API-Version": "volume 3.27"})
+    (connected,) = resp.json()["attachments"]   # the parked one gave way to the host's
+    assert connected["status"] == "attached" and connected["connection_info"]
     assert vh.attached_ids(cloud, sid) == [kept]
     assert vh.volume(cloud, gone)["status"] == "available"
     mh.assert_audit_clean(cloud)
