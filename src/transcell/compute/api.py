@@ -216,7 +216,8 @@ class API:
                requested_node: str | None = None, volume_backed: bool = False,
                volume_cells: set[str] | None = None, reservation_id: str | None = None,
                group: server_groups.Group | None = None,
-               hints: dict[str, list[str]] | None = None) -> dict:
+               hints: dict[str, list[str]] | None = None,
+               hostname: str | None = None) -> dict:
         """Check, record and hand the build to the conductor.
 
         ``bdms`` are checked mappings (``volumes.normalize``); existing volumes
@@ -253,7 +254,8 @@ class API:
             "uuid": instance_uuid,
             "display_name": name,
             "display_description": description,
-            "hostname": sanitize_hostname(name),
+            # 2.90: the hostname asked for, else one made from the name
+            "hostname": hostname or sanitize_hostname(name),
             "user_id": ctx.user_id,
             "project_id": ctx.project_id,
             "image_ref": "" if volume_backed else image["id"],

@@ -140,19 +140,29 @@ class PowerAPI:
 
     # rescue -----------------------------------------------------------------
     def rescue(self, ctx: RequestContext, server_id: str, password: str | None,
-               image_ref: str | None) -> str:
+               image_ref: str | None, allow_volume_backed: bool = False) -> str:
         """Boot from a rescue image (the server's own when none is named); returns the
-        rescue password, generated when not given."""
+        rescue password, generated when not given.
+
+        A volume-backed server (2.87, ``allow_volume_backed``) has no image of its
+        own and its root disk stays attached: the rescue image must say where the
+        rescue disk goes (``hw_rescue_device`` or ``hw_rescue_bus``, a stable
+        device rescue), else 400 as in Nova."""
         cell, server = self.api.get(ctx, server_id)
         check_not_locked(ctx, server)
-        if not server["image_ref"] or any(b.get("boot_index") == 0 and b.get("volume_id")
-                                          for b in server["bdms"]):
+        volume_backed = not server["image_ref"] or any(
+            b.get("boot_index") == 0 and b.get("volume_id") for b in server["bdms"])
+        if volume_backed and not (allow_volume_backed and image_ref):
             raise exception.Invalid("Cannot rescue a volume-backed instance")
         if image_ref:
             try:
-                services.image.get(ctx, image_ref)
+                image = services.image.get(ctx, image_ref)
             except exception.ImageNotFound:
                 raise exception.Invalid(f"Image {image_ref} could not be found.") from None
+            if volume_backed and not _stable_rescue(image):
+                raise exception.Invalid("Cannot rescue a volume-backed instance with an "
+                                        "image that has neither hw_rescue_device nor "
+                                        "hw_rescue_bus.")
         password = password or generate_password()
         _, server = self._begin(ctx, server_id, RESCUE, RESCUE_VM_STATES, vm.RESCUING)
         self.rpc.rescue_instance(ctx, server["host"], server_id, password, image_ref)
@@ -295,3 +305,10 @@ def reclaim_expired(now: dt.datetime | None = None) -> list[str]:
                 inst.soft_delete(cell, uuid)
             reclaimed.append(uuid)
     return reclaimed
+
+
+def _stable_rescue(image: dict) -> bool:
+    """Whether the image names the rescue disk's device or bus (a stable device rescue);
+    image properties are top-level keys, or under ``properties`` in older shapes."""
+    props = {**(image.get("properties") or {}), **image}
+    return bool(props.get("hw_rescue_device") or props.get("hw_rescue_bus"))

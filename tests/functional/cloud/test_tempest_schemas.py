@@ -119,13 +119,14 @@ def test_keypair_bodies_at_2_1(cloud):
 # -- 2.54 to the maximum ------------------------------------------------------------------
 
 #: The cloud's maximum microversion.
-MAX = "2.84"
+MAX = "2.91"
 
-#: Tempest's server schema modules up to the cloud's maximum, 2.84.
+#: Tempest's server schema modules up to the cloud's maximum, 2.91.
 SERVER_MODULES = (("2.54", "v2_54"), ("2.57", "v2_57"), ("2.58", "v2_58"), ("2.59", "v2_59"),
                   ("2.62", "v2_62"), ("2.63", "v2_63"), ("2.69", "v2_63"), ("2.70", "v2_70"),
                   ("2.71", "v2_71"), ("2.73", "v2_73"), ("2.74", "v2_73"), ("2.75", "v2_75"),
-                  ("2.79", "v2_79"), ("2.80", "v2_80"), ("2.81", "v2_80"), ("2.84", "v2_84"))
+                  ("2.79", "v2_79"), ("2.80", "v2_80"), ("2.81", "v2_80"), ("2.84", "v2_84"),
+                  ("2.89", "v2_89"), ("2.90", "v2_89"), ("2.91", "v2_89"))
 
 
 def test_the_maximum_is_what_these_checks_reach(cloud):

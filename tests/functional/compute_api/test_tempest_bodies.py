@@ -4,7 +4,7 @@
 to its maximum microversion. These checks cover what that cloud cannot show:
 records only a long-lived cloud accumulates (live migrations in progress,
 failed events, pages of migrations), and a server whose flavor has extra
-specs, at the microversions that changed these shapes (2.75 to 2.84).
+specs, at the microversions that changed these shapes (2.75 to 2.91).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _migrations(cloud) -> None:
 def test_migration_bodies(cloud):
     _migrations(cloud)
     for version, module in (("2.23", "v2_23"), ("2.59", "v2_59"), ("2.66", "v2_59"),
-                            ("2.80", "v2_80"), ("2.84", "v2_80")):
+                            ("2.80", "v2_80"), ("2.84", "v2_80"), ("2.91", "v2_80")):
         body = check(module, "migrations", "list_migrations",
                      cloud.get("/os-migrations", version=version))
         assert len(body["migrations"]) == 3
@@ -67,7 +67,7 @@ def test_instance_action_bodies(cloud):
     for token in (None, DEMO):
         kwargs = {"token": token} if token else {}
         for version, module in (("2.58", "v2_58"), ("2.62", "v2_62"), ("2.66", "v2_62"),
-                                ("2.84", "v2_84")):
+                                ("2.84", "v2_84"), ("2.91", "v2_84")):
             listed = check(module, "servers", "list_instance_actions",
                            cloud.get(f"{path}?limit=2", version=version, **kwargs))
             assert listed["links"][0]["rel"] == "next"
@@ -89,7 +89,7 @@ def test_server_bodies_from_275(cloud):
     for token in (None, DEMO):
         kwargs = {"token": token} if token else {}
         for version, module in (("2.75", "v2_75"), ("2.79", "v2_79"), ("2.80", "v2_80"),
-                                ("2.84", "v2_84")):
+                                ("2.84", "v2_84"), ("2.89", "v2_89"), ("2.91", "v2_89")):
             check(module, "servers", "get_server", cloud.get(path, version=version, **kwargs))
             check(module, "servers", "list_servers_detail",
                   cloud.get("/servers/detail", version=version, **kwargs))
@@ -99,7 +99,7 @@ def test_server_bodies_from_275(cloud):
 
 def test_flavor_bodies_from_275(cloud):
     cloud.add_flavor("1", "m1.tiny", specs={"hw:cpu_policy": "shared"})
-    for version in ("2.75", "2.84"):
+    for version in ("2.75", "2.84", "2.91"):
         check("v2_61", "flavors", "list_flavors_details",
               cloud.get("/flavors/detail", version=version))
         check("v2_61", "flavors", "create_update_get_flavor_details", cloud.put(

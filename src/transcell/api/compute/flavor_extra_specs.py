@@ -2,7 +2,10 @@
 
 Extra specs are how a flavor asks for hardware (``trait:CUSTOM_HW_GEN2=required``
 sends a server to the cell of that generation), so they are read by anyone
-who may see the flavor and written by administrators only.
+who may see the flavor and written by administrators only. From 2.86 what
+is written is checked first (``extra_spec_rules``): a misspelt key of a known
+namespace or a value of the wrong kind is a 400 instead of a spec that is
+silently ignored.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import webob
 from sqlalchemy import select
 
 from transcell import exception, policy
-from transcell.api.compute import common
+from transcell.api.compute import common, extra_spec_rules
+from transcell.api.compute.app import api_version
 from transcell.api.compute.flavors import get_flavor
 from transcell.db import api_models as am
 from transcell.db.session import api_session
@@ -55,6 +59,16 @@ def _as_text(specs: dict[str, Any]) -> dict[str, str]:
     return text
 
 
+#: From this microversion extra specs are validated when created or updated.
+VALIDATED = "2.86"
+
+
+def _checked(req: webob.Request, specs: dict[str, str]) -> dict[str, str]:
+    if api_version(req).matches(VALIDATED):
+        extra_spec_rules.validate_all(specs)
+    return specs
+
+
 def _store(flavor_id: int, specs: dict[str, str]) -> None:
     with api_session() as s:
         current = {row.key: row for row in s.scalars(
@@ -78,7 +92,7 @@ def create(req: webob.Request, flavor_id: str) -> webob.Response:
     common.validate(CREATE_SCHEMA, body)
     ctx = context_of(req)
     policy.authorize(ctx, _RULE + "create", {})
-    specs = _as_text(body["extra_specs"])
+    specs = _checked(req, _as_text(body["extra_specs"]))
     flavor = get_flavor(ctx, flavor_id)
     _store(flavor.id, specs)
     return json_response(body)
@@ -102,6 +116,7 @@ def update(req: webob.Request, flavor_id: str, key: str) -> webob.Response:
     specs = _as_text(body)
     if key not in body:
         raise exception.Invalid("Request body and URI mismatch")
+    _checked(req, specs)
     flavor = get_flavor(ctx, flavor_id)
     _store(flavor.id, specs)
     return json_response(body)

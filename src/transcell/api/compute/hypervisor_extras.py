@@ -8,7 +8,6 @@ matching hypervisors whichever cell they serve.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid as uuidlib
 
 import webob
@@ -20,7 +19,7 @@ from transcell.compute import service_state
 from transcell.db.types import utcnow
 from transcell.wsgi.app import context_of, json_response
 
-UPTIME_GONE = "2.88"
+UPTIME_GONE = hypervisors.NO_USAGE
 PATTERN_ROUTES_GONE = "2.53"
 
 
@@ -43,16 +42,6 @@ def _find(req: webob.Request, hypervisor_id: str) -> hypervisors.Node:
     return match[0]
 
 
-def uptime_text(since: dt.datetime | None, now: dt.datetime) -> str:
-    """The line ``uptime`` prints, for how long the host's compute service has run."""
-    seconds = max(0, int((now - since).total_seconds())) if since else 0
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    return (f" {now:%H:%M:%S} up {days} days, {hours:2d}:{minutes:02d},  1 user,  "
-            "load average: 0.00, 0.00, 0.00")
-
-
 def uptime(req: webob.Request, hypervisor_id: str) -> webob.Response:
     if api_version(req).matches(UPTIME_GONE):
         raise exception.NotFound("The resource could not be found.")
@@ -62,7 +51,7 @@ def uptime(req: webob.Request, hypervisor_id: str) -> webob.Response:
         raise exception.Invalid(f"Compute service of {entry.node.host} is unavailable at "
                                  "this time.")
     body = hypervisors._view(req, entry, detail=False)
-    body["uptime"] = uptime_text(entry.service.created_at, utcnow())
+    body["uptime"] = hypervisors.uptime_text(entry.service.created_at, utcnow())
     return json_response({"hypervisor": body})
 
 

@@ -3,10 +3,16 @@
 Cell databases each number their compute nodes from 1, so below 2.53 the
 integer ids of two cells can collide, exactly as they do in a multi-cell Nova;
 2.53 switches to the node uuids, which are unique.
+
+2.88 leaves out of the bodies the usage figures that Placement is the source
+of truth for (vcpus, memory, disk and their use, workload, ``cpu_info``),
+answers 404 for ``/os-hypervisors/statistics`` and ``/{id}/uptime``, and
+shows the uptime in the show body instead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import platform
 import uuid as uuidlib
@@ -23,9 +29,12 @@ from transcell.api.compute.app import api_version
 from transcell.compute import service_state
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
+from transcell.db.types import utcnow
 from transcell.wsgi.app import context_of, json_response
 
 UUID_IDS = "2.53"
+#: From 2.88 usage figures leave the bodies and the uptime joins the show body.
+NO_USAGE = "2.88"
 _QUERY_253 = ("limit", "marker", "hypervisor_hostname_pattern", "with_servers")
 
 
@@ -75,6 +84,32 @@ def _cpu_info(node: cm.ComputeNode) -> dict[str, Any]:
             "topology": {"cells": 1, "sockets": 1, "cores": node.vcpus, "threads": 1}}
 
 
+def uptime_text(since: dt.datetime | None, now: dt.datetime) -> str:
+    """The line ``uptime`` prints, for how long the host's compute service has run."""
+    seconds = max(0, int((now - since).total_seconds())) if since else 0
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    return (f" {now:%H:%M:%S} up {days} days, {hours:2d}:{minutes:02d},  1 user,  "
+            "load average: 0.00, 0.00, 0.00")
+
+
+def _usage(entry: Node, version: Any) -> dict[str, Any]:
+    """The figures 2.88 removed: Placement has them now."""
+    node = entry.node
+    free_disk = node.local_gb - node.local_gb_used
+    cpu_info = _cpu_info(node)
+    return {
+        "vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
+        "vcpus_used": node.vcpus_used, "memory_mb_used": node.memory_mb_used,
+        "local_gb_used": node.local_gb_used,
+        "free_ram_mb": node.memory_mb - node.memory_mb_used, "free_disk_gb": free_disk,
+        "current_workload": entry.workload, "running_vms": node.running_vms,
+        "disk_available_least": free_disk,
+        "cpu_info": cpu_info if version.matches("2.28") else json.dumps(cpu_info),
+    }
+
+
 def _view(req: webob.Request, entry: Node, detail: bool,
           servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     version = api_version(req)
@@ -87,20 +122,14 @@ def _view(req: webob.Request, entry: Node, detail: bool,
         "status": "disabled" if service.disabled else "enabled",
     }
     if detail:
-        free_disk = node.local_gb - node.local_gb_used
         body.update({
-            "vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
-            "vcpus_used": node.vcpus_used, "memory_mb_used": node.memory_mb_used,
-            "local_gb_used": node.local_gb_used, "hypervisor_type": node.hypervisor_type,
-            "hypervisor_version": node.hypervisor_version,
-            "free_ram_mb": node.memory_mb - node.memory_mb_used, "free_disk_gb": free_disk,
-            "current_workload": entry.workload, "running_vms": node.running_vms,
-            "disk_available_least": free_disk, "host_ip": node.host_ip,
+            "hypervisor_type": node.hypervisor_type,
+            "hypervisor_version": node.hypervisor_version, "host_ip": node.host_ip,
             "service": {"id": service.uuid if uuid_ids else service.id, "host": node.host,
                         "disabled_reason": service.disabled_reason},
         })
-        cpu_info = _cpu_info(node)
-        body["cpu_info"] = cpu_info if version.matches("2.28") else json.dumps(cpu_info)
+        if not version.matches(NO_USAGE):
+            body.update(_usage(entry, version))
     if servers or (servers is not None and version.matches("2.75")):
         # from 2.75 asking for servers always answers with the key, [] if none
         body["servers"] = servers
@@ -176,11 +205,18 @@ def show(req: webob.Request, hypervisor_id: str) -> webob.Response:
         raise not_found
     entry = match[0]
     servers = _servers(entry) if with_servers else None
-    return json_response({"hypervisor": _view(req, entry, True, servers)})
+    body = _view(req, entry, True, servers)
+    if version.matches(NO_USAGE):
+        # a host whose compute service is down cannot say: null, as in Nova
+        body["uptime"] = (uptime_text(entry.service.created_at, utcnow())
+                          if service_state.is_up(entry.service) else None)
+    return json_response({"hypervisor": body})
 
 
 def statistics(req: webob.Request) -> webob.Response:
-    """Totals over the nodes whose compute service is enabled."""
+    """Totals over the nodes whose compute service is enabled (until 2.88)."""
+    if api_version(req).matches(NO_USAGE):
+        raise exception.NotFound("The resource could not be found.")
     policy.authorize(context_of(req), "os_compute_api:os-hypervisors:statistics", {})
     stats = dict.fromkeys(("count", "vcpus", "memory_mb", "local_gb", "vcpus_used",
                            "memory_mb_used", "local_gb_used", "free_ram_mb", "free_disk_gb",

@@ -20,7 +20,7 @@ import webob
 from transcell import exception, policy
 from transcell.api.compute import common
 from transcell.api.compute.app import api_version
-from transcell.api.compute.schemas.servers import DESCRIPTION, METADATA, NAME
+from transcell.api.compute.schemas.servers import DESCRIPTION, HOSTNAME, METADATA, NAME
 from transcell.api.compute.views import servers as view
 from transcell.compute import image_api
 from transcell.context import RequestContext
@@ -79,8 +79,7 @@ def rebuild_schema(version: Any) -> dict:
     if version.matches("2.63"):
         properties["trusted_image_certificates"] = {"type": ["array", "null"]}
     if version.matches("2.90"):
-        properties["hostname"] = {"type": "string", "minLength": 1, "maxLength": 255,
-                                  "pattern": "^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$"}
+        properties["hostname"] = HOSTNAME
     return {"type": "object", "properties": properties, "required": ["imageRef"],
             "additionalProperties": False}
 

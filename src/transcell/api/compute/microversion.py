@@ -16,12 +16,16 @@ from transcell import exception
 
 MIN_VERSION = "2.1"
 #: Raised only as far as every served resource's shapes up to it are implemented:
-#: up to 2.84 they all are, including servers and services of cells that are down
-#: (2.69), a chosen host and hypervisor on server create (2.74) and image caching
-#: on an aggregate's hosts (2.81). Routes Nova added in this range for resources
-#: transcell does not serve (server topology, external events, volume
-#: attachments, shelve) stay 404, as every such resource does at every version.
-MAX_VERSION = "2.84"
+#: up to 2.91 they all are, including servers and services of cells that are down
+#: (2.69), a chosen host and hypervisor on server create (2.74), image caching on an
+#: aggregate's hosts (2.81), updating a volume attachment in place (2.85), validated
+#: flavor extra specs (2.86), rescuing a volume-backed server (2.87), hypervisors
+#: without usage figures (2.88), attachments known by their attachment and mapping
+#: ids (2.89), a server's own hostname (2.90) and unshelving onto a named host
+#: (2.91). Routes Nova added in this range for resources transcell does not serve
+#: (server topology, external events) stay 404, as every such resource does at
+#: every version.
+MAX_VERSION = "2.91"
 
 SERVICE_TYPE = "compute"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"

@@ -160,7 +160,9 @@ def _rescue(req: webob.Request, server_id: str, body: Any) -> webob.Response:
             raise exception.ValidationError(
                 f"Invalid input for field/attribute rescue_image_ref. Value: {image_ref}. "
                 f"'{image_ref}' is not a 'uuid'")
-    password = power_api.rescue(ctx, server_id, body.get("adminPass"), image_ref)
+    # 2.87: a volume-backed server may be rescued (with a stable-rescue image)
+    password = power_api.rescue(ctx, server_id, body.get("adminPass"), image_ref,
+                                allow_volume_backed=api_version(req).matches("2.87"))
     if not CONF.api.enable_instance_password:
         return json_response({})
     return json_response({"adminPass": password})

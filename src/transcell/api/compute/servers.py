@@ -98,6 +98,8 @@ def update(req: webob.Request, server_id: str) -> webob.Response:
             values[column] = access_ip(api_key, fields[api_key])
     if "OS-DCF:diskConfig" in fields:
         values["auto_disk_config"] = fields["OS-DCF:diskConfig"] == "AUTO"
+    if "hostname" in fields:  # 2.90
+        values["hostname"] = fields["hostname"]
     server = compute_api.update(ctx, server_id, **values)
     return json_response({"server": view.detail(req, server, updated=True)})
 
@@ -247,6 +249,10 @@ def create(req: webob.Request) -> webob.Response:
     _refuse_unsupported(ctx, server)
     requested_host, requested_node = _requested_destination(ctx, server)
     count = multiple_create.counts(server)
+    if "hostname" in server and count.maximum > 1:
+        # one hostname for several guests would clash on the network (2.90)
+        raise exception.Invalid("Cannot use the hostname parameter when creating more "
+                                "than one server (min_count or max_count above 1).")
     group = multiple_create.group_hint(ctx, body)
     placement = multiple_create.placement_hints(body)
     multiple_create.check_metadata(ctx, server)
@@ -305,7 +311,7 @@ def create(req: webob.Request) -> webob.Response:
         bdms=mappings, volume_backed=volume_backed, volume_cells=volume_cells,
         requested_host=requested_host, requested_node=requested_node,
         reservation_id=reservation, group=group,
-        hints=placement)
+        hints=placement, hostname=server.get("hostname"))
         for name in multiple_create.names(server["name"], number)]
     created = made[0]
     if common.is_true(server.get("return_reservation_id", False)):

@@ -27,6 +27,10 @@ TRUSTED_CERTS = {"type": ["array", "null"], "minItems": 1, "maxItems": 50, "uniq
 VOLUME_TYPE = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
 #: 2.74: a compute host or hypervisor name, as Nova accepts one (underscores included).
 HOST = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
+#: 2.90: the hostname a guest is told (metadata service, config drive): one DNS label
+#: of 2 to 63 letters, digits and inner hyphens, as Nova accepts it (FQDNs came later).
+HOSTNAME = {"type": "string", "minLength": 2, "maxLength": 63,
+            "pattern": "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$"}
 
 _NETWORK = {
     "type": "object",
@@ -108,6 +112,8 @@ def create(version: APIVersion) -> dict:
     if version.matches("2.74"):
         server["properties"]["host"] = HOST
         server["properties"]["hypervisor_hostname"] = HOST
+    if version.matches("2.90"):
+        server["properties"]["hostname"] = HOSTNAME
     return {
         "type": "object",
         "properties": {"server": server, "os:scheduler_hints": {"type": "object"},
@@ -122,6 +128,8 @@ def update(version: APIVersion) -> dict:
              "OS-DCF:diskConfig": {"enum": ["AUTO", "MANUAL"]}}
     if version.matches("2.19"):
         props["description"] = DESCRIPTION
+    if version.matches("2.90"):
+        props["hostname"] = HOSTNAME
     return {
         "type": "object",
         "properties": {"server": {"type": "object", "properties": props,

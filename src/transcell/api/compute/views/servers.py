@@ -203,6 +203,9 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
             body["OS-EXT-SRV-ATTR:hostname"] = server["hostname"]
             body["OS-EXT-SRV-ATTR:root_device_name"] = server["root_device_name"]
             body["OS-EXT-SRV-ATTR:user_data"] = None
+    if full and version.matches("2.90"):
+        # from 2.90 a server's owner chooses its hostname, so everyone sees it
+        body["OS-EXT-SRV-ATTR:hostname"] = server["hostname"]
     if version.matches("2.9"):
         body["locked"] = bool(server["locked"])
     if version.matches("2.73"):
