@@ -20,7 +20,7 @@ from transcell import mapping as mappings
 from transcell.compute import actions, server_groups, shelve_api, volumes
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
-from transcell.compute.power_api import PowerAPI
+from transcell.compute.power_api import PowerAPI, check_not_locked
 from transcell.compute.rpcapi import ComputeAPI
 from transcell.conductor.rpcapi import ConductorAPI
 from transcell.context import RequestContext
@@ -323,8 +323,7 @@ class API:
 
     def _power(self, ctx, server_id, action, from_state, task_state, cast) -> None:
         cell, server = self.get(ctx, server_id)
-        if server["locked"] and not ctx.is_admin:
-            raise exception.Conflict(f"Instance {server_id} is locked")
+        check_not_locked(ctx, server)
         _require_state(server, action, vm_states=(from_state,))
         inst.update(cell, server_id, expected_task_state=None, expected_vm_state=from_state,
                     task_state=task_state)
@@ -368,8 +367,7 @@ class API:
     def _movable(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
         cell, server = self.get(ctx, server_id)
-        if server["locked"] and not ctx.is_admin:
-            raise exception.Conflict(f"Instance {server_id} is locked")
+        check_not_locked(ctx, server)
         _require_state(server, action, vm_states=(vm.ACTIVE, vm.STOPPED))
         return cell, server
 
@@ -460,8 +458,7 @@ class API:
     def _resized(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
         cell, server = self.get(ctx, server_id)
-        if server["locked"] and not ctx.is_admin:
-            raise exception.Conflict(f"Instance {server_id} is locked")
+        check_not_locked(ctx, server)
         _require_state(server, action, vm_states=(vm.RESIZED,))
         return cell, server
 
@@ -476,8 +473,7 @@ class API:
         host finishes an accepted delete after a restart.
         """
         cell, server = self.get(ctx, server_id)
-        if server["locked"] and not ctx.is_admin:
-            raise exception.Conflict(f"Instance {server_id} is locked")
+        check_not_locked(ctx, server)
         if server["task_state"] == vm.DELETING:
             return
         if server["task_state"] in vm.MOVING_TASK_STATES:

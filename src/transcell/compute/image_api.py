@@ -27,6 +27,7 @@ from transcell.compute import bdm as bdms
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.image_ops import BACKUP_ORDER_KEY, PRESERVE_KEY
+from transcell.compute.power_api import check_not_locked
 from transcell.compute.rpcapi import ComputeAPI
 from transcell.context import RequestContext
 from transcell.db import cell_models as cm
@@ -72,8 +73,7 @@ def _server(ctx: RequestContext, server_id: str) -> tuple[cells.Cell, dict]:
 
 def _require(server: dict, action: str, vm_states: tuple[str, ...], ctx: RequestContext
              ) -> None:
-    if server["locked"] and not ctx.is_admin:
-        raise exception.Conflict(f"Instance {server['uuid']} is locked")
+    check_not_locked(ctx, server)
     if server["vm_state"] not in vm_states or server["task_state"] is not None:
         attr, state = (("task_state", server["task_state"]) if server["task_state"]
                        else ("vm_state", server["vm_state"]))

@@ -20,6 +20,7 @@ from transcell import exception, quota
 from transcell import mapping as mappings
 from transcell.compute import actions, shelve_rpcapi, shelving, volumes
 from transcell.compute import instance as inst
+from transcell.compute.power_api import check_not_locked
 from transcell.compute.shelve_ops import delete_snapshot
 from transcell.conf import CONF
 from transcell.context import RequestContext
@@ -29,11 +30,6 @@ LOG = logging.getLogger(__name__)
 
 #: ``zone`` of ``unshelve`` when the request named none (the server keeps its zone).
 KEEP_ZONE: Any = ...
-
-
-def _locked(ctx: RequestContext, server: dict) -> None:
-    if server["locked"] and not ctx.is_admin:
-        raise exception.Conflict(f"Instance {server['uuid']} is locked")
 
 
 def _require(server: dict, action: str, vm_states: tuple[str, ...]) -> None:
@@ -59,7 +55,7 @@ class ShelveAPI:
         ``[compute] shelved_offload_time`` is 0. Returns the snapshot's id (None for a
         volume-backed server, which has no disk of its own)."""
         cell, server = self.compute_api.get(ctx, server_id)
-        _locked(ctx, server)
+        check_not_locked(ctx, server)
         _require(server, shelving.SHELVE, shelving.SHELVABLE)
         server = inst.update(cell, server_id, expected_task_state=None,
                              expected_vm_state=shelving.SHELVABLE, task_state=shelving.SHELVING)
@@ -82,7 +78,7 @@ class ShelveAPI:
 
     def shelve_offload(self, ctx: RequestContext, server_id: str) -> None:
         cell, server = self.compute_api.get(ctx, server_id)
-        _locked(ctx, server)
+        check_not_locked(ctx, server)
         _require(server, shelving.SHELVE_OFFLOAD, (shelving.SHELVED,))
         server = inst.update(cell, server_id, expected_task_state=None,
                              expected_vm_state=shelving.SHELVED,
@@ -108,7 +104,7 @@ class ShelveAPI:
         """
         from transcell.conductor import unshelve as unshelve_task
         cell, server = self.compute_api.get(ctx, server_id)
-        _locked(ctx, server)
+        check_not_locked(ctx, server)
         _require(server, shelving.UNSHELVE, (shelving.SHELVED, shelving.SHELVED_OFFLOADED))
         offloaded = server["vm_state"] == shelving.SHELVED_OFFLOADED
         if (zone is not KEEP_ZONE or host) and not offloaded:

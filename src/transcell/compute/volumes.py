@@ -21,6 +21,7 @@ from transcell import exception
 from transcell.compute import actions
 from transcell.compute import bdm as bdms
 from transcell.compute import vm_states as vm
+from transcell.compute.power_api import check_not_locked
 from transcell.context import RequestContext
 from transcell.registry import services
 
@@ -50,8 +51,7 @@ class InvalidBDM(exception.Invalid):
 
 
 def _check_server(server: dict, ctx: RequestContext, action: str) -> None:
-    if server["locked"] and not ctx.is_admin:
-        raise exception.Conflict(f"Instance {server['uuid']} is locked")
+    check_not_locked(ctx, server)
     if server["vm_state"] not in ATTACHABLE_STATES or server["task_state"] is not None:
         attr, state = (("task_state", server["task_state"]) if server["task_state"]
                        else ("vm_state", server["vm_state"]))
