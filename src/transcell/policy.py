@@ -51,6 +51,7 @@ ACTIONS = "/servers/{server_id}/os-instance-actions"
 ACTION_DETAIL = "/servers/{server_id}/os-instance-actions/{request_id}"
 AGGREGATES = "/os-aggregates"
 AGGREGATE = "/os-aggregates/{aggregate_id}"
+GRANT = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
 
 _BASE_RULES = [
     ("context_is_admin", "role:admin", "The admin role, whatever the project."),
@@ -248,7 +249,7 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("os_compute_api:os-volumes-attachments:delete", MEMBER_OR_ADMIN,
      "Detach a volume from a server.",
      [("DELETE", "/servers/{server_id}/os-volume_attachments/{volume_id}")]),
-    # identity (Keystone's names; transcell's identity API is deliberately small)
+    # identity (Keystone's names and admin-only defaults; the API is deliberately small)
     ("identity:validate_token", "rule:admin_api or role:service or user_id:%(user_id)s",
      "Validate a token: administrators, services and the token's own user.",
      [("GET", "/v3/auth/tokens"), ("HEAD", "/v3/auth/tokens")]),
@@ -266,6 +267,24 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("identity:list_projects", ADMIN,
      "List every project (others see only their own).", [("GET", "/v3/projects")]),
     ("identity:list_roles", ANYONE, "List roles.", [("GET", "/v3/roles")]),
+    ("identity:get_role", ANYONE, "Show a role.", [("GET", "/v3/roles/{role_id}")]),
+    ("identity:create_project", ADMIN, "Create a project.", [("POST", "/v3/projects")]),
+    ("identity:delete_project", ADMIN, "Delete a project and every grant on it.",
+     [("DELETE", "/v3/projects/{project_id}")]),
+    ("identity:create_user", ADMIN, "Create a user.", [("POST", "/v3/users")]),
+    ("identity:delete_user", ADMIN, "Delete a user and its grants.",
+     [("DELETE", "/v3/users/{user_id}")]),
+    ("identity:create_role", ADMIN, "Create a role.", [("POST", "/v3/roles")]),
+    ("identity:create_grant", ADMIN, "Grant a user a role on a project.",
+     [("PUT", GRANT)]),
+    ("identity:check_grant", ADMIN, "Check that a user holds a role on a project.",
+     [("GET", GRANT), ("HEAD", GRANT)]),
+    ("identity:revoke_grant", ADMIN, "Take a role on a project away from a user.",
+     [("DELETE", GRANT)]),
+    ("identity:list_grants", ADMIN, "List the roles a user holds on a project.",
+     [("GET", "/v3/projects/{project_id}/users/{user_id}/roles")]),
+    ("identity:list_role_assignments", ADMIN, "List role assignments.",
+     [("GET", "/v3/role_assignments")]),
     ("identity:list_domains", ANYONE, "List and show domains.",
      [("GET", "/v3/domains"), ("GET", "/v3/domains/{domain_id}")]),
 ]

@@ -38,15 +38,21 @@ class Authenticator:
 
 
 def context_from_payload(store: IdentityStore, payload: tokens.Payload) -> RequestContext:
+    """The token's identity as it stands now: a token outliving its user, its
+    project or its grants (or either being disabled) grants nothing, and one whose
+    user lost a role since it was issued no longer carries that role, as when
+    Keystone revokes the tokens of a deleted assignment."""
     try:
-        user_name = store.user(payload["user_id"]).name
-        project_name = store.project(payload["project_id"]).name
+        user = store.user(payload["user_id"])
+        project = store.project(payload["project_id"])
     except exception.NotFound:
-        # A token outliving its user or project must not grant anything.
         raise exception.NotAuthenticated() from None
+    current = set(store.roles_for(user.id, project.id))
+    roles = [role for role in payload["roles"] if role in current]
+    if not (roles and user.enabled and project.enabled):
+        raise exception.NotAuthenticated()
     return RequestContext(user_id=payload["user_id"], project_id=payload["project_id"],
-                          roles=list(payload["roles"]), user_name=user_name,
-                          project_name=project_name)
+                          roles=roles, user_name=user.name, project_name=project.name)
 
 
 class HeaderAuthenticator:

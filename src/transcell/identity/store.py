@@ -1,15 +1,17 @@
 """The users, projects and roles of the embedded cloud, kept in one JSON file.
 
 The embedded cloud needs a handful of fixed identities that clients can log in
-with, not a directory service, so a file in the state directory is enough. It
-holds the clear-text passwords because transcell writes them into clouds.yaml
-for the operator; the file is therefore private to its owner (mode 0600) and
-always replaced atomically so a crash never leaves half a file behind.
+with, plus the few an administrator (or Tempest's dynamic credentials) adds
+through the API, not a directory service, so a file in the state directory is
+enough. It holds the fixed users' clear-text passwords because transcell writes
+them into clouds.yaml for the operator (users added through the API keep only a
+hash); the file is therefore private to its owner (mode 0600) and always
+replaced atomically so a crash never leaves half a file behind.
 
 The file also carries the key tokens are signed with, so tokens stay valid
 across restarts, and the audit ids of revoked tokens. The file is re-read when
 another process changed it, so several API processes sharing a state directory
-agree on revocations.
+agree on revocations and on the users, projects and grants added since.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from transcell import exception, statefiles
 from transcell.conf import CONF
+from transcell.identity import passwords
 
 FILE_NAME = "identity.json"
 FORMAT_VERSION = 1
@@ -52,6 +55,8 @@ USER_ASSIGNMENTS = {
 
 PASSWORD_BYTES = 18  # 24 url-safe characters
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -65,15 +70,23 @@ class Project:
     name: str
     domain_id: str
     description: str = ""
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
 class User:
+    """A user. The embedded cloud's own users keep a clear-text ``password`` (it goes
+    into clouds.yaml); users made through the API keep only ``password_hash``."""
+
     id: str
     name: str
     domain_id: str
     password: str = field(repr=False)
     default_project_id: str | None = None
+    password_hash: str | None = field(default=None, repr=False)
+    enabled: bool = True
+    email: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,10 +126,13 @@ class IdentityStore:
         self._data = data
         self._domains = {d["id"]: Domain(d["id"], d["name"]) for d in data["domains"]}
         self._projects = {p["id"]: Project(p["id"], p["name"], p["domain_id"],
-                                           p.get("description", ""))
+                                           p.get("description", ""),
+                                           p.get("enabled", True))
                           for p in data["projects"]}
-        self._users = {u["id"]: User(u["id"], u["name"], u["domain_id"], u["password"],
-                                     u.get("default_project_id"))
+        self._users = {u["id"]: User(u["id"], u["name"], u["domain_id"],
+                                     u.get("password", ""), u.get("default_project_id"),
+                                     u.get("password_hash"), u.get("enabled", True),
+                                     u.get("email"), u.get("description"))
                        for u in data["users"]}
         self._roles = {r["id"]: Role(r["id"], r["name"]) for r in data["roles"]}
         self._role_ids = {r.name: r.id for r in self._roles.values()}
@@ -124,6 +140,12 @@ class IdentityStore:
         self._assignments = [(a["user_id"], a["project_id"], a["role_id"])
                              for a in data["assignments"]]
         self._revoked = {r["audit_id"]: r["expires_at"] for r in data.get("revoked", [])}
+
+    def refresh(self) -> None:
+        """Pick up what another process (or another API worker) wrote since we last
+        looked: new users and projects, grants, revocations."""
+        with self._lock:
+            self._refresh()
 
     def _refresh(self) -> None:
         """Pick up revocations another process wrote since we last looked."""
@@ -220,7 +242,12 @@ class IdentityStore:
 
     @staticmethod
     def _check_password(user: User, password: str) -> User:
-        if not isinstance(password, str) or not hmac.compare_digest(
+        if not isinstance(password, str) or not user.enabled:
+            raise exception.NotAuthenticated()
+        if user.password_hash is not None:
+            if not passwords.matches(user.password_hash, password):
+                raise exception.NotAuthenticated()
+        elif not user.password or not hmac.compare_digest(
                 user.password.encode(), password.encode()):
             raise exception.NotAuthenticated()
         return user
@@ -237,26 +264,52 @@ class IdentityStore:
                 pending.extend(self._implied.get(name, []))
         return sorted(effective)
 
+    def assignments(self) -> list[tuple[str, str, str]]:
+        """Every direct grant as (user id, project id, role id), in the store's order."""
+        return list(self._assignments)
+
     def projects_for(self, user_id: str) -> list[Project]:
         """Projects where the user holds any role, in the store's order."""
         ids = {pid for uid, pid, _ in self._assignments if uid == user_id}
         return [p for p in self._projects.values() if p.id in ids]
 
+    def is_builtin(self, kind: str, name: str) -> bool:
+        """The embedded cloud's own projects, users and roles: clouds.yaml, the
+        services and ``bootstrap`` rely on them, so the API keeps them immutable
+        (Keystone's ``immutable`` resource option)."""
+        return name in {"projects": PROJECT_NAMES, "users": tuple(USER_ASSIGNMENTS),
+                        "roles": ROLE_NAMES}[kind]
+
+    # -- changes -------------------------------------------------------------
+
+    def change(self, mutate: Callable[[dict[str, Any]], T]) -> T:
+        """Apply ``mutate`` to the latest copy of the file and write it back.
+
+        ``mutate`` sees what every other process wrote (the file is re-read under
+        the cross-process lock), checks its preconditions on that and raises to
+        change nothing; only a mutation that returned is written.
+        """
+        with self._lock, _file_lock(self.path):
+            self._refresh()
+            data = copy.deepcopy(self._data)
+            result = mutate(data)
+            _write_atomically(self.path, data)
+            self._version = _file_version(self.path)
+            self._index(data)
+            return result
+
     # -- revocation ----------------------------------------------------------
 
     def revoke(self, audit_id: str, expires_at: float) -> None:
         """Remember a revoked token until it would have expired anyway."""
-        with self._lock, _file_lock(self.path):
-            self._refresh()
-            data = copy.deepcopy(self._data)
+        def remember(data: dict[str, Any]) -> None:
             now = time.time()
             revoked = [r for r in data.get("revoked", []) if r["expires_at"] > now
                        and r["audit_id"] != audit_id]
             revoked.append({"audit_id": audit_id, "expires_at": expires_at})
             data["revoked"] = revoked
-            _write_atomically(self.path, data)
-            self._version = _file_version(self.path)
-            self._index(data)
+
+        self.change(remember)
 
     def is_revoked(self, audit_id: str) -> bool:
         with self._lock:

@@ -235,5 +235,5 @@ def test_auth_catalog_projects_and_roles(app, store):
 def test_unknown_path_and_method(app, store):
     token = login(app, store)
     assert_keystone_error(call(app, "/v3/nothing", token=token), 404, "Not Found")
-    assert_keystone_error(call(app, "/v3/projects", "POST", {}, token=token),
+    assert_keystone_error(call(app, "/v3/projects", "PUT", {}, token=token),
                           405, "Method Not Allowed")

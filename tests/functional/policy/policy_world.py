@@ -66,6 +66,10 @@ class World:
             (f"/placement/allocations/{i['server']}", p),
             ("/placement/resource_classes", p),
             ("/placement/traits?name=startswith:CUSTOM_", p),
+            ("/identity/v3/projects", {}),
+            ("/identity/v3/users", {}),
+            ("/identity/v3/roles", {}),
+            ("/identity/v3/role_assignments", {}),
         ]
 
     def snapshot(self) -> dict[str, Any]:

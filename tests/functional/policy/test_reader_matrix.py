@@ -9,6 +9,7 @@ fail if the new route lets the reader through.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,32 @@ def _token_for_another_project(w: World) -> list[Call]:
         "domain": {"name": "Default"}}}},
         "scope": {"project": {"name": "alt", "domain": {"name": "Default"}}}}}
     return [Call("/identity/v3/auth/tokens", body, expect=(401, 403))]
+
+
+def _probe_account(w: World) -> dict[str, str]:
+    """A project, a user and a member grant an admin made (once) for the reader to aim
+    at: ones the reader's refusal alone protects, unlike the cloud's immutable own."""
+    if "probe_project" not in w.ids:
+        def made(path: str, body: dict) -> str:
+            resp = w.cloud.request("POST", f"/identity/v3/{path}", json=body)
+            assert resp.status_code == 201, resp.text
+            return resp.json()[path[:-1]]["id"]
+
+        w.ids["probe_project"] = made("projects", {"project": {"name": "reader-probe"}})
+        w.ids["probe_user"] = made("users", {"user": {"name": "reader-probe", "password":
+                                                      uuid.uuid4().hex}})
+        roles = ok(w.cloud.request("GET", "/identity/v3/roles"))["roles"]
+        w.ids.update({f"{r['name']}_role": r["id"] for r in roles})
+        reader = w.cloud.credentials(READER)["username"]
+        (w.ids["reader_user"],) = [u["id"] for u in ok(w.cloud.request(
+            "GET", f"/identity/v3/users?name={reader}"))["users"]]
+        ok(w.cloud.request("PUT", _grant_path(w, "member")), 204)
+    return w.ids
+
+
+def _grant_path(w: World, role: str, project: str = "probe_project") -> str:
+    return (f"/identity/v3/projects/{w[project]}/users/{w['probe_user']}"
+            f"/roles/{w[f'{role}_role']}")
 
 
 def _move_step(step: str) -> Recipe:
@@ -425,6 +452,23 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     # identity
     ("identity", "/v3/auth/tokens", "POST"): _token_for_another_project,
     ("identity", "/v3/auth/tokens", "DELETE"): _revoke_demo_token,
+    ("identity", "/v3/projects", "POST"): lambda w: [Call(
+        "/identity/v3/projects", {"project": {"name": "reader-project"}})],
+    ("identity", "/v3/projects/{project_id}", "DELETE"): lambda w: [Call(
+        f"/identity/v3/projects/{_probe_account(w)['probe_project']}")],
+    ("identity", "/v3/users", "POST"): lambda w: [Call(
+        "/identity/v3/users", {"user": {"name": "reader-user", "password": "reader"}})],
+    ("identity", "/v3/users/{user_id}", "DELETE"): lambda w: [Call(
+        f"/identity/v3/users/{_probe_account(w)['probe_user']}")],
+    ("identity", "/v3/roles", "POST"): lambda w: [Call(
+        "/identity/v3/roles", {"role": {"name": "reader-role"}})],
+    # the reader making itself an admin, in its own project or the probe's
+    ("identity", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "PUT"):
+        lambda w: [Call(_grant_path(_probe_account(w), "admin")),
+                   Call(f"/identity/v3/projects/{w['demo_project']}/users/"
+                        f"{w['reader_user']}/roles/{w['admin_role']}")],
+    ("identity", "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "DELETE"):
+        lambda w: [Call(_grant_path(_probe_account(w), "member"))],
     # placement (through the /placement mount)
     ("placement", "/resource_classes", "POST"): _placement("/resource_classes",
                                                            {"name": "CUSTOM_POLICY_PROBE"}),

@@ -3,10 +3,11 @@
 Everything the broad run tells Tempest beyond the common workspace
 (``tempest_workspace``) is here, in one place: the include regexes
 (``BROAD_INCLUDE``), the feature flags (``COMPUTE_FEATURES`` and the network
-extensions read from the cloud), and a second set of pre-provisioned accounts
+extensions read from the cloud), a second set of pre-provisioned accounts
 so two Tempest workers never run out of credentials (Tempest's pre-provisioned
 credential provider fails a class outright when every matching account is
-taken, it does not wait).
+taken, it does not wait), and the admin credentials the classes that force
+dynamic credentials create their own accounts with.
 """
 
 from __future__ import annotations
@@ -199,7 +200,11 @@ def write_broad_workspace(cloud: CloudProcess, workspace: str,
     conf["image-feature-enabled"].update(IMAGE_FEATURES)
     conf["network-feature-enabled"].update(NETWORK_FEATURES)
     conf["network-feature-enabled"]["api_extensions"] = _network_extensions(cloud)
-    with open(config_file, "w") as fh:
+    conf["auth"].update(admin_credentials(cloud))
+    # the admin password is in it now: private to the owner, like the accounts file
+    fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
         conf.write(fh)
     with open(os.path.join(workspace, "include-list.txt"), "w") as fh:
         fh.writelines(regex + "\n" for regex in BROAD_INCLUDE)
@@ -209,6 +214,19 @@ def write_broad_workspace(cloud: CloudProcess, workspace: str,
     with open(accounts_file, "w") as fh:
         yaml.safe_dump(_alt_first(accounts + extra_accounts), fh, default_flow_style=False)
     return config_file
+
+
+def admin_credentials(cloud: CloudProcess) -> dict[str, str]:
+    """``[auth] admin_*``: the classes that force dynamic credentials (the quota
+    admin tests) make their own project and users with these through the identity
+    admin API and delete them afterwards; every other class still takes its
+    accounts from the pre-provisioned file (``use_dynamic_credentials`` stays off)."""
+    auth = cloud.credentials("transcell-admin")
+    return {"admin_username": auth["username"], "admin_password": auth["password"],
+            "admin_project_name": auth["project_name"],
+            "admin_domain_name": auth["user_domain_name"],
+            "admin_user_domain_name": auth["user_domain_name"],
+            "admin_project_domain_name": auth["project_domain_name"]}
 
 
 def _alt_first(accounts: list[dict]) -> list[dict]:

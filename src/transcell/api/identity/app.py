@@ -13,6 +13,7 @@ from typing import Any
 import webob
 
 from transcell.api.identity import versions
+from transcell.api.identity.admin import AdminController
 from transcell.api.identity.auth_tokens import CatalogFactory, TokenController
 from transcell.api.identity.resources import ResourceController
 from transcell.context import RequestContext
@@ -35,9 +36,16 @@ def format_error(code: int, message: str) -> dict[str, Any]:
 class IdentityApp(JSONApp):
     public_templates = frozenset({"/", "/v3"})
 
-    def __init__(self, table, authenticate: Callable[[webob.Request], RequestContext]):
+    def __init__(self, table, authenticate: Callable[[webob.Request], RequestContext],
+                 store: IdentityStore | None = None):
         super().__init__(table, self._authenticate, format_error)
         self._check_token = authenticate
+        self._store = store
+
+    def prepare(self, req: webob.Request) -> None:
+        # Another API process may have added a user or a grant since this one last looked.
+        if self._store is not None:
+            self._store.refresh()
 
     def _authenticate(self, req: webob.Request) -> RequestContext:
         """Everything needs a token except asking for one."""
@@ -62,6 +70,9 @@ def make_app(store: IdentityStore, catalog: CatalogFactory,
     """
     tokens = TokenController(store, catalog)
     resources = ResourceController(store)
+    admin = AdminController(store)
+    grant = {"PUT": admin.create_grant, "GET": admin.check_grant,
+             "HEAD": admin.check_grant, "DELETE": admin.revoke_grant}
     table = {
         "/": {"GET": versions.list_versions},
         "/v3": {"GET": versions.show_version},
@@ -69,13 +80,18 @@ def make_app(store: IdentityStore, catalog: CatalogFactory,
                       "HEAD": tokens.validate, "DELETE": tokens.revoke},
         "/v3/auth/catalog": {"GET": tokens.catalog_for_token},
         "/v3/auth/projects": {"GET": tokens.projects_for_token},
-        "/v3/users": {"GET": resources.list_users},
-        "/v3/users/{user_id}": {"GET": resources.show_user},
+        "/v3/users": {"GET": resources.list_users, "POST": admin.create_user},
+        "/v3/users/{user_id}": {"GET": resources.show_user, "DELETE": admin.delete_user},
         "/v3/users/{user_id}/projects": {"GET": resources.list_user_projects},
-        "/v3/projects": {"GET": resources.list_projects},
-        "/v3/projects/{project_id}": {"GET": resources.show_project},
-        "/v3/roles": {"GET": resources.list_roles},
+        "/v3/projects": {"GET": resources.list_projects, "POST": admin.create_project},
+        "/v3/projects/{project_id}": {"GET": resources.show_project,
+                                      "DELETE": admin.delete_project},
+        "/v3/projects/{project_id}/users/{user_id}/roles": {"GET": admin.list_grants},
+        "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}": grant,
+        "/v3/roles": {"GET": resources.list_roles, "POST": admin.create_role},
+        "/v3/roles/{role_id}": {"GET": admin.show_role},
+        "/v3/role_assignments": {"GET": admin.list_role_assignments},
         "/v3/domains": {"GET": resources.list_domains},
         "/v3/domains/{domain_id}": {"GET": resources.show_domain},
     }
-    return IdentityApp(table, authenticate or Authenticator(store))
+    return IdentityApp(table, authenticate or Authenticator(store), store)

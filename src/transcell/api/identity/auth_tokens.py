@@ -16,6 +16,7 @@ from transcell import exception, policy
 from transcell.api.identity import views
 from transcell.context import RequestContext
 from transcell.identity import tokens
+from transcell.identity.auth import context_from_payload
 from transcell.identity.store import IdentityStore, Project, User
 from transcell.wsgi.app import (
     context_of,
@@ -84,6 +85,8 @@ class TokenController:
                 user = self.store.user(prior["user_id"])
             except exception.NotFound:
                 raise exception.NotAuthenticated() from None
+            if not user.enabled:
+                raise exception.NotAuthenticated()
         else:
             raise exception.NotAuthenticated(
                 "Attempted to authenticate with an unsupported method.")
@@ -130,7 +133,7 @@ class TokenController:
                 raise exception.Invalid("Expecting to find id or name in project.")
         except exception.NotFound as exc:
             raise exception.NotAuthenticated(exc.message) from None
-        if not self.store.roles_for(user.id, project.id):
+        if not project.enabled or not self.store.roles_for(user.id, project.id):
             raise exception.NotAuthenticated(
                 f"User {user.id} has no access to project {project.id}.")
         return project
@@ -138,7 +141,7 @@ class TokenController:
     def _default_project(self, user: User, prior: tokens.Payload | None) -> Project:
         if prior is not None:
             return self.store.project(prior["project_id"])
-        candidates = self.store.projects_for(user.id)
+        candidates = [p for p in self.store.projects_for(user.id) if p.enabled]
         preferred = [p for p in candidates if p.id == user.default_project_id]
         if not (preferred or candidates):
             raise exception.NotAuthenticated(f"User {user.id} has no access to any project.")
@@ -152,6 +155,7 @@ class TokenController:
             raise exception.Invalid("Expecting to find X-Subject-Token in headers.")
         try:
             payload = tokens.validate(self.store, subject)
+            context_from_payload(self.store, payload)  # its user, project and grant still there
         except exception.NotAuthenticated:
             raise exception.NotFound(f"Could not find token: {subject}.") from None
         enforce(context_of(req), action, {"user_id": payload["user_id"]})

@@ -22,17 +22,18 @@ def collection(req: webob.Request, key: str, items: Iterable[dict[str, Any]]
 
 def project(req: webob.Request, item: Project) -> dict[str, Any]:
     return {"id": item.id, "name": item.name, "domain_id": item.domain_id,
-            "description": item.description, "enabled": True,
+            "description": item.description, "enabled": item.enabled,
             "parent_id": item.domain_id, "is_domain": False, "tags": [], "options": {},
             "links": _self_link(req, "projects", item.id)}
 
 
 def user(req: webob.Request, item: User) -> dict[str, Any]:
     body = {"id": item.id, "name": item.name, "domain_id": item.domain_id,
-            "enabled": True, "password_expires_at": None, "options": {},
+            "enabled": item.enabled, "password_expires_at": None, "options": {},
             "links": _self_link(req, "users", item.id)}
-    if item.default_project_id:
-        body["default_project_id"] = item.default_project_id
+    for key in ("default_project_id", "email", "description"):
+        if getattr(item, key):
+            body[key] = getattr(item, key)
     return body
 
 
