@@ -46,6 +46,7 @@ def sync_databases() -> None:
         migration.sync(url, "cell")
     migration.sync(conf.network_database_url(), "network")
     migration.sync(conf.volume_database_url(), "volume")
+    migration.sync(conf.image_database_url(), "image")
     url = placement_database_url()
     if url is not None:
         placement_schema.sync(url)
@@ -103,4 +104,5 @@ def sync_distributed(cells: dict[str, tuple[str, str, str]], cell0_url: str,
         migration.sync(db_url, "cell")
     migration.sync(conf.network_database_url(), "network")
     migration.sync(conf.volume_database_url(), "volume")
+    migration.sync(conf.image_database_url(), "image")
     ensure_host_mappings()

@@ -65,6 +65,10 @@ image_opts = [
                                  "Default: state_dir/images."),
     cfg.IntOpt("chunk_size", default=4 * 1024 * 1024, min=4096,
                help="Size in bytes of the fixed chunks images are split into."),
+    cfg.StrOpt("database_connection", secret=True,
+               help="SQLAlchemy URL of the image service's database (metadata definition "
+                    "namespaces, objects, properties, tags, resource types). Default: "
+                    "SQLite in state_dir."),
 ]
 
 compute_opts = [
@@ -328,6 +332,10 @@ def cell_database_url(name: str) -> str:
 
 def image_store_dir() -> str:
     return CONF.image.store_dir or state_path("images")
+
+
+def image_database_url() -> str:
+    return CONF.image.database_connection or f"sqlite:///{state_path('image.sqlite')}"
 
 
 def network_database_url() -> str:

@@ -2,8 +2,8 @@
 
 ``sync(url, schema)`` brings any database (SQLite, PostgreSQL, MariaDB) to the
 newest revision of its schema; it is what ``transcell db sync`` runs for the
-API database, cell0 and every cell, and for the network and volume services'
-own databases (schemas ``network`` and ``volume``).
+API database, cell0 and every cell, and for the network, volume and image services'
+own databases (schemas ``network``, ``volume`` and ``image``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Databases and their users for the distributed layout, on PostgreSQL or MariaDB.
 
-Every database (the API DB, cell0, each cell, the network and volume DBs, Placement's) gets a
-user of its own that may use that database only, so a service holding one cell's
-credentials cannot read or write another cell's data. The helpers are idempotent:
+Every database (the API DB, cell0, each cell, the network, volume and image DBs,
+Placement's) gets a user of its own that may use that database only, so a service
+holding one cell's credentials cannot read or write another cell's data. The helpers
+are idempotent:
 the launcher runs them on every start and after a crash halfway through, and a
 second run only re-asserts the password and the privileges.
 

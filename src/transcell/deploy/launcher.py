@@ -230,6 +230,7 @@ class Launcher:
         return {"api_database.connection": self.db_urls["api"],
                 "network.database_connection": self.db_urls["network"],
                 "volume.database_connection": self.db_urls["volume"],
+                "image.database_connection": self.db_urls["image"],
                 "placement.database_connection": self.db_urls["placement"]}
 
     # -- configuration files -----------------------------------------------------
@@ -274,6 +275,7 @@ class Launcher:
         sections["api_database"] = {"connection": self.db_urls["api"]}
         sections["network"]["database_connection"] = self.db_urls["network"]
         sections["volume"]["database_connection"] = self.db_urls["volume"]
+        sections["image"]["database_connection"] = self.db_urls["image"]
         sections["placement"]["database_connection"] = self.db_urls["placement"]
         sections["rpc"] = {"transport_url": self.bus_urls["api"]}
         return sections

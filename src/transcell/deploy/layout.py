@@ -51,7 +51,8 @@ class Layout:
     @property
     def databases(self) -> list[str]:
         """Every database of the deployment, by role."""
-        return ["api", "cell0", *self.cell_names, "network", "volume", "placement", "keystone"]
+        return ["api", "cell0", *self.cell_names, "network", "volume", "image", "placement",
+                "keystone"]
 
     def db_name(self, role: str) -> str:
         return f"{self.prefix}_{role}"
@@ -93,7 +94,7 @@ def load_or_create(state_dir: str, cells: int, hosts_per_cell: int) -> Layout:
     for index, name in enumerate(layout.cell_names, start=1):
         layout.cell_uuids.setdefault(name, str(uuid.uuid4()))
         layout.engines.setdefault(name, MARIADB if index % 2 else POSTGRESQL)
-    for role in ("api", "cell0", "network", "volume", "placement", "keystone"):
+    for role in ("api", "cell0", "network", "volume", "image", "placement", "keystone"):
         layout.engines.setdefault(role, POSTGRESQL)
     for role in layout.databases:
         layout.password(f"db:{role}")

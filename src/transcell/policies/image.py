@@ -89,6 +89,74 @@ _RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
 ]
 
 
+#: Metadata definitions (metadefs): anyone with a role reads public namespaces and their
+#: own project's, only an administrator writes, as Glance's defaults.
+ADMIN_OR_READER_GET_NAMESPACE = (
+    f"{ADMIN} or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))")
+NAMESPACES = "/v2/metadefs/namespaces"
+NAMESPACE = NAMESPACES + "/{namespace}"
+OBJECTS = NAMESPACE + "/objects"
+OBJECT = OBJECTS + "/{object_name}"
+PROPERTIES = NAMESPACE + "/properties"
+PROPERTY = PROPERTIES + "/{property_name}"
+TAGS = NAMESPACE + "/tags"
+MTAG = TAGS + "/{tag_name}"
+ASSOCIATIONS = NAMESPACE + "/resource_types"
+ASSOCIATION = ASSOCIATIONS + "/{resource_type}"
+
+_RULES += [
+    ("get_metadef_namespace", ADMIN_OR_READER_GET_NAMESPACE,
+     "Show a metadata definition namespace.", [("GET", NAMESPACE)]),
+    ("get_metadef_namespaces", ADMIN_OR_READER, "List metadata definition namespaces.",
+     [("GET", NAMESPACES)]),
+    ("modify_metadef_namespace", ADMIN, "Change a metadata definition namespace.",
+     [("PUT", NAMESPACE)]),
+    ("add_metadef_namespace", ADMIN, "Create a metadata definition namespace.",
+     [("POST", NAMESPACES)]),
+    ("delete_metadef_namespace", ADMIN,
+     "Delete a metadata definition namespace, or all objects or properties of one.",
+     [("DELETE", NAMESPACE), ("DELETE", OBJECTS), ("DELETE", PROPERTIES)]),
+    ("get_metadef_object", ADMIN_OR_READER_GET_NAMESPACE, "Show a metadata definition object.",
+     [("GET", OBJECT)]),
+    ("get_metadef_objects", ADMIN_OR_READER_GET_NAMESPACE,
+     "List a namespace's metadata definition objects.", [("GET", OBJECTS)]),
+    ("modify_metadef_object", ADMIN, "Change a metadata definition object.",
+     [("PUT", OBJECT)]),
+    ("add_metadef_object", ADMIN, "Create a metadata definition object.",
+     [("POST", OBJECTS)]),
+    ("delete_metadef_object", ADMIN, "Delete a metadata definition object.",
+     [("DELETE", OBJECT)]),
+    ("list_metadef_resource_types", ADMIN_OR_READER, "List metadata definition resource types.",
+     [("GET", "/v2/metadefs/resource_types")]),
+    ("get_metadef_resource_type", ADMIN_OR_READER_GET_NAMESPACE,
+     "List a namespace's resource type associations.", [("GET", ASSOCIATIONS)]),
+    ("add_metadef_resource_type_association", ADMIN,
+     "Associate a namespace with a resource type.", [("POST", ASSOCIATIONS)]),
+    ("remove_metadef_resource_type_association", ADMIN,
+     "Remove a namespace's association with a resource type.", [("DELETE", ASSOCIATION)]),
+    ("get_metadef_property", ADMIN_OR_READER_GET_NAMESPACE,
+     "Show a metadata definition property.", [("GET", PROPERTY)]),
+    ("get_metadef_properties", ADMIN_OR_READER_GET_NAMESPACE,
+     "List a namespace's metadata definition properties.", [("GET", PROPERTIES)]),
+    ("modify_metadef_property", ADMIN, "Change a metadata definition property.",
+     [("PUT", PROPERTY)]),
+    ("add_metadef_property", ADMIN, "Create a metadata definition property.",
+     [("POST", PROPERTIES)]),
+    ("remove_metadef_property", ADMIN, "Delete a metadata definition property.",
+     [("DELETE", PROPERTY)]),
+    ("get_metadef_tag", ADMIN_OR_READER_GET_NAMESPACE, "Show a metadata definition tag.",
+     [("GET", MTAG)]),
+    ("get_metadef_tags", ADMIN_OR_READER_GET_NAMESPACE,
+     "List a namespace's metadata definition tags.", [("GET", TAGS)]),
+    ("modify_metadef_tag", ADMIN, "Rename a metadata definition tag.", [("PUT", MTAG)]),
+    ("add_metadef_tag", ADMIN, "Create a metadata definition tag.", [("POST", MTAG)]),
+    ("add_metadef_tags", ADMIN, "Create (or replace) a namespace's tags at once.",
+     [("POST", TAGS)]),
+    ("delete_metadef_tag", ADMIN, "Delete a metadata definition tag.", [("DELETE", MTAG)]),
+    ("delete_metadef_tags", ADMIN, "Delete all of a namespace's tags.", [("DELETE", TAGS)]),
+]
+
+
 def list_rules() -> list[oslo_policy.RuleDefault]:
     return [oslo_policy.DocumentedRuleDefault(
         name, check, description,

@@ -87,7 +87,7 @@ def test_a_cloud_keeps_its_state_private_whatever_the_umask(tmp_path):
         assert stat.S_ISREG(os.lstat(conf).st_mode) and _mode(conf) == 0o600
         assert victim.read_text() == "untouched\n", "a write followed the planted symlink"
         for name in ("api.sqlite", "cell0.sqlite", "cell1.sqlite", "cell2.sqlite",
-                     "network.sqlite", "placement.sqlite", "identity.json"):
+                     "network.sqlite", "image.sqlite", "placement.sqlite", "identity.json"):
             assert _mode(os.path.join(state_dir, name)) == 0o600, name
         chunks = [os.path.join(d, f) for d, _, fs in
                   os.walk(os.path.join(state_dir, "images", "chunks")) for f in fs]

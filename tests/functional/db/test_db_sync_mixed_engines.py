@@ -1,6 +1,6 @@
 """``transcell db sync`` from a config file on a mixed layout: the API DB, cell0, cell2,
-the network DB and Placement's on PostgreSQL, cell1 and the volume DB on MariaDB, each
-with its own user."""
+the network DB and Placement's on PostgreSQL, cell1, the volume DB and the image DB on
+MariaDB, each with its own user."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from transcell.placement import schema as placement_schema
 pytestmark = pytest.mark.backends
 
 LAYOUT = {"api": POSTGRESQL, "cell0": POSTGRESQL, "cell1": MARIADB, "cell2": POSTGRESQL,
-          "network": POSTGRESQL, "volume": MARIADB, "placement": POSTGRESQL}
+          "network": POSTGRESQL, "volume": MARIADB, "image": MARIADB, "placement": POSTGRESQL}
 
 
 @pytest.fixture
@@ -57,6 +57,7 @@ def _write_config(path: Path, state_dir: Path, dbs: dict[str, provisioned.Provis
         f"[api_database]\nconnection = {dbs['api'].url}\n"
         f"[network]\ndatabase_connection = {dbs['network'].url}\n"
         f"[volume]\ndatabase_connection = {dbs['volume'].url}\n"
+        f"[image]\ndatabase_connection = {dbs['image'].url}\n"
         # an external Placement whose database this deployment still migrates
         f"[placement]\nurl = http://127.0.0.1:8778\n"
         f"database_connection = {dbs['placement'].url}\n")
@@ -104,6 +105,7 @@ def test_db_sync_migrates_every_database_of_a_mixed_layout_twice(
     expected = {"api": migration.head("api"), "cell0": migration.head("cell"),
                 "cell1": migration.head("cell"), "cell2": migration.head("cell"),
                 "network": migration.head("network"), "volume": migration.head("volume"),
+                "image": migration.head("image"),
                 "placement": placement_schema.head()}
     assert {role: _revision(db.url) for role, db in layout.items()} == expected
     assert "instances" in _snapshot(layout["cell1"].url)  # on MariaDB

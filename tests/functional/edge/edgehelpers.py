@@ -17,7 +17,7 @@ LEAKS = ("Traceback", "Remote error", "UnicodeEncodeError", "UnicodeDecodeError"
 STATE_LISTS = ("/compute/v2.1/servers/detail?all_tenants=1", "/compute/v2.1/flavors/detail",
                "/compute/v2.1/os-keypairs", "/compute/v2.1/os-aggregates",
                "/image/v2/images?limit=1000", "/network/v2.0/networks", "/network/v2.0/ports",
-               "/network/v2.0/subnets")
+               "/network/v2.0/subnets", "/image/v2/metadefs/namespaces?limit=1000")
 
 
 def raw(cloud: CloudProcess, method: str, path: str, cloud_name: str | None = "transcell-admin",

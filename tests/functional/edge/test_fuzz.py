@@ -45,6 +45,7 @@ from transcell.api.compute.schemas import server_groups as group_schemas
 from transcell.api.compute.schemas import server_metadata as metadata_schemas
 from transcell.api.compute.schemas import servers as server_schemas
 from transcell.api.compute.schemas import volume_attachments as attachment_schemas
+from transcell.api.image import metadefs_schemas
 from transcell.api.image import routes as image_routes
 from transcell.api.image.schemas import image_schema
 from transcell.api.network import routes as network_routes
@@ -126,6 +127,21 @@ _ACTIONS = [
      "required": ["confirmResize"]},
 ]
 
+def _metadef_schemas() -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The metadefs bodies, from the schemas the image API serves and validates with."""
+    ns = "/v2/metadefs/namespaces"
+    item = f"{ns}/{{namespace}}"
+    s = metadefs_schemas
+    return {(ns, "POST"): [s.namespace()], (item, "PUT"): [s.namespace()],
+            (f"{item}/objects", "POST"): [s.object_()],
+            (f"{item}/objects/{{object_name}}", "PUT"): [s.object_()],
+            (f"{item}/properties", "POST"): [s.property_()],
+            (f"{item}/properties/{{property_name}}", "PUT"): [s.property_()],
+            (f"{item}/tags", "POST"): [s.tags()],
+            (f"{item}/tags/{{tag_name}}", "PUT"): [s.tag()],
+            (f"{item}/resource_types", "POST"): [s.association()]}
+
+
 V = "/v2.1"
 SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     (f"{V}/servers", "POST"): [server_schemas.create(MAX)],
@@ -170,6 +186,7 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     (f"{V}/os-volumes", "POST"): [volume_proxy.CREATE_SCHEMA],
     ("/v2/images", "POST"): [_image_create_schema()],
     ("/v2/images/{image_id}", "PATCH"): [_PATCH],
+    **_metadef_schemas(),
     ("/v2.0/networks", "POST"): [_network_schema("network", attributes.NETWORK)],
     ("/v2.0/networks/{resource_id}", "PUT"): [_network_schema("network", attributes.NETWORK)],
     ("/v2.0/ports", "POST"): [_network_schema("port", attributes.PORT)],
@@ -346,6 +363,12 @@ def _arrange(cloud: CloudProcess) -> dict[str, list[str]]:
     hypervisors = cloud.request("GET", "/compute/v2.1/os-hypervisors",
                                 version="2.53").json()["hypervisors"]
     subnets = cloud.request("GET", "/network/v2.0/subnets").json()["subnets"]
+    ns = cloud.request("POST", "/image/v2/metadefs/namespaces", json={
+        "namespace": "fuzz-ns", "visibility": "public", "objects": [{"name": "fuzz-object"}],
+        "properties": {"fuzz-property": {"title": "Fuzz", "type": "string"}},
+        "tags": [{"name": "fuzz-tag"}],
+        "resource_type_associations": [{"name": "OS::Glance::Image"}]})
+    assert ns.status_code == 201, ns.text
     return {
         "server_id": [server_id], "image_id": [image["id"]],
         "resource_id": [net["id"], port["id"]] + [s["id"] for s in subnets[:1]],
@@ -356,7 +379,9 @@ def _arrange(cloud: CloudProcess) -> dict[str, list[str]]:
         "host": ["cell1-host1"], "tag": ["t1"], "key": ["hw:cpu_policy"],
         "request_id": ["req-" + str(uuid.uuid4())], "alias": ["standard-attr-tag"],
         "user_id": [], "project_id": [], "domain_id": ["default"], "group_id": [],
-        "uuid": [], "group": [],
+        "uuid": [], "group": [], "namespace": ["fuzz-ns"], "object_name": ["fuzz-object"],
+        "property_name": ["fuzz-property"], "tag_name": ["fuzz-tag"],
+        "resource_type": ["OS::Glance::Image"],
     }
 
 

@@ -46,6 +46,9 @@ class World:
             (f"{COMPUTE}/os-quota-class-sets/default", {}),
             (f"/image/v2/images/{i['image']}", {}),
             ("/image/v2/images?limit=1000", {}),
+            (f"/image/v2/metadefs/namespaces/{i['namespace']}", {}),
+            ("/image/v2/metadefs/namespaces?limit=1000", {}),
+            ("/image/v2/metadefs/resource_types", {}),
             (f"/network/v2.0/networks/{i['network']}", {}),
             ("/network/v2.0/networks", {}),
             (f"/network/v2.0/subnets/{i['subnet']}", {}),
@@ -178,6 +181,13 @@ def build_world(cloud: CloudProcess) -> World:
     services = ok(cloud.request("GET", f"{COMPUTE}/os-services?binary=nova-compute",
                                 version="2.53"))["services"]
     ids["service"], ids["compute_host"] = services[0]["id"], services[0]["host"]
+    # a public metadata definitions namespace with one of everything, an admin's
+    ids["namespace"] = "policy-probe"
+    ok(cloud.request("POST", "/image/v2/metadefs/namespaces", json={
+        "namespace": ids["namespace"], "visibility": "public",
+        "objects": [{"name": "keep"}], "tags": [{"name": "keep"}],
+        "properties": {"keep": {"title": "Keep", "type": "string"}},
+        "resource_type_associations": [{"name": "OS::Glance::Image"}]}), 201)
     providers = ok(cloud.request("GET", "/placement/resource_providers",
                                  headers=PLACEMENT_VERSION))["resource_providers"]
     ids["provider"] = providers[0]["uuid"]

@@ -150,6 +150,39 @@ def _grant_path(w: World, role: str, project: str = "probe_project") -> str:
             f"/roles/{w[f'{role}_role']}")
 
 
+def _metadef_recipes() -> dict[tuple[str, str, str], Recipe]:
+    ns = "/v2/metadefs/namespaces"
+    item = ns + "/{namespace}"
+
+    def at(suffix: str, body: Any = None) -> Recipe:
+        return lambda w: [Call(f"/image{ns}/{w['namespace']}{suffix}", body)]
+
+    prop = {"name": "reader", "title": "Reader", "type": "string"}
+    return {
+        ("image", ns, "POST"): lambda w: [Call(f"/image{ns}", {"namespace": "reader-ns"})],
+        ("image", item, "PUT"): at("", {"namespace": "renamed", "visibility": "private"}),
+        ("image", item, "DELETE"): at(""),
+        ("image", item + "/objects", "POST"): at("/objects", {"name": "reader"}),
+        ("image", item + "/objects", "DELETE"): at("/objects"),
+        ("image", item + "/objects/{object_name}", "PUT"): at("/objects/keep",
+                                                              {"name": "renamed"}),
+        ("image", item + "/objects/{object_name}", "DELETE"): at("/objects/keep"),
+        ("image", item + "/properties", "POST"): at("/properties", prop),
+        ("image", item + "/properties", "DELETE"): at("/properties"),
+        ("image", item + "/properties/{property_name}", "PUT"): at("/properties/keep", prop),
+        ("image", item + "/properties/{property_name}", "DELETE"): at("/properties/keep"),
+        ("image", item + "/tags", "POST"): at("/tags", {"tags": [{"name": "reader"}]}),
+        ("image", item + "/tags", "DELETE"): at("/tags"),
+        ("image", item + "/tags/{tag_name}", "POST"): at("/tags/reader"),
+        ("image", item + "/tags/{tag_name}", "PUT"): at("/tags/keep", {"name": "renamed"}),
+        ("image", item + "/tags/{tag_name}", "DELETE"): at("/tags/keep"),
+        ("image", item + "/resource_types", "POST"): at("/resource_types",
+                                                        {"name": "OS::Nova::Flavor"}),
+        ("image", item + "/resource_types/{resource_type}", "DELETE"): at(
+            "/resource_types/OS::Glance::Image"),
+    }
+
+
 def _move_step(step: str) -> Recipe:
     return lambda w: [Call(f"{VOLUME}/os-transcell-moves/volumes/{w['volume']}/{step}",
                            {"move_id": READER_VOLUME, "to_backend": "local-cell2"},
@@ -449,6 +482,8 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("network", "/v2.0/{collection}/{resource_id}/tags", "DELETE"): _tags(""),
     ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "PUT"): _tags("/reader"),
     ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "DELETE"): _tags("/keep"),
+    # image metadata definitions: only an administrator writes them
+    **_metadef_recipes(),
     # identity
     ("identity", "/v3/auth/tokens", "POST"): _token_for_another_project,
     ("identity", "/v3/auth/tokens", "DELETE"): _revoke_demo_token,
@@ -560,6 +595,8 @@ READS = [
     "/network/v2.0/subnets/{subnet}", "/network/v2.0/ports/{port}",
     "/network/v2.0/ports/{server_port}", "/network/v2.0/security-groups/{security_group}",
     "/network/v2.0/networks/{network}/tags", "/network/v2.0/ports/{port}/tags/keep",
+    "/image/v2/metadefs/namespaces/{namespace}", "/image/v2/metadefs/namespaces/{namespace}"
+    "/tags/keep",
 ]
 
 

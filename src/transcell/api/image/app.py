@@ -6,6 +6,7 @@ from http import HTTPStatus
 
 import webob
 
+from transcell.image.metadefs import MetadefService
 from transcell.image.service import ImageService
 from transcell.wsgi.app import Authenticator, JSONApp
 
@@ -28,15 +29,27 @@ def service_of(req: webob.Request) -> ImageService:
 class ImageApp(JSONApp):
     public_templates = frozenset({"/", "/versions", "/v2"})
 
-    def __init__(self, table, authenticate: Authenticator | None, service: ImageService):
+    def __init__(self, table, authenticate: Authenticator | None, service: ImageService,
+                 metadefs: MetadefService):
         super().__init__(table, authenticate, glance_error)
         self.service = service
+        self.metadefs = metadefs
 
     def prepare(self, req: webob.Request) -> None:
+        from transcell.api.image import metadefs
         req.environ[_SERVICE_KEY] = self.service
+        req.environ[metadefs._SERVICE_KEY] = self.metadefs
 
 
-def make_app(service: ImageService, authenticate: Authenticator | None) -> ImageApp:
-    """The Glance v2 WSGI app; ``authenticate(req)`` turns a request into a RequestContext."""
+def make_app(service: ImageService, authenticate: Authenticator | None,
+             metadefs: MetadefService | None = None) -> ImageApp:
+    """The Glance v2 WSGI app; ``authenticate(req)`` turns a request into a RequestContext.
+
+    The metadata definitions catalog lives in the image service's database
+    (``[image] database_connection``) unless a catalog is handed in.
+    """
+    from transcell import conf
     from transcell.api.image.routes import ROUTES
-    return ImageApp(ROUTES, authenticate, service)
+    if metadefs is None:
+        metadefs = MetadefService(conf.image_database_url())
+    return ImageApp(ROUTES, authenticate, service, metadefs)

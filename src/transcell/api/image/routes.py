@@ -8,6 +8,7 @@ from transcell.api.image import (
     image_data,
     images,
     members,
+    metadefs,
     schemas,
     versions,
 )
@@ -28,4 +29,5 @@ ROUTES = {
     **members.ROUTES,
     **actions.ROUTES,
     **chunks.ROUTES,
+    **metadefs.ROUTES,
 }
