@@ -7,6 +7,7 @@ RPC. It reads a single server only through its instance mapping.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid as uuidlib
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from transcell import cell as cells
 from transcell import exception, quota
 from transcell import mapping as mappings
-from transcell.compute import actions, server_groups, shelve_api, volumes
+from transcell.compute import actions, port_groups, server_groups, shelve_api, volumes
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.power_api import PowerAPI, check_not_locked
@@ -217,7 +218,8 @@ class API:
                volume_cells: set[str] | None = None, reservation_id: str | None = None,
                group: server_groups.Group | None = None,
                hints: dict[str, list[str]] | None = None,
-               hostname: str | None = None) -> dict:
+               hostname: str | None = None,
+               security_groups: list[dict[str, str]] | None = None) -> dict:
         """Check, record and hand the build to the conductor.
 
         ``bdms`` are checked mappings (``volumes.normalize``); existing volumes
@@ -232,6 +234,10 @@ class API:
         host and hypervisor that exist, else 400 as in Nova; they become the
         request spec's ``requested_destination``, which the scheduler holds
         the build to (no other host, and the zone, if given, must agree).
+
+        ``security_groups`` (``{"id", "name"}`` each) are the groups the ports the
+        build creates get instead of the default one; they are kept in the server's
+        system metadata, so a build resumed after a restart still knows them.
         """
         if requested_host or requested_node:
             _check_destination(requested_host, requested_node)
@@ -271,6 +277,8 @@ class API:
             "reservation_id": reservation_id or "r-" + uuidlib.uuid4().hex[:8],
             "requested_networks": requested_networks,
             "bdms": bdms,
+            "system_metadata": ({port_groups.REQUESTED_KEY: json.dumps(security_groups)}
+                                if security_groups else {}),
         }
         request_spec = {
             "instance_uuid": instance_uuid,

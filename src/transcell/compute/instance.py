@@ -211,7 +211,9 @@ def set_vifs(cell: Cell, uuid: str, vifs: list[dict]) -> None:
                 instance_uuid=uuid, tag=vif.get("tag"),
                 info={"network_name": vif.get("network_name"),
                       "fixed_ips": vif.get("fixed_ips", []),
-                      "preexisting": vif.get("preexisting", False)}))
+                      "preexisting": vif.get("preexisting", False),
+                      **({"security_groups": vif["security_groups"]}
+                         if vif.get("security_groups") else {})}))
 
 
 def on_host(cell: Cell, host: str) -> list[dict[str, Any]]:

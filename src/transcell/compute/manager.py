@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from transcell import exception
 from transcell.cell import Cell
-from transcell.compute import actions, shelving
+from transcell.compute import actions, port_groups, shelving
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.image_ops import ImageOperations
@@ -203,6 +203,8 @@ class ComputeManager(MoveOperations, VolumeOperations, PowerOperations, ImageOpe
             ctx, instance_uuid, server["project_id"], request_spec["requested_networks"],
             self.host)
         inst.set_vifs(self.cell, instance_uuid, vifs)
+        # the groups the create asked for replace the default on the ports made here
+        inst.set_vifs(self.cell, instance_uuid, port_groups.apply(ctx, server, vifs))
         server = inst.update(self.cell, instance_uuid, expected_task_state=vm.NETWORKING,
                              task_state=vm.SPAWNING)
         flavor = server["flavor"]

@@ -55,6 +55,8 @@ def create_instance_rows(cell: cells.Cell, instance: dict, flavor: dict, **colum
                                request_networks=_as_list(instance.get("requested_networks"))))
         for key, value in (instance.get("metadata") or {}).items():
             s.add(cm.InstanceMetadata(instance_uuid=uuid, key=key, value=value))
+        for key, value in (instance.get("system_metadata") or {}).items():
+            s.add(cm.InstanceSystemMetadata(instance_uuid=uuid, key=key, value=value))
         for tag in sorted(set(instance.get("tags") or [])):
             s.add(cm.Tag(resource_id=uuid, tag=tag))
         mappings = list(instance.get("bdms") or [])

@@ -127,23 +127,33 @@ def check_personality(ctx: RequestContext, server: dict) -> None:
             raise PersonalityLimit(f"Personality file content exceeds maximum {content_limit}")
 
 
-def check_security_groups(ctx: RequestContext, server: dict) -> None:
-    """Every named security group must be one of the project's (by name or id): 400."""
+def check_security_groups(ctx: RequestContext, server: dict) -> list[dict[str, str]]:
+    """Every named security group must be one of the project's (by name or id): 400.
+
+    Returns the groups asked for, each once, as ``{"id", "name"}``: the server's ports
+    are built with exactly these (none asked for: the project's default group)."""
     wanted = [g.get("name") for g in server.get("security_groups") or []]
     if not wanted:
-        return
+        return []
     lister = getattr(services.network, "list_security_groups", None)
     if lister is None:
-        return
-    known: set[str] = set()
+        return []
+    known: dict[str, dict[str, str]] = {}
     for group in lister(ctx):
         if ctx.is_admin and group.get("project_id") not in (ctx.project_id, None):
             continue
-        known.update({group.get("name"), group.get("id")})
+        entry = {"id": group["id"], "name": group.get("name") or group["id"]}
+        known.setdefault(group["id"], entry)
+        if group.get("name"):
+            known.setdefault(group["name"], entry)
+    found: list[dict[str, str]] = []
     for name in wanted:
         if name not in known:
             raise exception.Invalid(f"Security group {name} not found for project "
                                     f"{ctx.project_id}.")
+        if known[name] not in found:
+            found.append(known[name])
+    return found
 
 
 def check_ports(requested: Any, number: int) -> None:

@@ -257,7 +257,7 @@ def create(req: webob.Request) -> webob.Response:
     placement = multiple_create.placement_hints(body)
     multiple_create.check_metadata(ctx, server)
     multiple_create.check_personality(ctx, server)
-    multiple_create.check_security_groups(ctx, server)
+    security_groups = multiple_create.check_security_groups(ctx, server)
     mappings = volumes.normalize(server.get("block_device_mapping_v2") or [])
     if count.maximum > 1 and any(m.get("source_type") == "volume" for m in mappings):
         raise exception.Invalid("Cannot attach one or more volumes to multiple instances")
@@ -311,7 +311,7 @@ def create(req: webob.Request) -> webob.Response:
         bdms=mappings, volume_backed=volume_backed, volume_cells=volume_cells,
         requested_host=requested_host, requested_node=requested_node,
         reservation_id=reservation, group=group,
-        hints=placement, hostname=server.get("hostname"))
+        hints=placement, hostname=server.get("hostname"), security_groups=security_groups)
         for name in multiple_create.names(server["name"], number)]
     created = made[0]
     if common.is_true(server.get("return_reservation_id", False)):
@@ -319,7 +319,9 @@ def create(req: webob.Request) -> webob.Response:
     result = {"id": created["uuid"], "links": view.links(req, "servers", created["uuid"]),
               "OS-DCF:diskConfig": "AUTO" if server.get("OS-DCF:diskConfig") == "AUTO"
               else "MANUAL",
-              "security_groups": [{"name": "default"}],
+              # the groups its ports are built with, as its views show them later
+              "security_groups": [{"name": g["name"]} for g in security_groups]
+              or [{"name": "default"}],
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     location = result["links"][0]["href"]
     return json_response({"server": result}, status=202, headers={"Location": location})
