@@ -192,9 +192,16 @@ def test_operator_bodies_at_the_maximum(cloud, server):
                             (MAX, "v2_80")):
         check(module, "migrations", "list_migrations",
               cloud.request("GET", f"{COMPUTE}/os-migrations", version=version))
-    for version in ("2.73", MAX):
+    # Tempest has no schema past 2.53's for hypervisors, whose usage figures 2.88 removed
+    for version in ("2.73", "2.87"):
         check("v2_53", "hypervisors", "list_hypervisors_detail",
               cloud.request("GET", f"{COMPUTE}/os-hypervisors/detail", version=version))
+    latest = cloud.request("GET", f"{COMPUTE}/os-hypervisors/detail", version=MAX).json()
+    for hypervisor in latest["hypervisors"]:
+        assert {"id", "hypervisor_hostname", "hypervisor_type", "host_ip", "service",
+                "state", "status"} <= set(hypervisor)
+        assert not {"vcpus", "memory_mb", "local_gb", "cpu_info", "running_vms"} & \
+            set(hypervisor)
     # 2.69 changes only what a cell that is down shows; every cell here answers
     for version in ("2.69", MAX):
         check("v2_53", "services", "list_services",
