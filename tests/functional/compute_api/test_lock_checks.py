@@ -8,9 +8,9 @@ import compute_api_fixtures as fx
 import pytest
 from compute_api_fixtures import ADMIN, DEMO
 
+from transcell import exception
 from transcell.api.compute.app import ComputeApp, nova_fault
 from transcell.api.compute.routes import ROUTES
-from transcell import exception
 from transcell.compute import instance as inst
 from transcell.compute import shelving
 from transcell.compute.api import API
