@@ -20,7 +20,7 @@ from sqlalchemy import update as sql_update
 from transcell import exception, quota
 from transcell.api.compute import common
 from transcell.api.compute.schemas import server_metadata as schema
-from transcell.compute import server_groups
+from transcell.compute import power_api, server_groups
 from transcell.compute import vm_states as vm
 from transcell.context import RequestContext
 from transcell.db import cell_models as cm
@@ -85,8 +85,7 @@ def _take(session, ctx: RequestContext, server: common.ServerRef, action: str) -
                                                    cm.Instance.deleted == 0))
     if row is None:
         raise exception.InstanceNotFound(instance_id=server.uuid)
-    if row.locked and not ctx.is_admin:
-        raise exception.Conflict(f"Instance {server.uuid} is locked")
+    power_api.check_not_locked(ctx, {"uuid": server.uuid, "locked": row.locked})
     attr, state = (("task_state", row.task_state) if row.task_state
                    else ("vm_state", row.vm_state))
     raise exception.InstanceInvalidState(action=action, instance_uuid=server.uuid,
