@@ -290,6 +290,19 @@ def _virtual_size(disk_format: str | None, size: int, head: bytes) -> int | None
 # -- the service ------------------------------------------------------------------------
 
 
+def visible(ctx: RequestContext, record: dict[str, Any]) -> bool:
+    """Glance's rule: a shared image is seen by its owner and its members (any status).
+
+    Also the rule for whoever reads a record fetched as the service user (the
+    volume service making a volume of a user's image), so it is one function.
+    """
+    if ctx.is_admin or record["visibility"] in ("public", "community"):
+        return True
+    if record.get("owner") is not None and record["owner"] == ctx.project_id:
+        return True
+    return record["visibility"] == "shared" and ctx.project_id in record.get("members", {})
+
+
 class ImageService:
     def __init__(self, store: ChunkStore):
         self.store = store
@@ -532,14 +545,7 @@ class ImageService:
         except ValueError:
             return None
 
-    @staticmethod
-    def _visible(ctx: RequestContext, record: dict[str, Any]) -> bool:
-        """Glance's rule: a shared image is seen by its owner and its members (any status)."""
-        if ctx.is_admin or record["visibility"] in ("public", "community"):
-            return True
-        if record.get("owner") is not None and record["owner"] == ctx.project_id:
-            return True
-        return record["visibility"] == "shared" and ctx.project_id in record.get("members", {})
+    _visible = staticmethod(visible)
 
     @staticmethod
     def _check_modify(ctx: RequestContext, record: dict[str, Any]) -> None:

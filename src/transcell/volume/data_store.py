@@ -29,6 +29,7 @@ from typing import Any
 from transcell import exception
 from transcell.compute.virt import disk
 from transcell.context import RequestContext
+from transcell.image.service import visible as image_visible
 from transcell.image.service import zero_digest
 from transcell.registry import services
 from transcell.volume import data
@@ -91,9 +92,7 @@ def _check_visible(ctx: RequestContext, image: dict[str, Any]) -> None:
     image; without this a user could make a volume of another project's
     private image in the distributed layout.
     """
-    if ctx.is_admin or image.get("visibility") in ("public", "community", "shared"):
-        return
-    if image.get("owner") is None or image.get("owner") != ctx.project_id:
+    if not image_visible(ctx, image):
         raise exception.ImageNotFound(image_id=image["id"])
 
 

@@ -174,8 +174,8 @@ def test_only_the_owner_or_an_admin_uploads(service, uploads):
     bob = RequestContext(user_id="bob", project_id="proj-b", roles=["member"])
     with pytest.raises(exception.ImageNotFound):
         uploads.begin(bob, image_id)
-    service.update(ALICE, image_id, {"visibility": "shared"})
-    with pytest.raises(exception.Forbidden):
+    service.update(ALICE, image_id, {"visibility": "community"})
+    with pytest.raises(exception.Forbidden):  # seen, but not Bob's to fill
         uploads.begin(bob, image_id)
     uploads.begin(ALICE, image_id)
     with pytest.raises(exception.Forbidden):

@@ -70,13 +70,15 @@ def test_visibility_rules(service):
     community = service.create(ALICE, name="community", visibility="community")
     public = service.create(ADMIN, name="public", visibility="public")
 
-    with pytest.raises(exception.ImageNotFound):
-        service.get(BOB, private["id"])
-    for image in (shared, community, public):
+    # a shared image is seen by its owner and its members only, as in Glance
+    for image in (private, shared):
+        with pytest.raises(exception.ImageNotFound):
+            service.get(BOB, image["id"])
+    for image in (community, public):
         assert service.get(BOB, image["id"])["id"] == image["id"]
     assert service.get(ADMIN, private["id"])["id"] == private["id"]
 
-    assert {i["name"] for i in service.list(BOB)} == {"shared", "public"}
+    assert {i["name"] for i in service.list(BOB)} == {"public"}
     assert {i["name"] for i in service.list(BOB, {"visibility": "community"})} == {"community"}
     assert {i["name"] for i in service.list(ALICE)} == {"private", "shared", "community",
                                                        "public"}
@@ -211,6 +213,8 @@ def test_upload_needs_a_queued_image_with_formats(service):
     with pytest.raises(exception.Conflict):
         service.upload(ALICE, image["id"], io.BytesIO(b"y"))
     with pytest.raises(exception.Forbidden):
+        service.upload(BOB, _raw(service, visibility="community")["id"], io.BytesIO(b"y"))
+    with pytest.raises(exception.ImageNotFound):  # not a member: not even seen
         service.upload(BOB, _raw(service, visibility="shared")["id"], io.BytesIO(b"y"))
 
 
