@@ -6,7 +6,8 @@
 - every mapping of a settled server names an attachment that exists;
 - every copy of a volume recorded for a move belongs to a move in flight,
   or to an administrator's migration still running;
-- every file on a backend is a volume's, or a recorded copy.
+- every file on a backend is a volume's, a recorded copy or a snapshot's;
+- every available snapshot has its file.
 """
 
 from __future__ import annotations
@@ -75,8 +76,28 @@ def check(snap: Snapshot, volumes: Any) -> list[Problem]:
             "volume service does not have", uuid))
     copies = volumes.move_copies(ctx)
     problems += _copies(snap, volumes, ctx, copies)
-    problems += _files(volumes, ctx, copies)
+    snapshots = _snapshots(volumes, ctx)
+    problems += _files(volumes, ctx, copies, snapshots)
     return problems
+
+
+def _snapshots(volumes: Any, ctx: RequestContext) -> list[dict]:
+    try:
+        return volumes.list_snapshots(ctx, all_projects=True)
+    except AttributeError:  # a volume service without snapshots
+        return []
+
+
+def _snapshot_files(root: str) -> dict[str, str]:
+    """snapshot id -> its file, for every ``snapshot-<id>`` file on any backend."""
+    found = {}
+    for backend in sorted(os.listdir(root)):
+        directory = os.path.join(root, backend)
+        if os.path.isdir(directory):
+            for name in os.listdir(directory):
+                if name.startswith("snapshot-"):
+                    found[name[len("snapshot-"):]] = os.path.join(directory, name)
+    return found
 
 
 def _copies(snap: Snapshot, volumes: Any, ctx: RequestContext,
@@ -108,17 +129,28 @@ def _volume(volumes: Any, ctx: RequestContext, volume_id: str) -> dict | None:
         return None
 
 
-def _files(volumes: Any, ctx: RequestContext, copies: list[dict]) -> list[Problem]:
+def _files(volumes: Any, ctx: RequestContext, copies: list[dict],
+           snapshots: list[dict]) -> list[Problem]:
     root = conf.volume_data_dir()
     if not os.path.isdir(root):
         return []
     wanted = {copy["path"] for copy in copies}
+    problems = []
+    files = _snapshot_files(root)
+    for snap in snapshots:
+        path = files.get(snap["id"])
+        if path is not None:
+            wanted.add(path)
+        elif snap["status"] in ("available", "deleting", "error_deleting"):
+            problems.append(Problem(
+                "snapshot-file-missing", f"snapshot {snap['id']} of volume "
+                f"{snap['volume_id']} is {snap['status']} but no backend holds its file",
+                snap["id"]))
     for volume in volumes.list(ctx, all_projects=True):
         try:
             wanted.add(volumes.backend_info(ctx, volume["id"])["path"])
         except Exception:
             continue
-    problems = []
     for backend in sorted(os.listdir(root)):
         directory = os.path.join(root, backend)
         if not os.path.isdir(directory):

@@ -24,6 +24,8 @@ ACTION = "/volumes/{volume_id}/action"
 ATTACHMENTS = "/attachments"
 ATTACHMENT = "/attachments/{attachment_id}"
 MOVES = "/os-transcell-moves"
+SNAPSHOTS = "/snapshots"
+SNAPSHOT = "/snapshots/{snapshot_id}"
 
 _Rule = tuple[str, str, str, list[tuple[str, str]]]
 
@@ -94,6 +96,17 @@ _RULES: list[_Rule] = [
      [("PUT", VOLUME + "/metadata"), ("PUT", VOLUME + "/metadata/{key}")]),
     ("volume:delete_volume_metadata", MEMBER, "Delete a key of a volume's metadata.",
      [("DELETE", VOLUME + "/metadata/{key}")]),
+    ("volume:create_snapshot", MEMBER,
+     "Take a snapshot of a volume (force: of an in-use one).", [("POST", SNAPSHOTS)]),
+    ("volume:get_snapshot", READER, "Show a snapshot.", [("GET", SNAPSHOT)]),
+    ("volume:get_all_snapshots", READER, "List snapshots, with or without details.",
+     [("GET", SNAPSHOTS), ("GET", SNAPSHOTS + "/detail")]),
+    ("volume:update_snapshot", MEMBER, "Rename or describe a snapshot.",
+     [("PUT", SNAPSHOT)]),
+    ("volume:delete_snapshot", MEMBER, "Delete a snapshot.", [("DELETE", SNAPSHOT)]),
+    ("volume_extension:extended_snapshot_attributes", READER,
+     "See a snapshot's project and progress (os-extended-snapshot-attributes:*).",
+     [("GET", SNAPSHOT), ("GET", SNAPSHOTS + "/detail")]),
     ("volume_extension:availability_zone_list", ANYONE, "List availability zones.",
      [("GET", "/os-availability-zone")]),
     ("volume_extension:type_get", ANYONE, "Show a volume type.",

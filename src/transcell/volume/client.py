@@ -21,7 +21,8 @@ METHODS = ("get", "list", "create", "delete", "extend", "update", "attachment_cr
            "move_switch", "move_confirm", "move_revert", "move_copies", "migrate",
            "upload_to_image", "update_metadata", "reserve", "unreserve", "attach", "detach",
            "begin_detaching", "roll_detaching", "initialize_connection",
-           "reset_status")
+           "reset_status", "create_snapshot", "get_snapshot", "list_snapshots",
+           "delete_snapshot")
 
 
 class VolumeClient:

@@ -49,6 +49,10 @@ class InvalidVolume(exception.Invalid):
     msg_fmt = "Invalid volume: %(reason)s"
 
 
+class InvalidSnapshot(exception.Invalid):
+    msg_fmt = "Invalid snapshot: %(reason)s"
+
+
 class InvalidInput(exception.Invalid):
     msg_fmt = "Invalid input received: %(reason)s"
 

@@ -126,15 +126,15 @@ class VolumeHTTPClient:
                image_id: str | None = None, source_volid: str | None = None,
                availability_zone: str | None = None, metadata: dict[str, str] | None = None,
                bootable: bool | None = None, multiattach: bool = False,
-               project_id: str | None = None, user_id: str | None = None
-               ) -> dict[str, Any]:
+               project_id: str | None = None, user_id: str | None = None,
+               snapshot_id: str | None = None) -> dict[str, Any]:
         if source_volid:
             self.get(ctx, source_volid)  # another project's volume is not found
         body: dict[str, Any] = {
             "size": size, "name": name, "description": description,
             "volume_type": volume_type, "imageRef": image_id, "source_volid": source_volid,
             "availability_zone": availability_zone, "metadata": metadata,
-            "multiattach": multiattach,
+            "multiattach": multiattach, "snapshot_id": snapshot_id,
             "transcell:project_id": project_id or ctx.project_id,
             "transcell:user_id": user_id or ctx.user_id,
         }
@@ -144,6 +144,50 @@ class VolumeHTTPClient:
             self._action(ctx, made["id"], {"os-set_bootable": {"bootable": bootable}})
         # POST answers without the attributes show adds (owner, host, image metadata)
         return self.get(ctx, made["id"])
+
+    # --- snapshots -----------------------------------------------------------
+    @staticmethod
+    def _snapshot_path(snapshot_id: str) -> str:
+        safe = _id(snapshot_id, vexc.SnapshotNotFound(snapshot_id=snapshot_id))
+        return f"/v3/snapshots/{safe}"
+
+    def create_snapshot(self, ctx: RequestContext, volume_id: str, *,
+                        name: str | None = None, description: str | None = None,
+                        metadata: dict[str, str] | None = None, force: bool = False
+                        ) -> dict[str, Any]:
+        self.get(ctx, volume_id)  # another project's volume is not found
+        body = {key: value for key, value in {
+            "volume_id": volume_id, "name": name, "description": description,
+            "metadata": metadata, "force": force}.items() if value is not None}
+        made = self._call(ctx, "POST", "/v3/snapshots", {"snapshot": body})["snapshot"]
+        return self.get_snapshot(ctx, made["id"])
+
+    def get_snapshot(self, ctx: RequestContext, snapshot_id: str) -> dict[str, Any]:
+        found = self._call(ctx, "GET", self._snapshot_path(snapshot_id))["snapshot"]
+        found.pop("links", None)
+        owner = found.get("os-extended-snapshot-attributes:project_id")
+        if not ctx.is_admin and owner != ctx.project_id:
+            raise vexc.SnapshotNotFound(snapshot_id=snapshot_id)
+        return found
+
+    def list_snapshots(self, ctx: RequestContext, all_projects: bool = False,
+                       project_id: str | None = None, volume_id: str | None = None
+                       ) -> list[dict[str, Any]]:
+        params = {"all_tenants": "1"}
+        if ctx.is_admin and project_id:
+            params["project_id"] = project_id
+        elif not (ctx.is_admin and all_projects):
+            params["project_id"] = ctx.project_id or ""
+        if volume_id:
+            params["volume_id"] = volume_id
+        found = self._call(ctx, "GET", "/v3/snapshots/detail", params=params)["snapshots"]
+        for item in found:
+            item.pop("links", None)
+        return found
+
+    def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
+        self.get_snapshot(ctx, snapshot_id)
+        self._call(ctx, "DELETE", self._snapshot_path(snapshot_id))
 
     def _action(self, ctx: RequestContext, volume_id: str, body: dict[str, Any]) -> Any:
         path = f"/v3/volumes/{_id(volume_id, vexc.VolumeNotFound(volume_id=volume_id))}"

@@ -91,6 +91,8 @@ class Volume(VolumeBase):
     readonly: Mapped[bool] = mapped_column(Boolean, default=False)
     source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the snapshot whose bytes the volume was made from
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONText, default=dict)
     #: what an administrator or the service set (Cinder's admin metadata: "readonly"),
     #: shown merged into ``metadata`` but never changed through it
@@ -133,5 +135,27 @@ class VolumeCopy(VolumeBase):
     checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Snapshot(VolumeBase):
+    """A copy of a volume's bytes at one moment, in its own file on the volume's backend.
+
+    ``volume_id`` is no foreign key with a cascade: a volume with snapshots
+    cannot be deleted (Cinder's rule), so a snapshot never outlives its record.
+    """
+
+    __tablename__ = "snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default=CREATING, index=True)
+    backend: Mapped[str] = mapped_column(String(255))
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSONText, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from transcell.volume.legacy import LegacyAttach
 from transcell.volume.moves import Moves
 from transcell.volume.recovery import Recovery
+from transcell.volume.snapshots import Snapshots
 from transcell.volume.volumes import Volumes
 
 
-class VolumeService(Volumes, LegacyAttach, Moves, Recovery):
+class VolumeService(Volumes, Snapshots, LegacyAttach, Moves, Recovery):
     """Volumes, attachments and migrations of one database.
 
     The parts live in modules named after what they own; this class only joins them.

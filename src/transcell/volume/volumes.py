@@ -101,8 +101,19 @@ class Volumes(Records):
                image_id: str | None = None, source_volid: str | None = None,
                availability_zone: str | None = None, metadata: dict[str, str] | None = None,
                bootable: bool | None = None, multiattach: bool = False,
-               project_id: str | None = None, user_id: str | None = None
-               ) -> dict[str, Any]:
+               project_id: str | None = None, user_id: str | None = None,
+               snapshot_id: str | None = None) -> dict[str, Any]:
+        if snapshot_id and (source_volid or image_id):
+            raise vexc.InvalidInput(reason="A volume is made from one of a snapshot, a "
+                                           "volume or an image, not several.")
+        snap = self.snapshot_source(ctx, snapshot_id) if snapshot_id else None
+        if snap is not None:
+            size = snap["size"] if size is None else size
+            if isinstance(size, int) and not isinstance(size, bool) and size < snap["size"]:
+                raise vexc.InvalidInput(reason=f"Volume size '{size}'GB cannot be smaller "
+                                               f"than the snapshot size {snap['size']}GB. "
+                                               "They must be >= original snapshot size.")
+            volume_type = volume_type or snap["volume_type"]
         source = self.get(ctx, source_volid) if source_volid else None
         if source is not None and source["status"] not in (vm.AVAILABLE, vm.IN_USE):
             raise vexc.InvalidVolume(reason=f"source volume {source_volid} status must be "
@@ -137,11 +148,14 @@ class Volumes(Records):
                             volume_type=vtype.name, backend=vtype.backend,
                             availability_zone=availability_zone or "nova",
                             bootable=bool(bootable or image is not None
-                                          or (source and source["bootable"] == "true")),
+                                          or (source and source["bootable"] == "true")
+                                          or (snap and snap["bootable"])),
+                            snapshot_id=snapshot_id,
                             multiattach=bool(multiattach), source_volid=source_volid,
                             image_id=image_id, metadata_=dict(metadata or {}),
                             image_metadata=image or (
-                                source or {}).get("volume_image_metadata") or {})
+                                source or {}).get("volume_image_metadata") or (
+                                snap or {}).get("image_metadata") or {})
             s.add(row)
         path = vb.backend(row.backend).path(row.id)
         try:
@@ -149,6 +163,9 @@ class Volumes(Records):
                 data_op("from_image")(owner, image_id, path, size)
             elif source is not None:
                 self._clone_from(ctx, source_volid, path, size)
+            elif snap is not None:
+                data_op("clone")(snap["path"], path)
+                data_op("resize")(path, size)
             else:
                 data_op("create_blank")(path, size)
         except (ValueError, exception.Invalid, exception.NotFound, OSError) as exc:
@@ -358,10 +375,23 @@ class Volumes(Records):
                 "protected": protected, "visibility": visibility}
 
     # -- delete -----------------------------------------------------------------------
-    def delete(self, ctx: RequestContext, volume_id: str, force: bool = False) -> None:
+    def delete(self, ctx: RequestContext, volume_id: str, force: bool = False,
+               cascade: bool = False) -> None:
         """Delete the volume and its file. ``force`` (an administrator's
         os-force_delete) takes it in any status, under migration too, but never while
-        a host has it attached."""
+        a host has it attached. A volume with snapshots is refused (Cinder's rule)
+        unless ``cascade``, which deletes them first."""
+        if cascade:
+            for snap in self.list_snapshots(ctx, all_projects=True, volume_id=volume_id):
+                if snap["status"] not in ("available", "error"):
+                    raise vexc.InvalidVolume(reason=f"Snapshot {snap['id']} of volume "
+                                                    f"{volume_id} is {snap['status']}; "
+                                                    "it cannot be deleted with it")
+            with self.session() as s:
+                self.cas(s, ctx, volume_id, expect=None if force else DELETABLE,
+                         migrating=None if force else False, action="deleted")
+            for snap in self.list_snapshots(ctx, all_projects=True, volume_id=volume_id):
+                self.delete_snapshot(ctx, snap["id"])
         with self.session() as s:
             row = self.cas(s, ctx, volume_id, expect=None if force else DELETABLE,
                            migrating=None if force else False, action="deleted",
@@ -373,6 +403,10 @@ class Volumes(Records):
                                                 "delete them first")
             if row.attach_status == vm.ATTACHED:
                 raise vexc.InvalidVolume(reason=f"volume {volume_id} is attached")
+            count = self.snapshot_count(s, volume_id)
+            if count:
+                raise vexc.InvalidVolume(reason=f"Volume {volume_id} still has {count} "
+                                                "dependent snapshots.")
         try:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(vb.backend(row.backend).path(row.id))

@@ -59,6 +59,7 @@ class World:
             (f"/network/v2.0/security-groups/{i['security_group']}", {}),
             (f"/volume/v3/volumes/{i['volume']}", {}),
             ("/volume/v3/volumes/detail?all_tenants=1", {}),
+            ("/volume/v3/snapshots/detail?all_tenants=1", {}),
             (f"/volume/v3/attachments/{i['attachment']}",
              {"OpenStack-API-Version": "volume 3.44"}),
             (f"{COMPUTE}/servers/{i['server']}/os-volume_attachments", {}),
@@ -161,6 +162,10 @@ def build_world(cloud: CloudProcess) -> World:
         202)["volume"]
     ids["volume"] = volume["id"]
     _wait_volume(cloud, volume["id"], "available")
+    ids["volume_snapshot"] = ok(cloud.request(
+        "POST", "/volume/v3/snapshots", cloud=demo, headers=cinder,
+        json={"snapshot": {"volume_id": volume["id"], "name": "demo-snapshot"}}),
+        202)["snapshot"]["id"]
     ok(cloud.request("POST", f"{COMPUTE}/servers/{server['id']}/os-volume_attachments",
                      cloud=demo, json={"volumeAttachment": {"volumeId": volume["id"]}}))
     attached = _wait_volume(cloud, volume["id"], "in-use")

@@ -364,6 +364,14 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         headers=CINDER)],
     ("volume", "/v3/volumes/{volume_id}/metadata/{key}", "DELETE"): lambda w: [Call(
         f"{VOLUME}/volumes/{w['volume']}/metadata/keep", headers=CINDER)],
+    ("volume", "/v3/snapshots", "POST"): lambda w: [Call(
+        f"{VOLUME}/snapshots", {"snapshot": {"volume_id": w["volume"], "force": True}},
+        headers=CINDER)],
+    ("volume", "/v3/snapshots/{snapshot_id}", "PUT"): lambda w: [Call(
+        f"{VOLUME}/snapshots/{w['volume_snapshot']}", {"snapshot": {"name": "renamed"}},
+        headers=CINDER)],
+    ("volume", "/v3/snapshots/{snapshot_id}", "DELETE"): lambda w: [Call(
+        f"{VOLUME}/snapshots/{w['volume_snapshot']}", headers=CINDER)],
     ("volume", "/v3/attachments", "POST"): lambda w: [Call(
         f"{VOLUME}/attachments", {"attachment": {"volume_uuid": w["volume"],
                                                  "instance_uuid": w["server"]}},

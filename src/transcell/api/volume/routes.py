@@ -22,6 +22,7 @@ from transcell.api.volume import (
     microversion,
     moves,
     pools,
+    snapshots,
     types,
     versions,
     volumes,
@@ -33,7 +34,7 @@ from transcell.wsgi.app import Authenticator, JSONApp
 Handler = Callable[..., webob.Response]
 
 #: first path segments under /v3 that are resources, not a project id
-RESOURCES = frozenset({"volumes", "types", "attachments", "limits", "extensions",
+RESOURCES = frozenset({"volumes", "snapshots", "types", "attachments", "limits", "extensions",
                        "os-availability-zone", "scheduler-stats", "os-transcell-moves"})
 _UNVERSIONED = ("/", "/v3", "/v3/")
 URL_PROJECT_KEY = "transcell.volume_url_project"
@@ -89,6 +90,12 @@ def route_table(service: VolumeService) -> dict[str, dict[str, Handler]]:
         "/v3/volumes/{volume_id}/metadata/{key}": {
             "GET": bind(metadata.show, service), "PUT": bind(metadata.update, service),
             "DELETE": bind(metadata.delete, service)},
+        "/v3/snapshots": {"GET": bind(snapshots.index, service),
+                          "POST": bind(snapshots.create, service)},
+        "/v3/snapshots/detail": {"GET": bind(snapshots.detail, service)},
+        "/v3/snapshots/{snapshot_id}": {"GET": bind(snapshots.show, service),
+                                        "PUT": bind(snapshots.update, service),
+                                        "DELETE": bind(snapshots.delete, service)},
         "/v3/os-availability-zone": {"GET": bind(limits.zones)},
         "/v3/scheduler-stats/get_pools": {"GET": bind(pools.index)},
         "/v3/types": {"GET": bind(types.index)},

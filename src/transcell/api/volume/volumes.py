@@ -106,9 +106,7 @@ def show(service: VolumeService, req: webob.Request, volume_id: str) -> webob.Re
 
 
 def _create_args(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-    # no snapshots or backups exist here: naming one names nothing (Cinder's 404)
-    if body.get("snapshot_id") is not None:
-        raise vexc.SnapshotNotFound(snapshot_id=body["snapshot_id"])
+    # no backups exist here: naming one names nothing (Cinder's 404)
     if body.get("backup_id") is not None:
         raise vexc.BackupNotFound(backup_id=body["backup_id"])
     for unsupported in ("consistencygroup_id", "group_id", "source_replica"):
@@ -134,7 +132,9 @@ def _create_args(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         args["image_id"] = common.check_uuid(image, "imageRef")
     if body.get("source_volid") is not None:
         args["source_volid"] = common.check_uuid(body["source_volid"], "source_volid")
-    if "size" not in args and "source_volid" not in args:
+    if body.get("snapshot_id") is not None:
+        args["snapshot_id"] = common.check_uuid(body["snapshot_id"], "snapshot_id")
+    if "size" not in args and "source_volid" not in args and "snapshot_id" not in args:
         raise vexc.InvalidInput(reason="Invalid input for field/attribute size. Value: "
                                        "None. size is required.")
     if body.get("metadata") is not None:
@@ -188,8 +188,6 @@ def update(service: VolumeService, req: webob.Request, volume_id: str) -> webob.
 
 def delete(service: VolumeService, req: webob.Request, volume_id: str) -> webob.Response:
     volume = load(service, req, volume_id, "volume:delete")
-    if req.GET.get("cascade") not in (None, "false", "False"):
-        raise vexc.InvalidInput(reason="cascade is not supported: this cloud keeps no "
-                                       "snapshots")
-    service.delete(context_of(req), volume["id"])
+    cascade = common.boolean(req.GET.get("cascade", "false"), "cascade")
+    service.delete(context_of(req), volume["id"], cascade=cascade)
     return empty_response(202)
