@@ -184,30 +184,24 @@ def _forget_image(ctx: RequestContext, image_id: str) -> None:
 
 def _snapshot_volume_backed(ctx: RequestContext, cell: cells.Cell, server: dict, name: str,
                             metadata: dict[str, str]) -> dict[str, Any]:
-    """An image with no data whose ``block_device_mapping`` names a copy of each volume.
+    """An image with no data whose ``block_device_mapping`` names a snapshot of each volume.
 
-    The volume service has no snapshots, so each volume is copied (a clone made
-    from the volume as it is now) and the image's mappings name the copies, as
-    Nova's name snapshots; booting the image then boots from a copy, never from
-    the server's own volumes.
+    As Nova: every volume of the server is snapshotted (forced, since it is
+    in use) and the image's mappings say to make a volume of each snapshot,
+    on the same device with the same size and boot index; booting the image
+    then builds new volumes from the snapshots, never touching the server's.
+    A failure deletes the snapshots already taken.
     """
     mappings = [m for m in bdms.volumes_of(cell, server["uuid"]) if m["volume_id"]]
     actions.record_action(ctx, cell, server["uuid"], CREATE_IMAGE)
-    copies: list[str] = []
+    taken: list[str] = []
     image_bdms = []
     try:
         for mapping in mappings:
-            copy = services.volume.create(ctx, size=None, source_volid=mapping["volume_id"],
-                                          name=f"snapshot for {name}")
-            copies.append(copy["id"])
-            image_bdms.append({
-                "source_type": "volume", "destination_type": "volume",
-                "volume_id": copy["id"], "boot_index": mapping["boot_index"],
-                "device_name": mapping["device_name"], "volume_size": copy["size"],
-                "delete_on_termination": False, "disk_bus": mapping.get("disk_bus"),
-                "device_type": mapping.get("device_type"), "tag": mapping.get("tag"),
-                "no_device": None, "snapshot_id": None, "image_id": None,
-                "guest_format": None, "transcell_copy_of": mapping["volume_id"]})
+            snap = services.volume.create_snapshot(ctx, mapping["volume_id"],
+                                                   name=f"snapshot for {name}", force=True)
+            taken.append(snap["id"])
+            image_bdms.append(image_mapping(mapping, snap))
         root = next((m["device_name"] for m in mappings if m["boot_index"] in (0, "0")), None)
         extra = {"bdm_v2": "True", "block_device_mapping": json.dumps(image_bdms),
                  "root_device_name": root or "/dev/vda"}
@@ -218,11 +212,23 @@ def _snapshot_volume_backed(ctx: RequestContext, cell: cells.Cell, server: dict,
             _forget_image(ctx, image["id"])
             raise
     except Exception:
-        for volume_id in copies:
+        for snapshot_id in taken:
             with contextlib.suppress(Exception):
-                services.volume.delete(ctx, volume_id)
+                services.volume.delete_snapshot(ctx, snapshot_id)
         raise
     return image
+
+
+def image_mapping(mapping: dict[str, Any], snap: dict[str, Any]) -> dict[str, Any]:
+    """A server's volume mapping as an image keeps it: made from ``snap`` at boot."""
+    return {"source_type": "snapshot", "destination_type": "volume",
+            "snapshot_id": snap["id"], "volume_id": None, "image_id": None,
+            "boot_index": mapping["boot_index"], "device_name": mapping["device_name"],
+            "volume_size": snap["size"],
+            "delete_on_termination": bool(mapping.get("delete_on_termination")),
+            "disk_bus": mapping.get("disk_bus"), "device_type": mapping.get("device_type"),
+            "volume_type": mapping.get("volume_type"), "guest_format": None,
+            "no_device": None, "tag": None}
 
 
 def _finish_empty(ctx: RequestContext, image_id: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""createImage of a server booted from a volume: an image without data whose
-block_device_mapping names a copy of each volume, made as the volume is at that moment
-(the volume service keeps no snapshots), so the server's own volumes stay its own."""
+"""createImage of a server booted from a volume, as Nova does it: each volume is
+snapshotted (forced, in use) and the image, without data, maps each snapshot
+(source_type snapshot) to a volume at the same device, size and boot index."""
 
 from __future__ import annotations
 
@@ -62,16 +62,30 @@ def test_a_volume_backed_server_is_imaged_as_a_copy_of_its_volume(scloud):
     assert image["image_type"] == "snapshot" and image["m"] == "1"
     assert image["bdm_v2"] == "True" and image["root_device_name"] == "/dev/vda"
     [mapping] = json.loads(image["block_device_mapping"])
-    assert mapping["boot_index"] == 0 and mapping["source_type"] == "volume"
-    assert mapping["transcell_copy_of"] == boot["volume_id"]
-    copy = _volume(scloud, mapping["volume_id"])
-    assert copy is not None and copy["id"] != boot["volume_id"]
-    assert copy["status"] == "available" and copy["size"] == 1
-    copy_path = os.path.join(os.path.dirname(boot["path"]), f"volume-{copy['id']}")
-    assert _read(copy_path, 1024 * 1024, 4096) == payload
+    assert (mapping["boot_index"], mapping["source_type"], mapping["destination_type"],
+            mapping["volume_size"], mapping["volume_id"], mapping["device_name"],
+            mapping["delete_on_termination"]) == (0, "snapshot", "volume", 1, None,
+                                                  "/dev/vda", True)
+    snap = _snapshot(scloud, mapping["snapshot_id"])
+    assert (snap["status"], snap["size"], snap["volume_id"]) == \
+        ("available", 1, boot["volume_id"])
+    snap_path = os.path.join(os.path.dirname(boot["path"]), f"snapshot-{snap['id']}")
+    assert _read(snap_path, 1024 * 1024, 4096) == payload
     assert sh.server(scloud, sid)["OS-EXT-STS:task_state"] is None
+    assert _volume(scloud, boot["volume_id"])["status"] == "in-use"
     # the image cannot rebuild a local disk
     resp = sh.action(scloud, sid, {"rebuild": {"imageRef": image["id"]}})
     assert resp.status_code == 400, resp.text
     sh.delete_server(scloud, sid)
-    assert _volume(scloud, copy["id"])["status"] == "available"
+    # the volume outlives its server while a snapshot depends on it (as with Cinder)
+    assert _volume(scloud, boot["volume_id"])["status"] == "available"
+    resp = scloud.request("DELETE", f"{VOLUME}/snapshots/{snap['id']}", headers=CINDER)
+    assert resp.status_code == 202, resp.text
+    resp = scloud.request("DELETE", f"{VOLUME}/volumes/{boot['volume_id']}", headers=CINDER)
+    assert resp.status_code == 202, resp.text
+
+
+def _snapshot(scloud, snapshot_id: str) -> dict:
+    resp = scloud.request("GET", f"{VOLUME}/snapshots/{snapshot_id}", headers=CINDER)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["snapshot"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import webob
 
-from transcell.api.volume import common
+from transcell.api.volume import common, microversion
 from transcell.api.volume.access import allowed, authorize
 from transcell.volume import exceptions as vexc
 from transcell.volume.service import VolumeService
@@ -35,11 +35,14 @@ def _target(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def _view(req: webob.Request, snapshot: dict[str, Any], extended: bool) -> dict[str, Any]:
+    """Cinder's body (no links); the owner from 3.41, the extended attributes in
+    show and detail when policy lets the caller see them."""
     body = {key: value for key, value in snapshot.items() if key not in EXTENDED}
+    if not microversion.of(req).at_least(microversion.SNAPSHOT_USER_ID):
+        body.pop("user_id", None)
     if extended:
         if allowed(context_of(req), EXTENDED_RULE, _target(snapshot)):
             body.update({key: snapshot[key] for key in EXTENDED})
-    body["links"] = common.self_links(req, "snapshots", snapshot["id"])
     return body
 
 
