@@ -28,6 +28,7 @@ def check(snap: Snapshot, network: Any) -> list[Problem]:
             problems.append(problem)
         else:
             problems += _bindings(snap, network, port, device)
+    problems += router_interfaces(network, ports)
     for uuid, port_ids in snap.vifs.items():
         visible = snap.visible(uuid)
         if not visible or visible[0][1].task_state == vm.DELETING or \
@@ -39,6 +40,21 @@ def check(snap: Snapshot, network: Any) -> list[Problem]:
                                         f"{uuid} lists port {port_id}, which the network "
                                         "service no longer has", uuid))
     return problems
+
+
+def router_interfaces(network: Any, ports: list[dict[str, Any]]) -> list[Problem]:
+    """Router interface ports whose router is gone (``interface-without-router``):
+    only reported, since deleting a port may cut what a user still expects."""
+    owners = ("network:router_interface", "network:router_interface_distributed",
+              "network:ha_router_replicated_interface")
+    interfaces = [port for port in ports if port.get("device_owner") in owners]
+    if not interfaces:
+        return []
+    routers = {router["id"] for router in network.list_routers(RequestContext.admin(), {})}
+    return [Problem("interface-without-router",
+                    f"port {port['id']} is an interface of router {port.get('device_id')}, "
+                    "which the network service no longer has", port["id"])
+            for port in interfaces if port.get("device_id") not in routers]
 
 
 def _port(snap: Snapshot, network: Any, port_id: str, device: str) -> Problem | None:

@@ -254,3 +254,32 @@ def neutron_type(exc: exception.TranscellError) -> str:
     if type(exc) in _GENERIC:
         return HTTP_TYPES.get(exc.code, "NeutronException")
     return type(exc).__name__
+
+
+class RouterNotFound(exception.NotFound):
+    msg_fmt = "Router %(router_id)s could not be found"
+
+
+class RouterInUse(exception.Conflict):
+    msg_fmt = "Router %(router_id)s %(reason)s"
+
+
+class RouterInterfaceNotFound(exception.NotFound):
+    msg_fmt = "Router %(router_id)s does not have an interface with id %(port_id)s"
+
+
+class RouterInterfaceNotFoundForSubnet(exception.NotFound):
+    msg_fmt = "Router %(router_id)s has no interface on subnet %(subnet_id)s"
+
+
+class BadRequest(exception.Invalid):
+    msg_fmt = "Bad %(resource)s request: %(msg)s."
+
+
+class L3PortInUse(exception.Conflict):
+    msg_fmt = ("Port %(port_id)s cannot be deleted directly via the port API: has device "
+               "owner %(device_owner)s.")
+
+
+class SubnetPoolNotFound(exception.NotFound):
+    msg_fmt = "Subnet pool %(subnetpool_id)s could not be found."

@@ -237,3 +237,41 @@ class SecurityGroupRule(StandardAttrMixin, NetworkBase):
     remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), nullable=True)
     remote_group_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=True)
+
+
+class Router(StandardAttrMixin, NetworkBase):
+    """A router as a record: its interfaces are ports whose device_id is its id.
+
+    There is no data plane: nothing forwards packets between the subnets a
+    router joins; clients (and Tempest) see the objects Neutron would show.
+    """
+
+    __tablename__ = "routers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    #: the external network of its gateway, None without one; a network that
+    #: goes away takes the gateway with it
+    gw_network_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("networks.id", ondelete="SET NULL"), nullable=True,
+        index=True)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SubnetPool(StandardAttrMixin, NetworkBase):
+    """A pool of prefixes, recorded (subnets are not yet allocated from it)."""
+
+    __tablename__ = "subnetpools"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer)
+    prefixes: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from transcell import exception
 from transcell.context import RequestContext
 from transcell.db.session import session_for
-from transcell.network import attributes, bindings, ipam, routing, scope, security_groups, views
+from transcell.network import (
+    attributes,
+    bindings,
+    ipam,
+    routers,
+    routing,
+    scope,
+    security_groups,
+    views,
+)
 from transcell.network import exceptions as exc
 from transcell.network.cells import CellDirectory
 from transcell.network.models import Network, Port, Subnet, new_id
@@ -296,4 +305,9 @@ class Ports:
 
     def delete_port(self, ctx: RequestContext, port_id: str) -> None:
         with session_for(self.db_url) as session:
-            session.delete(scope.load_port(session, ctx, port_id))
+            port = scope.load_port(session, ctx, port_id)
+            # a router's interface goes with remove_router_interface, as in Neutron;
+            # one whose router is gone may be deleted
+            if routers.router_of(session, port) is not None:
+                raise exc.L3PortInUse(port_id=port.id, device_owner=port.device_owner)
+            session.delete(port)

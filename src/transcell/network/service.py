@@ -16,14 +16,18 @@ from transcell.network.instances import InstanceNetworking
 from transcell.network.moves import PortMoves
 from transcell.network.networks import Networks, Subnets
 from transcell.network.ports import Ports
+from transcell.network.routers import Routers
 from transcell.network.security_groups import SecurityGroups
 from transcell.network.segments import Segments
+from transcell.network.subnetpools import SubnetPools
 from transcell.network.tags import Tags
 
 
 class NetworkService(Networks, Subnets, Segments, Ports, Bindings, SecurityGroups, Tags,
-                     InstanceNetworking, RoutedDefault, PortMoves, BulkCreate):
-    """Networks, subnets, ports, bindings and security groups of one database.
+                     Routers, SubnetPools, InstanceNetworking, RoutedDefault, PortMoves,
+                     BulkCreate):
+    """Networks, subnets, ports, bindings, security groups, routers and subnet pools
+    of one database.
 
     The parts live in modules named after what they own (``networks``,
     ``ports``, ``bindings``, ``instances``...); this class only joins them.

@@ -1,4 +1,4 @@
-"""Tags on networks, subnets and ports (Neutron's standard-attr-tag)."""
+"""Tags on every resource with standard attributes (Neutron's standard-attr-tag)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from transcell import exception
 from transcell.context import RequestContext
 from transcell.db.session import session_for
-from transcell.network import attributes, scope
+from transcell.network import attributes, scope, security_groups, segments
 from transcell.network import exceptions as exc
+from transcell.network.routers import load_router
+from transcell.network.subnetpools import load_subnetpool
 
 MAX_TAG_LENGTH = 255
 
@@ -19,7 +21,15 @@ _LOADERS: dict[str, Callable[[Session, RequestContext, str], Any]] = {
     "networks": scope.load_network,
     "subnets": scope.load_subnet,
     "ports": scope.load_port,
+    "routers": load_router,
+    "subnetpools": load_subnetpool,
+    "security-groups": security_groups.load_group,
+    "segments": segments.load_segment,
 }
+#: the member name of each tagged collection, as Neutron's rules and errors spell it
+MEMBERS = {"networks": "network", "subnets": "subnet", "ports": "port",
+           "routers": "router", "subnetpools": "subnetpool",
+           "security-groups": "security_group", "segments": "segment"}
 
 
 def _check_tag(tag: Any) -> str:
@@ -39,7 +49,9 @@ class Tags:
             raise exception.NotFound(f"Tags are not supported on {resource}.")
         row = loader(session, ctx, resource_id)
         if write:
-            scope.require_owner(ctx, row.project_id, f"update_{resource[:-1]}:tags")
+            # a segment belongs to no project: only administrators change it
+            scope.require_owner(ctx, getattr(row, "project_id", None) or "",
+                                f"update_{MEMBERS[resource]}:tags")
         return row
 
     def get_tags(self, ctx: RequestContext, resource: str, resource_id: str) -> list[str]:
@@ -49,7 +61,7 @@ class Tags:
     def check_tag(self, ctx: RequestContext, resource: str, resource_id: str,
                   tag: str) -> None:
         if tag not in self.get_tags(ctx, resource, resource_id):
-            raise exc.TagNotFound(tag=tag, resource=resource[:-1], resource_id=resource_id)
+            raise exc.TagNotFound(tag=tag, resource=MEMBERS[resource], resource_id=resource_id)
 
     def replace_tags(self, ctx: RequestContext, resource: str, resource_id: str,
                      tags: list[str]) -> list[str]:
@@ -76,7 +88,7 @@ class Tags:
         with session_for(self.db_url) as session:
             row = self._tagged(session, ctx, resource, resource_id, True)
             if tag not in row.tags:
-                raise exc.TagNotFound(tag=tag, resource=resource[:-1],
+                raise exc.TagNotFound(tag=tag, resource=MEMBERS[resource],
                                       resource_id=resource_id)
             row.tags = [t for t in row.tags if t != tag]
             row.revision_number += 1

@@ -15,10 +15,12 @@ from transcell.network.models import (
     Network,
     Port,
     PortBinding,
+    Router,
     SecurityGroup,
     SecurityGroupRule,
     Segment,
     Subnet,
+    SubnetPool,
 )
 
 #: port attributes only administrators see (Neutron's default policy)
@@ -221,4 +223,41 @@ def vif(row: Port, network_name: str) -> dict[str, Any]:
         "vif_type": active.vif_type if active else "unbound",
         "vnic_type": active.vnic_type if active else row.vnic_type,
         "devname": f"tap{row.id[:11]}",
+    }
+
+
+def router(row: Router) -> dict[str, Any]:
+    gateway = None
+    if row.gw_network_id is not None:
+        gateway = {"network_id": row.gw_network_id, "enable_snat": row.enable_snat,
+                   "external_fixed_ips": []}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "tenant_id": row.project_id,
+        "project_id": row.project_id,
+        "admin_state_up": row.admin_state_up,
+        "status": row.status,
+        "external_gateway_info": gateway,
+        "routes": [],
+        **_standard(row),
+    }
+
+
+def subnetpool(row: SubnetPool) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "tenant_id": row.project_id,
+        "project_id": row.project_id,
+        "ip_version": row.ip_version,
+        "prefixes": list(row.prefixes),
+        "min_prefixlen": row.min_prefixlen,
+        "max_prefixlen": row.max_prefixlen,
+        "default_prefixlen": row.default_prefixlen,
+        "default_quota": row.default_quota,
+        "shared": row.shared,
+        "is_default": row.is_default,
+        "address_scope_id": None,
+        **_standard(row),
     }

@@ -67,6 +67,7 @@ _SUBNET_READ = f"{_NETWORK_READ} or ({NET_OWNER_READER})"
 _PORT_READ = f"{ADMIN_OR_READER} or ({NET_OWNER_READER})"
 _PORT_DELETE = f"{ADMIN_OR_MEMBER} or ({NET_OWNER_MEMBER})"
 _SG_READ = ADMIN_OR_READER
+_SUBNETPOOL_READ = f"{ADMIN_OR_READER} or 'True':%(shared)s"
 
 _RULES: list[_Rule] = [
     *_crud("network", "networks", _NETWORK_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
@@ -137,7 +138,21 @@ _RULES: list[_Rule] = [
       for name, check, description, operations
       in _crud("security_group", "security-groups", _SG_READ, ADMIN_OR_MEMBER,
                ADMIN_OR_MEMBER) if not name.startswith("update")],
+    *_crud("router", "routers", ADMIN_OR_READER, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
+    ("add_router_interface", ADMIN_OR_MEMBER, "Add an interface (a subnet or a port) to a "
+     "router.", [("PUT", "/routers/{router_id}/add_router_interface")]),
+    ("remove_router_interface", ADMIN_OR_MEMBER, "Remove an interface from a router.",
+     [("PUT", "/routers/{router_id}/remove_router_interface")]),
+    *_crud("subnetpool", "subnetpools", _SUBNETPOOL_READ, ADMIN_OR_MEMBER, ADMIN_OR_MEMBER),
+    *[_attribute(verb, f"subnetpool:{attr}", ADMIN,
+                 f"Set ``{attr}`` when {'creating' if verb == 'create' else 'updating'} "
+                 "a subnet pool.", "/subnetpools" if verb == "create" else "/subnetpools/{id}")
+      for verb in ("create", "update") for attr in ("shared", "is_default")],
     *_tags("network", "networks", _NETWORK_READ, ADMIN_OR_MEMBER),
+    *_tags("router", "routers", ADMIN_OR_READER, ADMIN_OR_MEMBER),
+    *_tags("subnetpool", "subnetpools", _SUBNETPOOL_READ, ADMIN_OR_MEMBER),
+    *_tags("security_group", "security-groups", _SG_READ, ADMIN_OR_MEMBER),
+    *_tags("segment", "segments", ADMIN, ADMIN),
     *_tags("subnet", "subnets", _SUBNET_READ, ADMIN_OR_NET_OWNER_MEMBER),
     *_tags("port", "ports", _PORT_READ, ADMIN_OR_MEMBER),
 ]

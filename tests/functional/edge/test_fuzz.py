@@ -24,6 +24,7 @@ from edgehelpers import assert_clean, raw, state_snapshot
 
 from transcell.api.compute import (
     aggregates,
+    assisted_volume_snapshots,
     flavor_access,
     flavor_extra_specs,
     flavors,
@@ -40,6 +41,7 @@ from transcell.api.compute import (
     volume_proxy,
 )
 from transcell.api.compute import routes as compute_routes
+from transcell.api.compute import server_external_events as external_events
 from transcell.api.compute.microversion import MAX
 from transcell.api.compute.schemas import server_groups as group_schemas
 from transcell.api.compute.schemas import server_metadata as metadata_schemas
@@ -50,7 +52,7 @@ from transcell.api.image import routes as image_routes
 from transcell.api.image.schemas import image_schema
 from transcell.api.network import routes as network_routes
 from transcell.api.volume import routes as volume_routes
-from transcell.network import attributes
+from transcell.network import attributes, routers, subnetpools
 
 SEED = int(os.environ.get("TRANSCELL_FUZZ_SEED", "20240607"))
 #: Requests in the default run (well under a minute) and in the ``slow`` one.
@@ -106,6 +108,10 @@ def _image_create_schema() -> dict[str, Any]:
     return {"type": "object", "properties": props,
             "additionalProperties": {"type": "string", "maxLength": 255}}
 
+
+#: add_router_interface and remove_router_interface: a bare object, not wrapped
+_INTERFACE = {"type": "object", "properties": {"subnet_id": {"type": ["string", "null"]},
+                                               "port_id": {"type": ["string", "null"]}}}
 
 _PATCH = {"type": "array", "items": {"type": "object", "required": ["op", "path", "value"],
                                      "properties": {"op": {"enum": ["add", "replace",
@@ -166,6 +172,8 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     (f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", "PUT"):
         [attachment_schemas.update(MAX)],
     (f"{V}/os-transcell-move-plans", "POST"): [move_plans.SCHEMA],
+    (f"{V}/os-server-external-events", "POST"): [external_events.create_schema(MAX)],
+    (f"{V}/os-assisted-volume-snapshots", "POST"): [assisted_volume_snapshots.CREATE_SCHEMA],
     (f"{V}/servers/{{server_id}}/metadata", "POST"): [metadata_schemas.METADATA_BODY],
     (f"{V}/servers/{{server_id}}/metadata", "PUT"): [metadata_schemas.METADATA_BODY],
     (f"{V}/servers/{{server_id}}/metadata/{{key}}", "PUT"): [metadata_schemas.META_ITEM_BODY],
@@ -192,6 +200,13 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("/v2.0/ports", "POST"): [_network_schema("port", attributes.PORT)],
     ("/v2.0/ports/{resource_id}", "PUT"): [_network_schema("port", attributes.PORT)],
     ("/v2.0/subnets", "POST"): [_network_schema("subnet", attributes.SUBNET)],
+    ("/v2.0/routers", "POST"): [_network_schema("router", routers.ROUTER)],
+    ("/v2.0/routers/{resource_id}", "PUT"): [_network_schema("router", routers.ROUTER)],
+    ("/v2.0/routers/{router_id}/add_router_interface", "PUT"): [_INTERFACE],
+    ("/v2.0/routers/{router_id}/remove_router_interface", "PUT"): [_INTERFACE],
+    ("/v2.0/subnetpools", "POST"): [_network_schema("subnetpool", subnetpools.SUBNETPOOL)],
+    ("/v2.0/subnetpools/{resource_id}", "PUT"): [
+        _network_schema("subnetpool", subnetpools.SUBNETPOOL)],
 }
 
 #: Query parameters lists read, and what else a client might send.
@@ -363,6 +378,10 @@ def _arrange(cloud: CloudProcess) -> dict[str, list[str]]:
     hypervisors = cloud.request("GET", "/compute/v2.1/os-hypervisors",
                                 version="2.53").json()["hypervisors"]
     subnets = cloud.request("GET", "/network/v2.0/subnets").json()["subnets"]
+    router = cloud.request("POST", "/network/v2.0/routers", json={
+        "router": {"name": "fuzz-router"}}).json()["router"]
+    pool = cloud.request("POST", "/network/v2.0/subnetpools", json={"subnetpool": {
+        "name": "fuzz-pool", "prefixes": ["10.97.0.0/16"]}}).json()["subnetpool"]
     ns = cloud.request("POST", "/image/v2/metadefs/namespaces", json={
         "namespace": "fuzz-ns", "visibility": "public", "objects": [{"name": "fuzz-object"}],
         "properties": {"fuzz-property": {"title": "Fuzz", "type": "string"}},
@@ -371,11 +390,13 @@ def _arrange(cloud: CloudProcess) -> dict[str, list[str]]:
     assert ns.status_code == 201, ns.text
     return {
         "server_id": [server_id], "image_id": [image["id"]],
-        "resource_id": [net["id"], port["id"]] + [s["id"] for s in subnets[:1]],
+        "resource_id": [net["id"], port["id"], router["id"], pool["id"]]
+        + [s["id"] for s in subnets[:1]], "router_id": [router["id"]],
         "port_id": [port["id"]], "flavor_id": ["1", "2"], "aggregate_id": [str(agg["id"])],
         "name": ["fuzz-key"], "service_id": [s["id"] for s in services_list[:1]],
         "hypervisor_id": [h["id"] for h in hypervisors[:1]], "collection": ["networks",
-                                                                             "ports"],
+                                                                             "ports", "routers",
+                                                                             "subnetpools"],
         "host": ["cell1-host1"], "tag": ["t1"], "key": ["hw:cpu_policy"],
         "request_id": ["req-" + str(uuid.uuid4())], "alias": ["standard-attr-tag"],
         "user_id": [], "project_id": [], "domain_id": ["default"], "group_id": [],

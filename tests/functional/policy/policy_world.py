@@ -57,6 +57,9 @@ class World:
             (f"/network/v2.0/ports/{i['server_port']}/bindings", {}),
             ("/network/v2.0/ports", {}),
             (f"/network/v2.0/security-groups/{i['security_group']}", {}),
+            (f"/network/v2.0/routers/{i['router']}", {}),
+            (f"/network/v2.0/ports?device_id={i['router']}", {}),
+            (f"/network/v2.0/subnetpools/{i['subnetpool']}", {}),
             (f"/volume/v3/volumes/{i['volume']}", {}),
             ("/volume/v3/volumes/detail?all_tenants=1", {}),
             ("/volume/v3/snapshots/detail?all_tenants=1", {}),
@@ -148,7 +151,15 @@ def build_world(cloud: CloudProcess) -> World:
     port = ok(cloud.request("POST", "/network/v2.0/ports", cloud=demo, json={"port": {
         "network_id": net["id"], "name": "demo-port"}}), 201)["port"]
     ids["port"] = port["id"]
-    for collection in ("subnets", "ports"):
+    ids["router"] = ok(cloud.request("POST", "/network/v2.0/routers", cloud=demo, json={
+        "router": {"name": "demo-router"}}), 201)["router"]["id"]
+    ok(cloud.request("PUT", f"/network/v2.0/routers/{ids['router']}/add_router_interface",
+                     cloud=demo, json={"subnet_id": sub["id"]}))
+    ids["subnetpool"] = ok(cloud.request("POST", "/network/v2.0/subnetpools", cloud=demo,
+                                         json={"subnetpool": {"name": "demo-pool",
+                                                              "prefixes": ["10.98.0.0/16"]}}),
+                           201)["subnetpool"]["id"]
+    for collection in ("subnets", "ports", "routers", "subnetpools"):
         ok(cloud.request("PUT", f"/network/v2.0/{collection}/{ids[collection[:-1]]}/tags/keep",
                          cloud=demo), 201)
     groups = ok(cloud.request("GET", "/network/v2.0/security-groups",

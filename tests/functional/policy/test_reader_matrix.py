@@ -97,9 +97,14 @@ def _power_actions() -> list[Recipe]:
             _action("unrescue")]
 
 
+#: each tagged collection and the world's object of it
+_TAGGED = {"networks": "network", "subnets": "subnet", "ports": "port", "routers": "router",
+           "subnetpools": "subnetpool", "security-groups": "security_group"}
+
+
 def _tags(suffix: str, body: Any = None) -> Recipe:
-    return lambda w: [Call(f"{N}/{c}/{w[c[:-1]]}/tags{suffix}", body)
-                      for c in ("networks", "subnets", "ports")]
+    return lambda w: [Call(f"{N}/{c}/{w[key]}/tags{suffix}", body)
+                      for c, key in _TAGGED.items()]
 
 
 def _placement(path: str, body: Any = None) -> Recipe:
@@ -486,6 +491,22 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
             "security_group_id": w["security_group"], "direction": "ingress"}})],
     ("network", "/v2.0/security-group-rules/{item_id}", "DELETE"): lambda w: [Call(
         f"{N}/security-group-rules/{w['security_group_rule']}")],
+    ("network", "/v2.0/routers", "POST"): lambda w: [Call(f"{N}/routers", {"router": {
+        "name": "reader-router"}})],
+    ("network", "/v2.0/routers/{resource_id}", "PUT"): lambda w: [Call(
+        f"{N}/routers/{w['router']}", {"router": {"name": "renamed"}})],
+    ("network", "/v2.0/routers/{resource_id}", "DELETE"): lambda w: [Call(
+        f"{N}/routers/{w['router']}")],
+    ("network", "/v2.0/routers/{router_id}/add_router_interface", "PUT"): lambda w: [Call(
+        f"{N}/routers/{w['router']}/add_router_interface", {"port_id": w["port"]})],
+    ("network", "/v2.0/routers/{router_id}/remove_router_interface", "PUT"): lambda w: [Call(
+        f"{N}/routers/{w['router']}/remove_router_interface", {"subnet_id": w["subnet"]})],
+    ("network", "/v2.0/subnetpools", "POST"): lambda w: [Call(f"{N}/subnetpools", {
+        "subnetpool": {"name": "reader-pool", "prefixes": ["10.99.0.0/16"]}})],
+    ("network", "/v2.0/subnetpools/{resource_id}", "PUT"): lambda w: [Call(
+        f"{N}/subnetpools/{w['subnetpool']}", {"subnetpool": {"name": "renamed"}})],
+    ("network", "/v2.0/subnetpools/{resource_id}", "DELETE"): lambda w: [Call(
+        f"{N}/subnetpools/{w['subnetpool']}")],
     ("network", "/v2.0/{collection}/{resource_id}/tags", "PUT"): _tags("", {"tags": ["r"]}),
     ("network", "/v2.0/{collection}/{resource_id}/tags", "DELETE"): _tags(""),
     ("network", "/v2.0/{collection}/{resource_id}/tags/{tag}", "PUT"): _tags("/reader"),
@@ -603,6 +624,8 @@ READS = [
     "/network/v2.0/subnets/{subnet}", "/network/v2.0/ports/{port}",
     "/network/v2.0/ports/{server_port}", "/network/v2.0/security-groups/{security_group}",
     "/network/v2.0/networks/{network}/tags", "/network/v2.0/ports/{port}/tags/keep",
+    "/network/v2.0/routers/{router}", "/network/v2.0/routers/{router}/tags/keep",
+    "/network/v2.0/subnetpools/{subnetpool}",
     "/image/v2/metadefs/namespaces/{namespace}", "/image/v2/metadefs/namespaces/{namespace}"
     "/tags/keep",
 ]

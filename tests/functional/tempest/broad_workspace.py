@@ -27,9 +27,10 @@ import yaml
 from cloudclients import CloudProcess
 
 #: The whole compute tree, Glance v2, and the Neutron modules whose resources the
-#: network subset serves (networks, subnets, ports, security groups, tags,
-#: extensions, versions). Routers, floating IPs, subnet pools, agents, DHCP
-#: options, address pairs, service providers and the admin tree are not served.
+#: network subset serves (networks, subnets, ports, security groups, tags, routers,
+#: extensions, versions). Floating IPs, agents, DHCP options, address pairs, service
+#: providers and the admin tree are not served; subnet pools are served as records
+#: only (subnets are not allocated from them), so test_subnetpools stays out.
 BROAD_INCLUDE: tuple[str, ...] = (
     r"^tempest\.api\.compute\.",
     r"^tempest\.api\.image\.v2\.",
@@ -39,6 +40,7 @@ BROAD_INCLUDE: tuple[str, ...] = (
     r"^tempest\.api\.network\.test_security_groups\.",
     r"^tempest\.api\.network\.test_security_groups_negative\.",
     r"^tempest\.api\.network\.test_tags\.",
+    r"^tempest\.api\.network\.test_routers\.",
     r"^tempest\.api\.network\.test_extensions\.",
     r"^tempest\.api\.network\.test_versions\.",
 )
@@ -88,9 +90,9 @@ IMAGE_FEATURES: dict[str, str] = {
     "image_format_enforcement": "false",
 }
 
-#: ``[network-feature-enabled]``: the network subset has no routers, so no
-#: floating IPs and no external network; it has no IPv6 address modes (SLAAC,
-#: DHCPv6), so Tempest's IPv6 classes stay off.
+#: ``[network-feature-enabled]``: the network subset's routers are records without
+#: gateway ports, so no floating IPs and no public network; it has no IPv6 address
+#: modes (SLAAC, DHCPv6), so Tempest's IPv6 classes stay off.
 NETWORK_FEATURES: dict[str, str] = {
     "floating_ips": "false",
     "ipv6": "false",

@@ -31,6 +31,7 @@ GUARDED = {
     "network": {"shared": False, "router:external": False},
     "subnet": {"segment_id": None},
     "segment": {"transcell:cells": []},
+    "subnetpool": {"shared": False, "is_default": False},
     "port": {"binding:host_id": "", "binding:profile": {}, "mac_address": None,
              "transcell:created_for_instance": False, "transcell:vif_tag": None,
              "transcell:vif_index": 0},
@@ -74,6 +75,8 @@ def target(member: str, body: Body, network: Body | None = None) -> Body:
     result.update(_network_fields(network))
     if member == "port":
         result["device_owner"] = body.get("device_owner") or ""
+    if member == "subnetpool":
+        result["shared"] = bool(body.get("shared"))
     return result
 
 

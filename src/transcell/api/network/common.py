@@ -13,7 +13,14 @@ from urllib.parse import urlencode
 import webob
 
 from transcell import exception
-from transcell.network import attributes, security_groups, segments, sg_rules
+from transcell.network import (
+    attributes,
+    routers,
+    security_groups,
+    segments,
+    sg_rules,
+    subnetpools,
+)
 from transcell.wsgi.app import json_response, public_url, read_json
 
 LIST_CONTROLS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}
@@ -69,6 +76,8 @@ SORTABLE: dict[str, frozenset[str]] = {
     "subnets": frozenset(attributes.SUBNET),
     "ports": frozenset(attributes.PORT) | {"status", "ip_allocation"},
     "segments": frozenset(segments.SEGMENT),
+    "routers": frozenset(routers.ROUTER) | {"id", "status"},
+    "subnetpools": frozenset(subnetpools.SUBNETPOOL) | {"id", "ip_version"},
     "security_groups": frozenset(security_groups.SECURITY_GROUP),
     "security_group_rules": frozenset(sg_rules.RULE),
 }

@@ -1,4 +1,5 @@
-"""Networks, subnets and ports: the same five calls on each, as Neutron has them."""
+"""Networks, subnets, ports, segments, routers and subnet pools: the same five calls on
+each, as Neutron has them."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ PORTS = Resource("port", "ports", lambda found: exception.PortNotFound(port_id=f
                  _port_view)
 SEGMENTS = Resource("segment", "segments",
                     lambda found: net_exc.SegmentNotFound(segment_id=found))
+ROUTERS = Resource("router", "routers", lambda found: net_exc.RouterNotFound(router_id=found))
+SUBNETPOOLS = Resource("subnetpool", "subnetpools",
+                       lambda found: net_exc.SubnetPoolNotFound(subnetpool_id=found))
+#: tags only: security groups have handlers of their own (security_groups.py)
+SECURITY_GROUPS = Resource("security_group", "security-groups",
+                           lambda found: net_exc.SecurityGroupNotFound(id=found))
 
 
 def load(resource: Resource, service: NetworkService, ctx: RequestContext,

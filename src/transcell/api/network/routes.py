@@ -14,6 +14,7 @@ from transcell.api.network import (
     bulk,
     port_moves,
     resources,
+    routers,
     security_groups,
     tags,
     versions,
@@ -59,6 +60,14 @@ def route_table(service: NetworkService) -> dict[str, dict[str, Handler]]:
         **crud(resources.SUBNETS),
         **crud(resources.PORTS),
         **crud(resources.SEGMENTS),
+        **crud(resources.ROUTERS),
+        **crud(resources.SUBNETPOOLS),
+        "/v2.0/routers/{router_id}/add_router_interface": {
+            "PUT": bind(routers.add_interface, service),
+        },
+        "/v2.0/routers/{router_id}/remove_router_interface": {
+            "PUT": bind(routers.remove_interface, service),
+        },
         "/v2.0/ports/{port_id}/bindings": {
             "GET": bind(bindings.index, service),
             "POST": bind(bindings.create, service),

@@ -9,7 +9,9 @@ from transcell.api.network import access, resources
 from transcell.network.service import NetworkService
 from transcell.wsgi.app import context_of, empty_response, json_response, read_json
 
-_TAGGED = {r.collection: r for r in (resources.NETWORKS, resources.SUBNETS, resources.PORTS)}
+_TAGGED = {r.collection: r for r in (
+    resources.NETWORKS, resources.SUBNETS, resources.PORTS, resources.ROUTERS,
+    resources.SUBNETPOOLS, resources.SECURITY_GROUPS, resources.SEGMENTS)}
 
 
 def _authorize(service: NetworkService, req: webob.Request, collection: str,

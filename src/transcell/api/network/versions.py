@@ -33,6 +33,12 @@ EXTENSIONS = {
     "standard-attr-revisions": ("Resource revision numbers",
                                 "This extension will display the revision number of "
                                 "neutron resources."),
+    "router": ("Neutron L3 Router",
+               "Router abstraction for routing between subnets (records only: interfaces "
+               "are ports; no packets are forwarded)."),
+    "subnet_allocation": ("Subnet Allocation",
+                          "Subnet pools (records only: subnets are not allocated from "
+                          "them)."),
     "external-net": ("Neutron external network", "Adds external network attribute to "
                                                  "network resource."),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
@@ -65,7 +71,8 @@ EXTENSIONS = {
 
 RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"),
              ("segment", "segments"), ("security_group", "security-groups"),
-             ("security_group_rule", "security-group-rules"))
+             ("security_group_rule", "security-group-rules"), ("router", "routers"),
+             ("subnetpool", "subnetpools"))
 
 
 def root(req: webob.Request) -> webob.Response:
