@@ -185,6 +185,7 @@ def add_build_mappings(session, instance_uuid: str, bdms: list[dict[str, Any]]) 
             uuid=str(uuidlib.uuid4()), instance_uuid=instance_uuid,
             source_type=bdm["source_type"], destination_type=bdm["destination_type"],
             image_id=bdm.get("image_id"), volume_id=bdm.get("volume_id"),
+            snapshot_id=bdm.get("snapshot_id"),
             volume_size=bdm.get("volume_size"), volume_type=bdm.get("volume_type"),
             boot_index=boot, device_name=name,
             delete_on_termination=bool(bdm.get("delete_on_termination")),

@@ -123,6 +123,8 @@ class VolumeOperations:
                 volume = services.volume.create(
                     ctx, size=mapping["volume_size"], name="",
                     image_id=mapping["image_id"] if mapping["source_type"] == "image" else None,
+                    snapshot_id=mapping.get("snapshot_id")
+                    if mapping["source_type"] == "snapshot" else None,
                     volume_type=mapping["volume_type"])
                 mapping["volume_id"] = volume["id"]
                 bdms.set_fields(self.cell, mapping["uuid"],
@@ -162,7 +164,7 @@ class VolumeOperations:
         other server can take it between the two.
         """
         for mapping in bdms.volumes_of(self.cell, instance_uuid):
-            created = mapping["source_type"] in ("image", "blank")
+            created = mapping["source_type"] in ("image", "blank", "snapshot")
             keep: str | None = None
             if for_retry and not created and mapping["volume_id"]:
                 try:

@@ -12,6 +12,7 @@ request.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -244,9 +245,9 @@ def normalize(raw: list[dict]) -> list[dict[str, Any]]:
             boot = None
         size = _int_or_none(entry.get("volume_size"), "volume_size")
         uuid = entry.get("uuid")
-        if source == "snapshot":
-            raise InvalidBDM(reason="booting from a volume snapshot is not supported.")
-        if source in ("image", "volume") and not uuid:
+        if source == "blank" and uuid:
+            raise InvalidBDM(reason="Invalid device UUID: a blank volume has none.")
+        if source in ("image", "volume", "snapshot") and not uuid:
             raise InvalidBDM(reason=f"a mapping of source_type {source} needs a uuid.")
         if dest == "local" and source != "image":
             raise InvalidBDM(reason="ephemeral and swap disks (destination_type local without "
@@ -254,8 +255,8 @@ def normalize(raw: list[dict]) -> list[dict[str, Any]]:
         if dest == "local" and boot != 0:
             raise InvalidBDM(reason="an image with destination_type local can only be the "
                                     "boot disk (boot_index 0).")
-        if source == "volume" and dest != "volume":
-            raise InvalidBDM(reason="a volume can only be mapped with destination_type "
+        if source in ("volume", "snapshot") and dest != "volume":
+            raise InvalidBDM(reason=f"a {source} can only be mapped with destination_type "
                                     "volume.")
         if source in ("image", "blank") and dest == "volume" and not size:
             raise InvalidBDM(reason="Images with destination_type 'volume' need to have a "
@@ -263,12 +264,11 @@ def normalize(raw: list[dict]) -> list[dict[str, Any]]:
                              "a blank volume needs a non-zero volume_size.")
         if size is not None and size < 0:
             raise InvalidBDM(reason="volume_size must not be negative.")
-        if source == "blank" and boot == 0:
-            raise InvalidBDM(reason="a blank volume cannot be the boot disk.")
         result.append({
             "source_type": source, "destination_type": dest, "boot_index": boot,
             "image_id": uuid if source == "image" else None,
             "volume_id": uuid if source == "volume" else None,
+            "snapshot_id": uuid if source == "snapshot" else None,
             "volume_size": size, "volume_type": entry.get("volume_type"),
             "delete_on_termination": _bool(entry.get("delete_on_termination",
                                                       dest == "local")),
@@ -319,9 +319,12 @@ def check_volumes(ctx: RequestContext, mappings: list[dict[str, Any]],
         reach = set(reached) if reach is None else reach & set(reached)
 
     for mapping in mappings:
-        if mapping["destination_type"] == "volume" and mapping["source_type"] != "volume":
+        if mapping["destination_type"] == "volume" and \
+                mapping["source_type"] not in ("volume", "snapshot"):
             narrow(type_cells(mapping["volume_type"]))
-        if mapping["source_type"] == "volume":
+        if mapping["source_type"] == "snapshot":
+            narrow(type_cells(_check_snapshot(ctx, mapping)))
+        elif mapping["source_type"] == "volume":
             try:
                 volume = services.volume.get(ctx, mapping["volume_id"])
             except exception.NotFound:
@@ -348,6 +351,74 @@ def check_volumes(ctx: RequestContext, mappings: list[dict[str, Any]],
         raise InvalidBDM(reason="the requested volumes sit on backends that no single cell "
                                 "reaches together.")
     return reach
+
+
+def _check_snapshot(ctx: RequestContext, mapping: dict[str, Any]) -> str | None:
+    """A snapshot to make a volume of must be there and available; the volume is at
+    least the snapshot's size (its size when none is given, as Nova). Returns the
+    volume type the new volume gets: the one asked for, else its source volume's."""
+    snapshot_id = mapping["snapshot_id"]
+    try:
+        snap = services.volume.get_snapshot(ctx, snapshot_id)
+    except exception.NotFound:
+        raise InvalidBDM(reason=f"failed to get snapshot {snapshot_id}.") from None
+    if snap.get("status") != "available":
+        raise InvalidBDM(reason=f"snapshot {snapshot_id} status must be 'available', not "
+                                f"'{snap.get('status')}'.")
+    mapping["volume_size"] = mapping["volume_size"] or snap["size"]
+    if mapping["volume_size"] < snap["size"]:
+        raise InvalidBDM(reason=f"volume size {mapping['volume_size']} GB is smaller than "
+                                f"snapshot {snapshot_id} ({snap['size']} GB).")
+    if mapping["volume_type"]:
+        return mapping["volume_type"]
+    try:
+        return services.volume.get(ctx, snap["volume_id"]).get("volume_type")
+    except exception.NotFound:
+        return None
+
+
+def image_mappings(image: dict[str, Any]) -> list[dict[str, Any]]:
+    """The mappings an image made by createImage of a volume-backed server carries
+    (``block_device_mapping`` with ``bdm_v2``), checked as a request's are."""
+    raw = image.get("block_device_mapping")
+    if not raw or str(image.get("bdm_v2", "")).lower() not in ("true", "1"):
+        return []
+    try:
+        entries = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise InvalidBDM(reason=f"image {image.get('id')} has a block_device_mapping that "
+                                "is not JSON.") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InvalidBDM(reason=f"image {image.get('id')} has a malformed "
+                                "block_device_mapping.")
+    converted = []
+    for entry in entries:
+        if entry.get("no_device"):
+            continue
+        source = entry.get("source_type")
+        uuid = entry.get(f"{source}_id") if source in ("image", "volume", "snapshot") \
+            else None
+        converted.append({key: entry.get(key) for key in (
+            "source_type", "destination_type", "boot_index", "volume_size", "volume_type",
+            "delete_on_termination", "device_name", "disk_bus", "device_type",
+            "guest_format") if entry.get(key) is not None} | ({"uuid": uuid} if uuid else {}))
+    return normalize(converted)
+
+
+def merge_image_mappings(image_defined: list[dict[str, Any]],
+                         requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nova's merge: the request's mappings win over the image's on the same device;
+    when the image brings a boot disk, the request's image boot disk is dropped."""
+    if any(m["boot_index"] == 0 for m in image_defined):
+        requested = [m for m in requested
+                     if not (m["boot_index"] == 0 and m["source_type"] == "image")]
+    taken = {m["device_name"] for m in requested if m["device_name"]}
+    merged = requested + [m for m in image_defined if m["device_name"] not in taken]
+    boots = sorted(m["boot_index"] for m in merged if m["boot_index"] is not None)
+    if boots != list(range(len(boots))):
+        raise InvalidBDM(reason="Boot sequence for the instance and image/block device "
+                                "mapping combination is not valid.")
+    return merged
 
 
 def reserve_existing(ctx: RequestContext, instance_uuid: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from transcell.api.compute.microversion import APIVersion
@@ -47,11 +49,13 @@ def test_normalize_boot_mappings():
       {"uuid": IMAGE, "source_type": "image", "destination_type": "volume", "boot_index": 0,
        "volume_size": 1}], "Boot sequence"),
     ([{"uuid": VOLUME, "source_type": "volume", "boot_index": "x"}], "boot_index"),
-    ([{"source_type": "snapshot", "uuid": VOLUME, "boot_index": 0}], "snapshot"),
+    ([{"source_type": "snapshot", "boot_index": 0}], "needs a uuid"),
+    ([{"source_type": "snapshot", "uuid": VOLUME, "destination_type": "local",
+       "boot_index": 0}], "not supported"),
     ([{"source_type": "blank", "destination_type": "local", "volume_size": 1}],
      "not supported"),
     ([{"source_type": "blank", "destination_type": "volume", "volume_size": 1,
-       "boot_index": 0}], "blank volume cannot be the boot disk"),
+       "boot_index": 0, "uuid": VOLUME}], "Invalid device UUID"),
     ([{"source_type": "volume", "boot_index": 0}], "needs a uuid"),
     ([{"uuid": VOLUME, "source_type": "volume", "boot_index": 0,
        "delete_on_termination": "maybe"}], "boolean"),
@@ -63,6 +67,45 @@ def test_normalize_refuses(mappings, message):
     with pytest.raises(Invalid) as caught:
         volumes.normalize(mappings)
     assert message in caught.value.message
+
+
+def test_snapshot_and_blank_boot_disks_as_nova_accepts_them():
+    [snap] = volumes.normalize([{"source_type": "snapshot", "uuid": VOLUME,
+                                 "destination_type": "volume", "boot_index": 0}])
+    assert (snap["snapshot_id"], snap["volume_id"], snap["volume_size"]) == \
+        (VOLUME, None, None)
+    [blank] = volumes.normalize([{"source_type": "blank", "destination_type": "volume",
+                                  "volume_size": 1, "boot_index": 0}])
+    assert volumes.boot_disk([blank]) is blank
+
+
+def test_an_images_mappings_merge_under_the_requests():
+    image = {"id": IMAGE, "bdm_v2": "True", "block_device_mapping": json.dumps([
+        {"source_type": "snapshot", "destination_type": "volume", "snapshot_id": VOLUME,
+         "volume_id": None, "boot_index": 0, "device_name": "/dev/vda", "volume_size": 2,
+         "delete_on_termination": True, "no_device": None},
+        {"source_type": "snapshot", "destination_type": "volume", "snapshot_id": IMAGE,
+         "boot_index": None, "device_name": "/dev/vdb", "volume_size": 1},
+        {"no_device": True, "device_name": "/dev/vdc"}])}
+    defined = volumes.image_mappings(image)
+    assert [(m["snapshot_id"], m["boot_index"], m["volume_size"]) for m in defined] == \
+        [(VOLUME, 0, 2), (IMAGE, None, 1)]
+    assert volumes.image_mappings({"block_device_mapping": "[]"}) == []
+    assert volumes.image_mappings({"id": IMAGE}) == []
+    # the request's device wins, and the image's boot disk replaces the request's image one
+    requested = volumes.normalize([
+        {"uuid": IMAGE, "source_type": "image", "boot_index": 0},
+        {"source_type": "blank", "destination_type": "volume", "volume_size": 3,
+         "device_name": "/dev/vdb"}])
+    merged = volumes.merge_image_mappings(defined, requested)
+    assert [(m["source_type"], m["device_name"], m["boot_index"]) for m in merged] == \
+        [("blank", "/dev/vdb", None), ("snapshot", "/dev/vda", 0)]
+    with pytest.raises(Invalid):
+        volumes.merge_image_mappings(defined, volumes.normalize([
+            {"uuid": VOLUME, "source_type": "volume", "boot_index": 0,
+             "device_name": "/dev/vdd"}]))
+    with pytest.raises(Invalid):
+        volumes.image_mappings({"bdm_v2": True, "block_device_mapping": "{not json"})
 
 
 def test_is_volume_backed():

@@ -141,6 +141,26 @@ def _flavor(flavor_ref: str) -> dict:
         return flavor_to_dict(row)
 
 
+def _with_image_mappings(ctx, image_ref: str, mappings: list[dict]) -> list[dict]:
+    """The request's mappings merged with those its image carries (an image made by
+    createImage of a volume-backed server maps a snapshot of each volume), as Nova.
+
+    An imageRef that cannot be read beside a request that boots from its own
+    volume changes nothing (the image is not what boots there).
+    """
+    if not image_ref:
+        return mappings
+    try:
+        image = _image(ctx, image_ref)
+    except exception.Invalid:
+        boot = volumes.boot_disk(mappings)
+        if boot is not None and boot["destination_type"] == "volume":
+            return mappings
+        raise
+    defined = volumes.image_mappings(image)
+    return volumes.merge_image_mappings(defined, mappings) if defined else mappings
+
+
 def _image(ctx, image_ref: str) -> dict:
     image_id = str(image_ref).rstrip("/").rsplit("/", 1)[-1]
     try:
@@ -259,11 +279,12 @@ def create(req: webob.Request) -> webob.Response:
     multiple_create.check_personality(ctx, server)
     security_groups = multiple_create.check_security_groups(ctx, server)
     mappings = volumes.normalize(server.get("block_device_mapping_v2") or [])
+    image_ref = server.get("imageRef") or ""
+    mappings = _with_image_mappings(ctx, image_ref, mappings)
     if count.maximum > 1 and any(m.get("source_type") == "volume" for m in mappings):
         raise exception.Invalid("Cannot attach one or more volumes to multiple instances")
     boot = volumes.boot_disk(mappings)
     volume_backed = boot is not None and boot["destination_type"] == "volume"
-    image_ref = server.get("imageRef") or ""
     if boot is not None and not volume_backed:
         if image_ref and boot["image_id"] != image_ref.rstrip("/").rsplit("/", 1)[-1]:
             raise exception.Invalid("The image in block_device_mapping_v2 differs from "
