@@ -42,7 +42,8 @@ from transcell.faults import hold_point
 from transcell.move import binding, copy, reach, records
 from transcell.move import saga as sagas
 from transcell.move import volumes as volume_moves
-from transcell.move.saga import Runner, Saga, SagaLost, Step
+from transcell.move.saga import Runner, Saga, Step
+from transcell.move.saga_task import SagaTask
 from transcell.move.task import (
     ctx_of,
     is_cross_cell,
@@ -99,8 +100,11 @@ def unshelve_spec(server: dict, res: dict[str, Any]) -> dict:
     return spec
 
 
-class UnshelveTask:
+class UnshelveTask(SagaTask):
     """Runs, rolls back and resumes unshelves; one instance serves the conductor."""
+
+    noun = "unshelve"
+    interrupted = "The unshelve was interrupted and undone."
 
     def __init__(self) -> None:
         self.compute = ComputeAPI()
@@ -125,55 +129,14 @@ class UnshelveTask:
             return
         self.run(saga)
 
-    def run(self, saga: Saga) -> None:
-        try:
-            self.runner.forward(saga)
-        except SagaLost:
-            raise
-        except Exception as exc:
-            saga = saga.refresh()
-            if saga.flipped:
-                LOG.exception("Unshelve %s failed after its flip; it is finished on the "
-                              "next pass", saga.uuid)
-                saga.error = str(exc)
-                saga.save()
-                return
-            LOG.warning("Unshelve %s of %s failed: %s; undoing it", saga.uuid,
-                        saga.instance_uuid, exc)
-            self.roll_back(saga, exc)
-            return
-        self._finish(saga)
-
-    def resume(self, saga: Saga) -> None:
-        """A saga a dead conductor left: start it, finish it past its flip, else undo it."""
-        if saga.status == sagas.MOVING and not saga.flipped and all(
-                step["state"] == sagas.PENDING for step in saga.steps):
-            self.start(saga)
-        elif saga.status == sagas.MOVING and saga.flipped:
-            self.run(saga)
-        elif saga.status in (sagas.MOVING, sagas.UNDOING):
-            self.roll_back(saga, exception.TranscellError(
-                saga.error or "The unshelve was interrupted and undone."))
-
-    def roll_back(self, saga: Saga, error: BaseException) -> None:
-        """Undo every step that ran; the server is SHELVED_OFFLOADED where it was."""
-        ctx = ctx_of(saga)
-        saga.status = sagas.UNDOING
-        saga.error = saga.error or str(error) or type(error).__name__
+    def _give_up(self, saga: Saga, error: BaseException) -> None:
+        saga.status = sagas.FAILED
         saga.save()
-        try:
-            self.runner.undo(saga)
-        except SagaLost:
-            raise
-        except Exception as undo_error:
-            attempts = saga.resources.get("undo_attempts", 0) + 1
-            saga.remember(undo_attempts=attempts)
-            LOG.exception("Undoing unshelve %s failed (attempt %d)", saga.uuid, attempts)
-            if attempts < CONF.conductor.move_undo_attempts:
-                return  # the next pass tries again
-            saga.status = sagas.FAILED
-            saga.save()
-            error = undo_error
+        self._rolled_back(saga, error)
+
+    def _rolled_back(self, saga: Saga, error: BaseException) -> None:
+        """The server is SHELVED_OFFLOADED where it was, with the reason as its fault."""
+        ctx = ctx_of(saga)
         cell = source_cell(saga)
         uuid = saga.instance_uuid
         saga.fence()
@@ -326,7 +289,7 @@ class UnshelveTask:
         volume_moves.point_rows(saga, source, at_dest=False)
 
     # after the flip ---------------------------------------------------------------
-    def _finish(self, saga: Saga) -> None:
+    def _succeeded(self, saga: Saga) -> None:
         """Past the flip: drop what the offloaded server kept (its old cell's rows, the
         parked volume attachments, the snapshot); each write converges when repeated."""
         ctx = ctx_of(saga)

@@ -30,7 +30,8 @@ from transcell.context import RequestContext
 from transcell.move import binding, copy, plan, reach, records
 from transcell.move import saga as sagas
 from transcell.move import volumes as volume_moves
-from transcell.move.saga import Runner, Saga, SagaLost, Step
+from transcell.move.saga import Runner, Saga, Step
+from transcell.move.saga_task import SagaTask
 from transcell.registry import services
 
 LOG = logging.getLogger(__name__)
@@ -101,8 +102,11 @@ def unmap(saga: Saga) -> None:
     records.set_hidden(target_cell(saga), uuid, True)
 
 
-class MoveTask:
+class MoveTask(SagaTask):
     """Runs, rolls back and resumes moves; one instance serves the conductor."""
+
+    noun = "move"
+    interrupted = "The move was interrupted before its point of no return and was undone."
 
     def __init__(self) -> None:
         self.compute = ComputeAPI()
@@ -133,62 +137,9 @@ class MoveTask:
             return
         self.run(saga)
 
-    def run(self, saga: Saga) -> None:
-        """Forward until done; on failure before the flip, undo."""
-        try:
-            self.runner.forward(saga)
-        except SagaLost:
-            raise  # overtaken: the conductor that holds the saga now decides
-        except Exception as exc:
-            saga = saga.refresh()
-            if saga.flipped:
-                LOG.exception("Move %s failed after its point of no return; it will be "
-                              "finished on the next pass", saga.uuid)
-                saga.error = str(exc)
-                saga.save()
-                return
-            LOG.warning("Move %s of %s failed: %s; undoing it", saga.uuid,
-                        saga.instance_uuid, exc)
-            self.roll_back(saga, exc)
-            return
-        self._moved(saga)
-
-    def resume(self, saga: Saga) -> None:
-        """Pick up a move a dead conductor left: finish after the flip, undo before it.
-
-        A move nobody started yet (the API accepted it, then the process died
-        before a conductor took it) is started: the 202 promised it.
-        """
-        if saga.status == sagas.MOVING and not saga.flipped and all(
-                step["state"] == sagas.PENDING for step in saga.steps):
-            LOG.info("Starting accepted move %s", saga.uuid)
-            self.start(saga)
-        elif saga.status == sagas.MOVING and saga.flipped:
-            LOG.info("Finishing move %s (past its point of no return)", saga.uuid)
-            self.run(saga)
-        elif saga.status in (sagas.MOVING, sagas.UNDOING):
-            LOG.info("Undoing unfinished move %s", saga.uuid)
-            self.roll_back(saga, exception.TranscellError(
-                saga.error or "The move was interrupted before its point of no return and "
-                              "was undone."))
-
     # rollback ---------------------------------------------------------------
-    def roll_back(self, saga: Saga, error: BaseException) -> None:
+    def _rolled_back(self, saga: Saga, error: BaseException) -> None:
         ctx = ctx_of(saga)
-        saga.status = sagas.UNDOING
-        saga.error = saga.error or str(error) or type(error).__name__
-        saga.save()
-        try:
-            self.runner.undo(saga)
-        except SagaLost:
-            raise
-        except Exception as undo_error:
-            attempts = saga.resources.get("undo_attempts", 0) + 1
-            saga.remember(undo_attempts=attempts)
-            LOG.exception("Undoing move %s failed (attempt %d)", saga.uuid, attempts)
-            if attempts >= CONF.conductor.move_undo_attempts:
-                self._give_up(saga, undo_error)
-            return
         cell = source_cell(saga)
         uuid = saga.instance_uuid
         saga.fence()
@@ -205,7 +156,6 @@ class MoveTask:
                              priority="ERROR")
 
     def _give_up(self, saga: Saga, error: BaseException) -> None:
-        """Compensation keeps failing: stop retrying and show the operator where it stands."""
         saga.status = sagas.FAILED
         saga.save()
         cell = cells.cell_of_instance(saga.instance_uuid)
@@ -487,7 +437,7 @@ class MoveTask:
         volume_moves.point_rows(saga, source, at_dest=False)
 
     # after the flip -----------------------------------------------------------
-    def _moved(self, saga: Saga) -> None:
+    def _succeeded(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
         owner = target_cell(saga)
         uuid = saga.instance_uuid
