@@ -205,6 +205,6 @@ def test_tags_api(alice):
 
 
 def test_unknown_route_and_method(alice):
-    assert error_of(alice("GET", "/v2.0/routers"))["type"] == "HTTPNotFound"
+    assert error_of(alice("GET", "/v2.0/floatingips"))["type"] == "HTTPNotFound"
     resp = alice("PATCH", "/v2.0/networks")
     assert resp.status_int == 405
