@@ -17,6 +17,7 @@ from transcell.cell import Cell
 from transcell.compute import actions, port_groups, shelving
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
+from transcell.compute.event_ops import EventOperations
 from transcell.compute.image_ops import ImageOperations
 from transcell.compute.move_ops import MoveOperations
 from transcell.compute.power_ops import POWER_TASK_STATES, PowerOperations
@@ -44,10 +45,11 @@ BUILD_TASK_STATES = (vm.SCHEDULING, vm.NETWORKING, vm.SPAWNING)
 
 
 class ComputeManager(MoveOperations, VolumeOperations, PowerOperations, ImageOperations,
-                     ShelveOperations):
+                     ShelveOperations, EventOperations):
     #: messages of major 1 up to this minor are accepted (1.2: attach_volume,
-    #: detach_volume; 1.3: the everyday server actions, snapshots and shelving)
-    RPC_API_VERSION = "1.3"
+    #: detach_volume; 1.3: the everyday server actions, snapshots and shelving;
+    #: 1.4: external events and assisted volume snapshots)
+    RPC_API_VERSION = "1.4"
 
     def __init__(self, host: str, cell: Cell, driver: ComputeDriver, traits: list[str]):
         self.host = host

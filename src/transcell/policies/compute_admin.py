@@ -1,6 +1,7 @@
 """Compute API policy defaults, under Nova's rule names:
 
-Quotas, flavor access, hypervisor extras, usage, os-hosts and the image proxy.
+Quotas, flavor access, hypervisor extras, usage, os-hosts, the image proxy, and
+the calls other services make (external events, assisted volume snapshots).
 The image proxy has no rules of its own, as in Nova: the image service it
 calls enforces its own policy with the caller's token.
 """
@@ -12,6 +13,7 @@ from oslo_policy import policy as oslo_policy
 ADMIN = "rule:admin_api"
 READER_OR_ADMIN = "rule:project_reader_or_admin"
 ANYONE = "@"
+ADMIN_OR_SERVICE = "rule:admin_or_service"
 
 QUOTA_SET = "/os-quota-sets/{tenant_id}"
 QUOTA_CLASS = "/os-quota-class-sets/{id}"
@@ -65,6 +67,16 @@ _RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("GET", "/os-hosts/{host_name}/shutdown")]),
     ("os_compute_api:os-hosts:start", ADMIN, "Start a host (before 2.43).",
      [("GET", "/os-hosts/{host_name}/startup")]),
+    # what the network and volume services tell compute, and nobody else
+    ("os_compute_api:os-server-external-events:create", ADMIN_OR_SERVICE,
+     "Tell servers' compute hosts of events (network-vif-plugged, volume-extended, ...).",
+     [("POST", "/os-server-external-events")]),
+    ("os_compute_api:os-assisted-volume-snapshots:create", ADMIN_OR_SERVICE,
+     "Have the host of the server a volume is attached to snapshot the volume's file.",
+     [("POST", "/os-assisted-volume-snapshots")]),
+    ("os_compute_api:os-assisted-volume-snapshots:delete", ADMIN_OR_SERVICE,
+     "Have the host of the server a volume is attached to delete a snapshot of it.",
+     [("DELETE", "/os-assisted-volume-snapshots/{snapshot_id}")]),
 ]
 
 

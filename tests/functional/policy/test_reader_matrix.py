@@ -285,6 +285,10 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         f"{COMPUTE}/os-volumes", {"volume": {"size": 1, "display_name": "reader-vol"}})],
     ("compute", "/v2.1/os-volumes", "DELETE"): lambda w: [Call(
         f"{COMPUTE}/os-volumes", expect=(404,))],
+    ("compute", "/v2.1/os-snapshots", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-snapshots", {"snapshot": {"volume_id": w["volume"], "force": True}})],
+    ("compute", "/v2.1/os-snapshots/{snapshot_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-snapshots/{w['volume_snapshot']}")],
     ("compute", "/v2.1/os-volumes/{volume_id}", "DELETE"): lambda w: [Call(
         f"{COMPUTE}/os-volumes/{w['volume']}")],
     ("compute", "/v2.1/os-services/{service_id}", "PUT"): lambda w: [Call(
@@ -317,6 +321,18 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         lambda w: [Call(S.format(server=w["server"]) + f"/os-volume_attachments/{READER_VOLUME}")],
     ("compute", "/v2.1/os-transcell-move-plans", "POST"): lambda w: [Call(
         f"{COMPUTE}/os-transcell-move-plans", {"move_plan": {"server_id": w["server"]}})],
+    # what other services tell compute: the demo server's events, its volume's snapshot
+    ("compute", "/v2.1/os-server-external-events", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-server-external-events", {"events": [
+            {"name": "power-update", "server_uuid": w["server"], "tag": "POWER_OFF"}]},
+        headers=_mv("2.76"))],
+    ("compute", "/v2.1/os-assisted-volume-snapshots", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-assisted-volume-snapshots", {"snapshot": {
+            "volume_id": w["volume"], "create_info": {
+                "snapshot_id": READER_VOLUME, "type": "qcow2", "new_file": "reader"}}})],
+    ("compute", "/v2.1/os-assisted-volume-snapshots/{snapshot_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-assisted-volume-snapshots/{READER_VOLUME}?delete_info="
+        + json.dumps({"volume_id": w["volume"]}))],
     ("compute", "/v2.1/os-quota-sets/{tenant_id}", "PUT"): lambda w: [Call(
         f"{COMPUTE}/os-quota-sets/{w['demo_project']}", {"quota_set": {"instances": 1000}})],
     ("compute", "/v2.1/os-quota-sets/{tenant_id}", "DELETE"): lambda w: [Call(

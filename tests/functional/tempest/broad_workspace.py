@@ -99,25 +99,30 @@ NETWORK_FEATURES: dict[str, str] = {
     "ipv6_subnet_attributes": "false",
 }
 
-#: The second account set: user -> (project, role). Projects of their own, so the
+CONCURRENCY = 2
+
+#: The second account set: user -> (project, roles). Projects of their own, so the
 #: second worker's servers and quotas never meet the first's.
 EXTRA_PROJECTS = ("demo2", "alt2")
-EXTRA_USERS: dict[str, tuple[str, str]] = {
-    "admin2": ("admin", "admin"),
-    "demo2": ("demo2", "member"),
-    "alt2": ("alt2", "member"),
-    "reader2": ("demo2", "reader"),
-    "manager2": ("demo2", "manager"),
+EXTRA_USERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "admin2": ("admin", ("admin",)),
+    "demo2": ("demo2", ("member",)),
+    "alt2": ("alt2", ("member",)),
+    "reader2": ("demo2", ("reader",)),
+    "manager2": ("demo2", ("manager",)),
     # Tempest's service persona (server external events, assisted snapshots)
-    "tempest-service": ("service", "service"),
+    "tempest-service": ("service", ("service",)),
+    # ... and the one that is also an administrator (``['service_user', 'admin',
+    # 'service']``). Tempest may hand any of these out as a plain admin too, and a
+    # class holds two admin accounts at once: with two per worker a class asking
+    # for both always finds one left.
+    **{f"tempest-service-admin{n}": ("service", ("admin", "service"))
+       for n in range(1, 2 * CONCURRENCY + 1)},
 }
 
 #: A second public image with the base image's bytes (the chunk store keeps them
 #: once), so Tempest's rebuild-to-another-image tests have ``image_ref_alt``.
 ALT_IMAGE_NAME = "transcell-base-alt"
-
-CONCURRENCY = 2
-
 
 def provision_extra_accounts(state_dir: str) -> list[dict]:
     """Add the second account set to the state directory's identity file before
@@ -139,7 +144,7 @@ def provision_extra_accounts(state_dir: str) -> list[dict]:
     roles = {r["name"]: r["id"] for r in data["roles"]}
     users = {u["name"]: u for u in data["users"]}
     accounts = []
-    for user_name, (project_name, role) in EXTRA_USERS.items():
+    for user_name, (project_name, user_roles) in EXTRA_USERS.items():
         project = projects[project_name]
         user = users.get(user_name)
         if user is None:
@@ -148,14 +153,15 @@ def provision_extra_accounts(state_dir: str) -> list[dict]:
                     "password": secrets.token_urlsafe(store.PASSWORD_BYTES),
                     "default_project_id": project["id"]}
             data["users"].append(user)
-        grant = {"user_id": user["id"], "project_id": project["id"],
-                 "role_id": roles[role]}
-        if grant not in data["assignments"]:
-            data["assignments"].append(grant)
+        for role in user_roles:
+            grant = {"user_id": user["id"], "project_id": project["id"],
+                     "role_id": roles[role]}
+            if grant not in data["assignments"]:
+                data["assignments"].append(grant)
         accounts.append({
             "username": user_name, "password": user["password"],
             "project_name": project_name, "user_domain_name": store.DEFAULT_DOMAIN_NAME,
-            "project_domain_name": store.DEFAULT_DOMAIN_NAME, "roles": [role],
+            "project_domain_name": store.DEFAULT_DOMAIN_NAME, "roles": list(user_roles),
             "resources": {"network": tw.NETWORK_NAME},
         })
     statefiles.write_atomic(idstore.path, json.dumps(data, indent=1, sort_keys=True))

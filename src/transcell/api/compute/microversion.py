@@ -23,8 +23,7 @@ MIN_VERSION = "2.1"
 #: without usage figures (2.88), attachments known by their attachment and mapping
 #: ids (2.89), a server's own hostname (2.90) and unshelving onto a named host
 #: (2.91). Routes Nova added in this range for resources transcell does not serve
-#: (server topology, external events) stay 404, as every such resource does at
-#: every version.
+#: (server topology) stay 404, as every such resource does at every version.
 MAX_VERSION = "2.91"
 
 SERVICE_TYPE = "compute"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transcell.api.compute import (
     aggregates,
+    assisted_volume_snapshots,
     availability_zones,
     extensions,
     flavor_access,
@@ -24,12 +25,14 @@ from transcell.api.compute import (
     quota_sets,
     security_groups,
     server_actions,
+    server_external_events,
     server_groups,
     server_metadata,
     server_tags,
     servers,
     services,
     simple_tenant_usage,
+    snapshot_proxy,
     usage_audit_log,
     versions,
     volume_attachments,
@@ -63,6 +66,10 @@ ROUTES = {
                         "DELETE": volume_proxy.no_id},
     f"{V}/os-volumes/detail": {"GET": volume_proxy.detail},
     f"{V}/os-volumes/{{volume_id}}": {"GET": volume_proxy.show, "DELETE": volume_proxy.delete},
+    f"{V}/os-snapshots": {"GET": snapshot_proxy.index, "POST": snapshot_proxy.create},
+    f"{V}/os-snapshots/detail": {"GET": snapshot_proxy.detail},
+    f"{V}/os-snapshots/{{snapshot_id}}": {"GET": snapshot_proxy.show,
+                                          "DELETE": snapshot_proxy.delete},
     f"{V}/os-instance_usage_audit_log": {"GET": usage_audit_log.index},
     f"{V}/os-instance_usage_audit_log/{{before_timestamp}}": {"GET": usage_audit_log.show},
     # flavors
@@ -158,4 +165,9 @@ ROUTES = {
                                                  "PUT": quota_classes.update},
     f"{V}/os-migrations": {"GET": migrations.index},
     f"{V}/os-transcell-move-plans": {"POST": move_plans.create},
+    # what other services tell compute
+    f"{V}/os-server-external-events": {"POST": server_external_events.create},
+    f"{V}/os-assisted-volume-snapshots": {"POST": assisted_volume_snapshots.create},
+    f"{V}/os-assisted-volume-snapshots/{{snapshot_id}}": {
+        "DELETE": assisted_volume_snapshots.delete},
 }

@@ -271,3 +271,20 @@ class ComputeDriver(abc.ABC):
     def write_volume(self, uuid: str, volume_id: str, offset: int, data: bytes) -> None:
         """Write into an attached volume the way the guest writes."""
         raise NotImplementedError
+
+    # what other services report -----------------------------------------------
+
+    def record_external_event(self, uuid: str, event: dict) -> None:
+        """Take note of an event another service sent about the guest (``name``,
+        ``status``, ``tag``); a driver that needs nothing from them ignores them."""
+        return None
+
+    def volume_snapshot_create(self, uuid: str, volume_id: str, create_info: dict) -> None:
+        """Snapshot an attached volume for the volume service (assisted snapshots of
+        volumes kept as files the hypervisor writes)."""
+        raise NotImplementedError
+
+    def volume_snapshot_delete(self, uuid: str, volume_id: str, snapshot_id: str,
+                               delete_info: dict) -> None:
+        """Delete a snapshot ``volume_snapshot_create`` made."""
+        raise NotImplementedError

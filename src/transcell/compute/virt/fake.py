@@ -14,6 +14,8 @@ Layout, all of it on disk so a restarted agent sees the same host::
     instances_dir/<uuid>/guest.json      the simulated guest: power state, name, size
     instances_dir/<uuid>/volumes.json    its volumes: id -> device path (from the
                                          connection info) and device name; root volume
+    instances_dir/<uuid>/events.json     the external events it was told of, newest last
+    instances_dir/<uuid>/volume_snapshots.json  assisted snapshots of its volumes
 
 A guest and its disks live apart: destroying the guest with
 ``destroy_disks=False`` leaves ``disk``, ``disk.json`` and ``volumes.json`` in
@@ -519,3 +521,65 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    # -- what other services report ------------------------------------------
+
+    #: external events kept per guest (the oldest go first)
+    EVENTS_KEPT = 100
+
+    @_injectable
+    def record_external_event(self, uuid: str, event: dict) -> None:
+        uuid = _safe_name(uuid, "instance uuid")
+        with self._lock_for(uuid):
+            self._load_guest(uuid)
+            path = os.path.join(self._instance_dir(uuid), "events.json")
+            events = (_read_json(path) or {}).get("events", [])
+            events.append({"name": event.get("name"), "status": event.get("status"),
+                           "tag": event.get("tag"), "at": _now()})
+            _write_json_atomically(path, {"events": events[-self.EVENTS_KEPT:]})
+
+    def external_events(self, uuid: str) -> list[dict]:
+        """What ``record_external_event`` kept for the guest, oldest first."""
+        path = os.path.join(self._instance_dir(_safe_name(uuid, "instance uuid")),
+                            "events.json")
+        return (_read_json(path) or {}).get("events", [])
+
+    def _snapshots_path(self, uuid: str) -> str:
+        return os.path.join(self._instance_dir(uuid), "volume_snapshots.json")
+
+    @_injectable
+    def volume_snapshot_create(self, uuid: str, volume_id: str, create_info: dict) -> None:
+        """Record the snapshot: which volume, its file and size now, and the overlay
+        file the volume service named. A hypervisor would start writing the guest's
+        changes into ``new_file`` from here; the fake guest writes nothing on its own,
+        so the record is all the fake driver needs."""
+        uuid = _safe_name(uuid, "instance uuid")
+        with self._lock_for(uuid):
+            self._load_guest(uuid)
+            path = self._device(uuid, volume_id, writing=False)
+            record = _read_json(self._snapshots_path(uuid)) or {"snapshots": {}}
+            snapshot_id = str(create_info.get("snapshot_id"))
+            record["snapshots"][snapshot_id] = {
+                "volume_id": volume_id, "device_path": path, "size": os.path.getsize(path),
+                "type": create_info.get("type"), "new_file": create_info.get("new_file"),
+                "id": create_info.get("id"), "created_at": _now()}
+            _write_json_atomically(self._snapshots_path(uuid), record)
+
+    @_injectable
+    def volume_snapshot_delete(self, uuid: str, volume_id: str, snapshot_id: str,
+                               delete_info: dict) -> None:
+        """Forget the snapshot (by its snapshot id, or the id it was created with);
+        one it never made is nothing to delete."""
+        uuid = _safe_name(uuid, "instance uuid")
+        with self._lock_for(uuid):
+            record = _read_json(self._snapshots_path(uuid)) or {"snapshots": {}}
+            snapshots = record["snapshots"]
+            for key, entry in list(snapshots.items()):
+                if entry["volume_id"] == volume_id and snapshot_id in (key, entry.get("id")):
+                    del snapshots[key]
+            _write_json_atomically(self._snapshots_path(uuid), record)
+
+    def volume_snapshots(self, uuid: str) -> dict[str, dict]:
+        """The snapshots ``volume_snapshot_create`` recorded, by snapshot id."""
+        record = _read_json(self._snapshots_path(_safe_name(uuid, "instance uuid")))
+        return (record or {"snapshots": {}})["snapshots"]
