@@ -38,6 +38,7 @@ from transcell.api.compute import (
     server_actions,
     server_tags,
     services,
+    snapshot_proxy,
     volume_proxy,
 )
 from transcell.api.compute import routes as compute_routes
@@ -192,6 +193,7 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     (f"{V}/os-security-groups/{{group_id}}", "PUT"): [security_groups.GROUP_SCHEMA],
     (f"{V}/os-security-group-rules", "POST"): [security_groups.RULE_SCHEMA],
     (f"{V}/os-volumes", "POST"): [volume_proxy.CREATE_SCHEMA],
+    (f"{V}/os-snapshots", "POST"): [snapshot_proxy.CREATE_SCHEMA],
     ("/v2/images", "POST"): [_image_create_schema()],
     ("/v2/images/{image_id}", "PATCH"): [_PATCH],
     **_metadef_schemas(),

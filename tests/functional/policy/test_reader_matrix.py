@@ -285,6 +285,10 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         f"{COMPUTE}/os-volumes", {"volume": {"size": 1, "display_name": "reader-vol"}})],
     ("compute", "/v2.1/os-volumes", "DELETE"): lambda w: [Call(
         f"{COMPUTE}/os-volumes", expect=(404,))],
+    ("compute", "/v2.1/os-snapshots", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-snapshots", {"snapshot": {"volume_id": w["volume"], "force": True}})],
+    ("compute", "/v2.1/os-snapshots/{snapshot_id}", "DELETE"): lambda w: [Call(
+        f"{COMPUTE}/os-snapshots/{w['volume_snapshot']}")],
     ("compute", "/v2.1/os-volumes/{volume_id}", "DELETE"): lambda w: [Call(
         f"{COMPUTE}/os-volumes/{w['volume']}")],
     ("compute", "/v2.1/os-services/{service_id}", "PUT"): lambda w: [Call(

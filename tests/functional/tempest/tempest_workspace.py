@@ -364,7 +364,7 @@ def _enable_volumes(cloud: CloudProcess, conf: configparser.ConfigParser) -> Non
     conf["volume-feature-enabled"] = {
         "api_v3": "true",
         "backup": "false",
-        "snapshot": "false",
+        "snapshot": "true",
         "clone": "true",
         "manage_volume": "false",
         "manage_snapshot": "false",

@@ -243,3 +243,47 @@ def test_audit_notices_a_snapshot_whose_file_is_gone(vcloud):
         os.rename(path + ".away", path)
     assert ("snapshot-file-missing", snap["id"]) not in problems()
     assert call(vcloud, "DELETE", f"/volumes/{volume['id']}?cascade=true").status_code == 202
+
+
+def test_novas_snapshot_proxy_until_236(vcloud):
+    volume = create(vcloud, name="proxied")
+    base = "/compute/v2.1/os-snapshots"
+
+    def nova(method: str, path: str = "", version: str = "2.35", **kwargs):
+        return vcloud.request(method, base + path, cloud=USER, version=version, **kwargs)
+
+    before = _all_snapshots(vcloud)
+    for body in ({"snapshot": {}}, {"snapshot": {"volume_id": volume["id"], "force": "x"}},
+                 {"snapshot": {"volume_id": volume["id"], "size": 1}}):
+        resp = nova("POST", json=body)
+        assert resp.status_code == 400 and "badRequest" in resp.json(), resp.text
+    resp = nova("POST", json={"snapshot": {"volume_id": str(uuid.uuid4())}})
+    assert resp.status_code == 404, resp.text
+    resp = nova("POST", json={"snapshot": {"volume_id": volume["id"]}}, version="2.36")
+    assert resp.status_code == 404, resp.text
+    assert _all_snapshots(vcloud) == before
+    resp = nova("POST", json={"snapshot": {"volume_id": volume["id"],
+                                           "display_name": "via-nova", "force": "true"}})
+    assert resp.status_code == 200, resp.text
+    snap = resp.json()["snapshot"]
+    assert (snap["volumeId"], snap["displayName"], snap["status"], snap["size"]) == \
+        (volume["id"], "via-nova", "available", 1)
+    assert set(snap) == {"id", "volumeId", "status", "size", "createdAt", "displayName",
+                         "displayDescription"}
+    assert nova("GET", f"/{snap['id']}").json()["snapshot"] == snap
+    for path in ("", "/detail"):
+        assert snap["id"] in [s["id"] for s in nova("GET", path).json()["snapshots"]]
+    assert nova("GET", f"/{snap['id']}", version="2.36").status_code == 404
+    assert vcloud.request("DELETE", f"{base}/{snap['id']}", cloud=READER,
+                          version="2.35").status_code == 403
+    assert nova("DELETE", f"/{snap['id']}").status_code == 202
+    assert nova("GET", f"/{snap['id']}").status_code == 404
+    # the volume proxy makes a volume of a snapshot too
+    snap = _snap(vcloud, volume["id"])["snapshot"]
+    resp = vcloud.request("POST", "/compute/v2.1/os-volumes", cloud=USER, version="2.35",
+                          json={"volume": {"size": 1, "snapshot_id": snap["id"]}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["volume"]["snapshotId"] == snap["id"]
+    made = resp.json()["volume"]["id"]
+    assert call(vcloud, "DELETE", f"/volumes/{made}").status_code == 202
+    assert call(vcloud, "DELETE", f"/volumes/{volume['id']}?cascade=true").status_code == 202

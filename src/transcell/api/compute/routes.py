@@ -32,6 +32,7 @@ from transcell.api.compute import (
     servers,
     services,
     simple_tenant_usage,
+    snapshot_proxy,
     usage_audit_log,
     versions,
     volume_attachments,
@@ -65,6 +66,10 @@ ROUTES = {
                         "DELETE": volume_proxy.no_id},
     f"{V}/os-volumes/detail": {"GET": volume_proxy.detail},
     f"{V}/os-volumes/{{volume_id}}": {"GET": volume_proxy.show, "DELETE": volume_proxy.delete},
+    f"{V}/os-snapshots": {"GET": snapshot_proxy.index, "POST": snapshot_proxy.create},
+    f"{V}/os-snapshots/detail": {"GET": snapshot_proxy.detail},
+    f"{V}/os-snapshots/{{snapshot_id}}": {"GET": snapshot_proxy.show,
+                                          "DELETE": snapshot_proxy.delete},
     f"{V}/os-instance_usage_audit_log": {"GET": usage_audit_log.index},
     f"{V}/os-instance_usage_audit_log/{{before_timestamp}}": {"GET": usage_audit_log.show},
     # flavors

@@ -111,8 +111,6 @@ def create(req: webob.Request) -> webob.Response:
     body = read_json(req)
     validate(CREATE_SCHEMA, body)
     wanted = body["volume"]
-    if wanted.get("snapshot_id"):
-        raise exception.NotFound(f"Snapshot {wanted['snapshot_id']} could not be found.")
     size = int(wanted["size"])
     if size < 1:
         raise exception.Invalid("Invalid input for field/attribute size. Value: "
@@ -122,7 +120,7 @@ def create(req: webob.Request) -> webob.Response:
         description=wanted.get("display_description"),
         volume_type=wanted.get("volume_type"),
         availability_zone=wanted.get("availability_zone"),
-        metadata=wanted.get("metadata"))
+        metadata=wanted.get("metadata"), snapshot_id=wanted.get("snapshot_id") or None)
     return json_response({"volume": _view(made)})
 
 
