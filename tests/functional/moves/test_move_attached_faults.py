@@ -21,6 +21,10 @@ from test_kill_matrix import hold, kill_and_restart, wait_reached
 
 from transcell.move import plan
 
+#: The fault and kill matrix of the volume and port steps: in `make test`, not in
+#: `make test-fast`.
+pytestmark = pytest.mark.slow
+
 MOVE = {"resize": {"flavorRef": "21", "transcell:readdress_ports": True}}
 #: The steps after which a kill lands; "allocations" and "target_db" touch neither
 #: volumes nor ports and are covered by the kill matrix.

@@ -14,6 +14,9 @@ import pytest
 
 from transcell.compute.virt import disk
 
+#: The fault matrix of the move steps: in `make test`, left out of the everyday `make test-fast`.
+pytestmark = pytest.mark.slow
+
 COMPUTE = mh.COMPUTE
 STEPS = ["allocations", "target_db", "prep_dest", "prep_source", "finish_dest", "flip"]
 

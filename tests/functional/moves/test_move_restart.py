@@ -11,6 +11,9 @@ import movehelpers as mh
 import pytest
 from cloudclients import CloudProcess, start_cloud, stop_cloud
 
+#: Whole-cloud kills and restarts: in `make test`, left out of the everyday `make test-fast`.
+pytestmark = pytest.mark.slow
+
 COMPUTE = mh.COMPUTE
 
 

@@ -25,6 +25,9 @@ from test_shelve import (
     write_patterns,
 )
 
+#: The fault and kill matrix of the unshelve: in `make test`, not in `make test-fast`.
+pytestmark = pytest.mark.slow
+
 COMPUTE = mh.COMPUTE
 
 
@@ -194,6 +197,7 @@ young = unshelve.release_stranded(older_than=60)
 from sqlalchemy import update
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
+
 with cell_session(cell) as s:
     s.execute(update(cm.Instance).where(cm.Instance.uuid == uuid).values(updated_at=old))
 print(json.dumps({"young": young, "old": unshelve.release_stranded(older_than=60)}))

@@ -8,10 +8,14 @@ import json
 import os
 import time
 
+import pytest
 import snaphelpers as sh
 from cloudclients import CloudProcess, start_cloud, stop_cloud
 
 from transcell.compute.virt import disk
+
+#: Whole-cloud kills and restarts: in `make test`, left out of the everyday `make test-fast`.
+pytestmark = pytest.mark.slow
 
 
 def test_work_accepted_before_a_stop_is_finished_or_undone_after_a_start(tmp_path):
