@@ -7,7 +7,8 @@ in a transitional status for ever; on start each is settled as Cinder's volume
 manager settles it: a volume still ``creating`` is ``error``, ``extending`` is
 ``error_extending``, ``uploading`` goes back to what it was, ``deleting``
 finishes, and an interrupted migration is undone (its partial copy deleted,
-``migration_status`` ``error``). One volume service serves a volume database.
+``migration_status`` ``error``); a snapshot still ``creating`` is ``error`` and one
+``deleting`` is deleted. One volume service serves a volume database.
 """
 
 from __future__ import annotations
@@ -67,5 +68,28 @@ class Recovery(Records):
                     vm.Volume.id == row.id, vm.Volume.status == vm.DELETING)).rowcount
         if any(counts.values()):
             LOG.warning("volumes left mid-operation by the previous process, settled: %s",
+                        counts)
+        self.recover_snapshots()
+        return counts
+
+    def recover_snapshots(self) -> dict[str, int]:
+        """A snapshot still ``creating`` is ``error`` (its file was built under a
+        temporary name, never put in place); one ``deleting`` is deleted."""
+        from transcell.volume.snapshots import snapshot_path
+        counts = {"creating": 0, "deleting": 0}
+        with self.session() as s:
+            counts["creating"] = s.execute(update(vm.Snapshot).where(
+                vm.Snapshot.status == vm.CREATING).values(status=vm.ERROR,
+                                                          updated_at=utcnow())).rowcount
+            doomed = list(s.scalars(select(vm.Snapshot).where(
+                vm.Snapshot.status == vm.DELETING)))
+        for row in doomed:
+            with contextlib.suppress(vexc.InvalidHost):
+                _unlink(snapshot_path(row.backend, row.id))
+            with self.session() as s:
+                counts["deleting"] += s.execute(delete(vm.Snapshot).where(
+                    vm.Snapshot.id == row.id, vm.Snapshot.status == vm.DELETING)).rowcount
+        if any(counts.values()):
+            LOG.warning("snapshots left mid-operation by the previous process, settled: %s",
                         counts)
         return counts

@@ -65,6 +65,14 @@ def test_create_show_list_update_delete(vcloud):
     assert snap["id"] in [s["id"] for s in listed]
     resp = call(vcloud, "GET", f"/snapshots/detail?volume_id={volume['id']}")
     assert [s["id"] for s in resp.json()["snapshots"]] == [snap["id"]]
+    # offset and limit page the list, as Cinder's
+    second = _snap(vcloud, volume["id"], name="second")["snapshot"]
+    ordered = [s["id"] for s in call(vcloud, "GET", f"/snapshots?volume_id={volume['id']}")
+               .json()["snapshots"]]
+    assert ordered == [second["id"], snap["id"]]
+    resp = call(vcloud, "GET", f"/snapshots?volume_id={volume['id']}&offset=1&limit=5")
+    assert [s["id"] for s in resp.json()["snapshots"]] == [snap["id"]]
+    assert call(vcloud, "DELETE", f"/snapshots/{second['id']}").status_code == 202
     resp = call(vcloud, "PUT", f"/snapshots/{snap['id']}",
                 json={"snapshot": {"name": "renamed", "description": "two"}})
     assert resp.status_code == 200, resp.text
@@ -164,6 +172,10 @@ def test_bad_input_is_refused_and_changes_nothing(vcloud):
         assert resp.json()[name]["code"] == status and resp.json()[name]["message"]
     resp = call(vcloud, "POST", "/snapshots", json={"volume_id": volume["id"]})
     assert resp.status_code == 400
+    # a volume_id of null names no volume (Cinder's 404)
+    resp = call(vcloud, "POST", "/snapshots", json={"snapshot": {"volume_id": None}})
+    assert resp.status_code == 404 and "itemNotFound" in resp.json(), resp.text
+    assert call(vcloud, "GET", "/snapshots?offset=x").status_code == 400
     for body in ({"snapshot": {"size": 5}}, {"snapshot": {}}, {"snapshot": "x"},
                  {"snapshot": {"name": 5}}):
         resp = call(vcloud, "PUT", f"/snapshots/{snap['id']}", json=body)

@@ -179,6 +179,11 @@ def listed(req: webob.Request, name: str, items: list[dict[str, Any]],
         if marker not in ids:
             raise exception.NotFound(f"Marker {marker} could not be found.")
         items = items[ids.index(marker) + 1:]
+    offset_text = req.GET.get("offset")
+    if offset_text is not None:
+        if not offset_text.strip().isdigit():
+            raise vexc.InvalidInput(reason="offset param must be an integer 0 or greater")
+        items = items[int(offset_text):]
     limit_text = req.GET.get("limit")
     if limit_text is None:
         return items, []

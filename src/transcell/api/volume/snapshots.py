@@ -113,8 +113,10 @@ def _texts(body: dict[str, Any]) -> dict[str, Any]:
 
 def _create_args(body: dict[str, Any]) -> dict[str, Any]:
     _unknown(body, CREATE_KEYS)
-    if body.get("volume_id") is None:
+    if "volume_id" not in body:
         raise vexc.InvalidInput(reason="'volume_id' is a required property")
+    if body["volume_id"] is None:  # Cinder looks for it, and finds no such volume
+        raise vexc.VolumeNotFound(volume_id=None)
     args = {"volume_id": common.check_uuid(body["volume_id"], "volume_id"),
             "force": common.boolean(body.get("force", False), "force"), **_texts(body)}
     if body.get("metadata") is not None:
