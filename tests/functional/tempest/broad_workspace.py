@@ -28,9 +28,8 @@ from cloudclients import CloudProcess
 
 #: The whole compute tree, Glance v2, and the Neutron modules whose resources the
 #: network subset serves (networks, subnets, ports, security groups, tags, routers,
-#: extensions, versions). Floating IPs, agents, DHCP options, address pairs, service
-#: providers and the admin tree are not served; subnet pools are served as records
-#: only (subnets are not allocated from them), so test_subnetpools stays out.
+#: subnet pools, extensions, versions). Floating IPs, agents, DHCP options, address
+#: pairs, service providers and the admin tree are not served.
 BROAD_INCLUDE: tuple[str, ...] = (
     r"^tempest\.api\.compute\.",
     r"^tempest\.api\.image\.v2\.",
@@ -41,6 +40,8 @@ BROAD_INCLUDE: tuple[str, ...] = (
     r"^tempest\.api\.network\.test_security_groups_negative\.",
     r"^tempest\.api\.network\.test_tags\.",
     r"^tempest\.api\.network\.test_routers\.",
+    r"^tempest\.api\.network\.test_routers_negative\.",
+    r"^tempest\.api\.network\.test_subnetpools_extensions\.",
     r"^tempest\.api\.network\.test_extensions\.",
     r"^tempest\.api\.network\.test_versions\.",
 )
