@@ -7,7 +7,10 @@ plugged into it, and an administrator may do everything. Where a port is
 plugged in (``binding:*``), a change of its MAC address, and a ``device_owner`` naming a
 network or compute device are for administrators and the ``service`` role
 that compute hosts and the conductor carry: a user who could set them could
-move or hijack a server's port.
+move or hijack a server's port. Routers and subnet pools follow the same
+project rules (members add and remove a router's interfaces); a shared subnet
+pool is readable by everyone, and sharing one or making it the default is for
+administrators.
 """
 
 from __future__ import annotations
