@@ -252,6 +252,9 @@ class Moves(Records):
         with self.session() as s:
             row = self.cas(s, ctx, volume_id, expect=[vm.AVAILABLE], action="migrated",
                            status=vm.MAINTENANCE, migration_status=vm.MIGRATING)
+            if self.snapshot_count(s, volume_id):  # type: ignore[attr-defined]
+                # Cinder's rule: the snapshots would stay behind on the old backend
+                raise vexc.InvalidVolume(reason="Volume must not have snapshots.")
             s.add(vm.VolumeCopy(volume_id=volume_id, move_id=move_id, role=vm.MIGRATION,
                                 backend=target.name, path=target.path(volume_id),
                                 state=vm.COPYING))
