@@ -207,6 +207,9 @@ def write_broad_workspace(cloud: CloudProcess, workspace: str,
     conf["compute-feature-enabled"].update(COMPUTE_FEATURES)
     conf["compute"]["image_ref_alt"] = alt_image(cloud)
     conf["image-feature-enabled"].update(IMAGE_FEATURES)
+    # the image service never fetches an image from a URL (no web-download import,
+    # no Glance import tasks, no locations): Tempest's HTTP-image classes stay off
+    conf["image"]["http_image"] = ""
     conf["network-feature-enabled"].update(NETWORK_FEATURES)
     conf["network-feature-enabled"]["api_extensions"] = _network_extensions(cloud)
     conf["auth"].update(admin_credentials(cloud))
