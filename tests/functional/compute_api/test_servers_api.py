@@ -8,15 +8,21 @@ create requests it must refuse before anything is built.
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from compute_api_fixtures import ADMIN, DEMO, DEMO_READER
 from sqlalchemy import func, select
 
+from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
 from transcell.db.session import api_session, cell_session
 from transcell.db.types import utcnow
+from transcell.image.client import ImageClient
+from transcell.image.service import ImageService
+from transcell.image.store import ChunkStore
+from transcell.registry import services
 
 #: What a show has at 2.74 that an update's answer lacks below 2.75.
 SHOW_ONLY = {"key_name", "config_drive", "OS-EXT-AZ:availability_zone",
@@ -289,9 +295,31 @@ def test_all_tenants_stays_an_admin_matter(cloud):
 
 # -- create: what is refused before anything is built --------------------------------------
 
+#: The imageRef of the refused creates: an active image, so a refusal is about the field
+#: under test and not about an image the API could not read.
+IMAGE_REF = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.fixture
+def images(tmp_path):
+    """An image service holding ``IMAGE_REF`` (a create reads its imageRef for the block
+    device mappings it carries)."""
+    service = ImageService(ChunkStore(str(tmp_path / "images"), 1024 * 1024))
+    admin = RequestContext.admin()
+    service.create(admin, id=IMAGE_REF, name="base", disk_format="raw",
+                   container_format="bare", visibility="public")
+    service.upload(admin, IMAGE_REF, io.BytesIO(b"a guest's bytes"))
+    before = services.image
+    services.image = ImageClient(service)
+    try:
+        yield service
+    finally:
+        services.image = before
+
+
 def _create(cloud, version: str, token: str = DEMO, **server):
     body = {"server": {"name": "refused", "flavorRef": "1", "networks": "none",
-                       "imageRef": "00000000-0000-0000-0000-000000000001", **server}}
+                       "imageRef": IMAGE_REF, **server}}
     return cloud.post("/servers", body, token=token, version=version)
 
 
@@ -315,7 +343,7 @@ def _create(cloud, version: str, token: str = DEMO, **server):
                                           "volume_size": 1, "volume_type": "fast"}],
      "Volume type fast could not be found."),
 ])
-def test_create_refusals_change_nothing(cloud, version, field, value, message):
+def test_create_refusals_change_nothing(cloud, images, version, field, value, message):
     before = _mappings()
     if field is None:  # personality is still accepted (and ignored) below 2.57
         value = [{"path": "/etc/motd", "contents": "aGk="}]
