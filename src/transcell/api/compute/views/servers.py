@@ -243,7 +243,23 @@ def _volumes(version, server: dict) -> list[dict]:
     return volumes
 
 
+def prepare_page(req: webob.Request, servers: list[dict]) -> None:
+    """Read what a page's bodies share in one go rather than per server: the host
+    status of every host the page's servers are on (2.16)."""
+    if not api_version(req).matches("2.16"):
+        return
+    shown = [s for s in servers if not s.get("unavailable")]
+    if not shown:
+        return
+    from transcell.compute import service_state
+    statuses = service_state.host_statuses({s["host"] for s in shown if s["host"]})
+    for server in shown:
+        server["_host_status"] = statuses.get(server["host"], "") if server["host"] else ""
+
+
 def _host_status(server: dict) -> str:
+    if "_host_status" in server:
+        return server["_host_status"]
     if not server["host"]:
         return ""
     from transcell.compute import service_state
