@@ -27,7 +27,7 @@ from typing import Any
 
 from transcell import exception, statefiles, tally
 from transcell.context import RequestContext
-from transcell.image import sparse
+from transcell.image import pipeline, sparse
 from transcell.image.chunked import DIGEST_HEADER
 from transcell.image.service import (
     Progress,
@@ -78,6 +78,12 @@ def _error_of(resp: Any, image_id: str | None) -> exception.TranscellError:
     error = exception.TranscellError(message)
     error.code = resp.status_code
     return error
+
+
+def _read_and_name(item: Any) -> tuple[Any, str | None]:
+    """A chunk read (if it is a lazy one) and named, on a worker."""
+    item = pipeline.resolve(item)
+    return item, _name_chunk(item)
 
 
 def _pointer(key: str) -> str:
@@ -188,7 +194,7 @@ class HTTPImageClient:
             chunk_size = record["chunk_size"]
             if tree:
                 total = os.path.getsize(path)
-                return self._send(image_id, sparse.chunks_of_sparse_file(path, chunk_size),
+                return self._send(image_id, pipeline.sparse_file_items(path, chunk_size),
                                   total, progress, tree=True)
             with open(path, "rb", buffering=0) as f:
                 total = os.fstat(f.fileno()).st_size
@@ -230,7 +236,9 @@ class HTTPImageClient:
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="image-put") as pool:
                 sender = _Sender(self, image_id, pool, total, progress)
-                for item, named in sparse.prefetch(items, _name_chunk):
+                # a lazy chunk is read by the worker that names it, not by this thread
+                for _lazy, (item, named) in sparse.prefetch(items, _read_and_name,
+                                                            workers=pipeline.WORKERS):
                     if isinstance(item, tuple):
                         _, digest, length = item
                         data, known = None, True
@@ -310,6 +318,11 @@ class HTTPImageClient:
         for (_, (_, length)), data in sparse.prefetch(
                 wanted, lambda item: self._fetch(image_id, item), workers=self.workers):
             yield data if data is not None else _zeros(length)
+
+    def sealed_chunk(self, digest: str, length: int) -> str | None:
+        """Never: the store is another process's, perhaps on another host, so every
+        chunk comes over HTTP and is checked here."""
+        return None
 
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
