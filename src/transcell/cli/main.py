@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from transcell.cli import moves, seed
+from transcell.cli import drain, moves, seed
 from transcell.conf import CONF
 
 
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig_show.add_argument("--json", action="store_true")
 
     moves.add_parser(sub, _common)
+    drain.add_parser(sub, _common)
 
     seed.add_parser(sub, _common)
 
@@ -279,6 +280,7 @@ COMMANDS = {
     "audit": cmd_audit,
     ("dev", "seed"): seed.cmd_seed,
     ("move", "plan"): moves.cmd_plan,
+    "drain": drain.cmd_drain,
 }
 
 

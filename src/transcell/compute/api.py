@@ -315,7 +315,8 @@ class API:
                                 readdress, auto_disk_config)
 
     def migrate(self, ctx: RequestContext, server_id: str, host: str | None,
-                allow_cross_cell: bool, readdress: bool | None = None) -> str:
+                allow_cross_cell: bool, readdress: bool | None = None,
+                ignore_hosts: list[str] | None = None, drain: str | None = None) -> str:
         cell, server = self._movable(ctx, server_id, "migrate")
         if host is not None:
             try:
@@ -326,7 +327,8 @@ class API:
             if refusals:
                 raise exception.Invalid(refusals[0])
         return self._start_move(ctx, cell, server, "migration", server["flavor"], host,
-                                allow_cross_cell, readdress)
+                                allow_cross_cell, readdress, ignore_hosts=ignore_hosts,
+                                drain=drain)
 
     def _movable(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
@@ -337,7 +339,8 @@ class API:
 
     def _start_move(self, ctx: RequestContext, cell: cells.Cell, server: dict, kind: str,
                     flavor: dict, host: str | None, allow_cross_cell: bool,
-                    readdress: bool | None = None, auto_disk_config: bool | None = None
+                    readdress: bool | None = None, auto_disk_config: bool | None = None,
+                    ignore_hosts: list[str] | None = None, drain: str | None = None
                     ) -> str:
         """Take the server for one move, record the move, recheck quota, then cast.
 
@@ -360,7 +363,7 @@ class API:
             actions.record_action(ctx, cell, server_id,
                                   actions.RESIZE if kind == "resize" else actions.MIGRATE)
             plan.record_move(ctx, cell, server, migration_uuid, kind, flavor, host,
-                             allow_cross_cell, readdress)
+                             allow_cross_cell, readdress, ignore_hosts, drain)
             try:
                 quota.recheck(server["project_id"], **_growth(server["flavor"] or {}, flavor))
             except exception.OverQuota:
