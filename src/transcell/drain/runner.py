@@ -14,6 +14,8 @@ server in VERIFY_RESIZE.
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -23,6 +25,7 @@ from transcell import cell as cells
 from transcell import exception
 from transcell.conductor.moves import _process_gone
 from transcell.context import RequestContext
+from transcell.db.types import utcnow
 from transcell.drain import model
 from transcell.drain.model import Drain, DrainChanged
 from transcell.move import saga as sagas
@@ -112,6 +115,7 @@ class DrainRunner:
     def step(self, drain: Drain) -> Drain:
         """Advance every started move, start what the limits allow, finish when all ended."""
         ctx = RequestContext.from_dict(drain.context)
+        before = json.dumps(drain.servers, sort_keys=True)
         for server_id, entry in drain.servers.items():
             if entry["state"] == model.STARTING:
                 self._resolve_starting(server_id, entry, drain)
@@ -119,7 +123,10 @@ class DrainRunner:
                 self._follow(ctx, server_id, entry, drain)
         if all(e["state"] in model.FINISHED for e in drain.servers.values()):
             return drain.save(owner=self.owner, status=model.DONE)
-        drain = drain.save(owner=self.owner)
+        renew_by = utcnow() + dt.timedelta(seconds=model.LEASE_SECONDS / 2)
+        if json.dumps(drain.servers, sort_keys=True) != before or \
+                drain.lease_expires_at is None or drain.lease_expires_at <= renew_by:
+            drain = drain.save(owner=self.owner)
         if drain.status == model.RUNNING:
             drain = self._start_wave(ctx, drain)
         return drain
@@ -184,17 +191,11 @@ class DrainRunner:
             entry = drain.servers[server_id]
             if entry["state"] != model.PENDING:
                 continue
-            flying = [e for e in drain.servers.values() if e["state"] in model.IN_FLIGHT]
-            if len(flying) >= settings["concurrency"]:
+            verdict, full = admit(drain.servers, settings, entry)
+            if verdict == WAIT:
                 break
-            if sum(1 for e in flying if e["source_host"] == entry["source_host"]) >= \
-                    settings["per_source_host"]:
+            if verdict == SKIP:
                 continue
-            cap = settings.get("bandwidth_mib_s")
-            if cap and flying and sum(e.get("disk_size") or 0 for e in flying) >= cap * MIB:
-                break
-            targets = collections.Counter(e["dest_host"] for e in flying if e["dest_host"])
-            full = [h for h, n in targets.items() if n >= settings["per_target_host"]]
             ignore = sorted({*base_ignore, *full, *entry["avoid_hosts"]})
             entry.update(state=model.STARTING, attempts=entry["attempts"] + 1,
                          asked_at=time.time(), started_at=entry["started_at"] or time.time())
@@ -204,12 +205,39 @@ class DrainRunner:
                 migration = _compute_api().migrate(ctx, server_id, None, True,
                                                    ignore_hosts=ignore, drain=drain.uuid)
             except exception.TranscellError as exc:
-                self._failed_attempt(entry, drain, exc.message,
-                                     retry=not isinstance(exc, exception.NotFound))
+                # a server gone or in a state no move takes is not tried again
+                self._failed_attempt(entry, drain, exc.message, retry=not isinstance(
+                    exc, exception.NotFound | exception.InstanceInvalidState))
             else:
                 entry.update(state=model.MOVING, migration=migration)
             drain = drain.save(owner=self.owner)
         return drain
+
+
+WAIT, SKIP, START = "wait", "skip", "start"
+
+
+def admit(servers: dict[str, dict], settings: dict[str, Any], entry: dict
+          ) -> tuple[str, list[str]]:
+    """Whether the pending ``entry`` may start now, and the target hosts it must avoid.
+
+    ``WAIT``: no move may start (``concurrency`` moves run, or the disks of the
+    running moves fill the ``bandwidth_mib_s`` cap; one move always may run).
+    ``SKIP``: not this one (its source host runs ``per_source_host`` moves),
+    another may. ``START``: it may, avoiding the hosts that already receive
+    ``per_target_host`` moves (a move counts there once its host is chosen).
+    """
+    flying = [e for e in servers.values() if e["state"] in model.IN_FLIGHT]
+    if len(flying) >= settings["concurrency"]:
+        return WAIT, []
+    cap = settings.get("bandwidth_mib_s")
+    if cap and flying and sum(e.get("disk_size") or 0 for e in flying) >= cap * MIB:
+        return WAIT, []
+    if sum(1 for e in flying if e["source_host"] == entry["source_host"]) >= \
+            settings["per_source_host"]:
+        return SKIP, []
+    targets = collections.Counter(e["dest_host"] for e in flying if e["dest_host"])
+    return START, sorted(h for h, n in targets.items() if n >= settings["per_target_host"])
 
 
 def _cell_name(cell_uuid: str | None) -> str | None:
@@ -230,7 +258,7 @@ def summary(drain: Drain) -> dict[str, Any]:
     finished = counts[model.MOVED] + counts[model.FAILED]
     elapsed = None
     if drain.started_at is not None:
-        end = drain.finished_at or _now()
+        end = drain.finished_at or utcnow()
         elapsed = max(0.0, (end - drain.started_at).total_seconds())
     eta = None
     if drain.status != model.DONE and finished and elapsed:
@@ -243,8 +271,3 @@ def summary(drain: Drain) -> dict[str, Any]:
             "in_progress": sum(counts[s] for s in model.IN_FLIGHT),
             "pending": counts[model.PENDING], "bytes_moved": moved_bytes + flying_bytes,
             "elapsed_seconds": elapsed, "eta_seconds": eta, "throughput_mib_s": rate}
-
-
-def _now():
-    from transcell.db.types import utcnow
-    return utcnow()
