@@ -34,6 +34,7 @@ slow is reported as down, exactly as before.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import heapq
 import re
@@ -113,10 +114,18 @@ def merge(sort: Sequence[tuple[str, bool]], streams: Iterable[Iterable[tuple]],
     A row is (sort values, uuid, anything); a uuid already merged (a server
     caught in two cells mid-move) is not listed twice.
     """
-    key = functools.cmp_to_key(lambda a, b: compare(sort, a, b))
+    fast = _tuple_key(sort)
+    if fast is not None:
+        def key(row: tuple) -> Any:
+            return fast(row[0])
+    else:
+        slow = functools.cmp_to_key(lambda a, b: compare(sort, a, b))
+
+        def key(row: tuple) -> Any:
+            return slow(row[0])
     out: list[tuple] = []
     seen: set[str] = set()
-    for row in heapq.merge(*streams, key=lambda row: key(row[0])):
+    for row in heapq.merge(*streams, key=key):
         if row[1] in seen:
             continue
         seen.add(row[1])
@@ -124,6 +133,35 @@ def merge(sort: Sequence[tuple[str, bool]], streams: Iterable[Iterable[tuple]],
         if len(out) >= limit:
             break
     return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _tuple_key(sort: Sequence[tuple[str, bool]]) -> Callable[[Sequence], tuple] | None:
+    """``compare``'s order as a plain tuple key, which ``heapq`` compares in C rather
+    than through a Python comparison per pair: an unset value becomes ``(0,)`` before
+    ``(1, value)`` ascending, and descending keys are negated (numbers) or turned into
+    the time before the epoch (timestamps). None when a descending key is text, which
+    has no negation: the merge then uses ``compare`` itself."""
+    steps = []
+    for name, descending in sort:
+        kind = cm.Instance.__table__.c[name].type.python_type
+        if descending and kind not in (int, bool, float, dt.datetime):
+            return None
+        steps.append((descending, kind is dt.datetime))
+
+    def key(values: Sequence) -> tuple:
+        out = []
+        for (descending, is_time), value in zip(steps, values, strict=True):
+            if value is None:
+                out.append((1,) if descending else (0,))
+            elif not descending:
+                out.append((1, value))
+            else:
+                out.append((0, _EPOCH - value if is_time else -value))
+        return tuple(out)
+    return key
 
 
 def _column(name: str):
@@ -219,12 +257,58 @@ def _uuid_at(sort: Sequence[tuple[str, bool]]) -> int:
     return next(i for i, (name, _) in enumerate(sort) if name == "uuid")
 
 
-def read_keys(cell: cells.Cell, query: ListQuery, after: Sequence | None) -> list[tuple]:
-    """At most ``limit`` rows of ``cell`` in order: (sort values, uuid, cell)."""
+def read_keys(cell: cells.Cell, query: ListQuery, after: Sequence | None,
+              limit: int | None = None) -> list[tuple]:
+    """At most ``limit`` (the page's, by default) rows of ``cell`` in order:
+    (sort values, uuid, cell)."""
     at = _uuid_at(query.sort)
     with cell_session(cell) as s:
-        rows = s.execute(_sorted_query(query, after, query.limit)).all()
+        rows = s.execute(_sorted_query(query, after, limit or query.limit)).all()
     return [(tuple(r), r[at], cell) for r in rows]
+
+
+def first_share(limit: int, n_cells: int) -> int:
+    """Rows asked of each cell at first: twice its even share of the page, so that in
+    a cloud whose servers are spread over its cells one round of reads decides."""
+    return min(limit, max(50, -(-2 * limit // max(1, n_cells))))
+
+
+def read_pages(cell_list: list[cells.Cell], query: ListQuery, after: Sequence | None,
+               parallel: bool) -> tuple[dict[cells.Cell, list[tuple]], list[cells.Cell]]:
+    """Each answering cell's sorted rows, enough of them to decide the page.
+
+    Every cell is asked for its share first (``first_share``); a cell may hold
+    more of the page only while every row it returned is among the merged
+    winners and it returned all it was asked for, so only such cells are asked
+    again, for the rows after their last, until none is. No cell is ever asked
+    for more than ``limit`` rows in all, and a cell down on any round is down.
+    """
+    share = first_share(query.limit, len(cell_list))
+    first = _gather(cell_list, lambda c: read_keys(c, query, after, share), parallel)
+    pages = {c: first.results[c] for c in cell_list if c in first.results}
+    asked = dict.fromkeys(pages, share)
+    down = list(first.down)
+    while True:
+        winners = merge(query.sort, pages.values(), query.limit)
+        won: dict[cells.Cell, int] = {}
+        for _, _, cell in winners:
+            won[cell] = won.get(cell, 0) + 1
+        more = [c for c, rows in pages.items()
+                if len(rows) == asked[c] < query.limit
+                and (len(winners) < query.limit or won.get(c, 0) == len(rows))]
+        if not more:
+            return pages, down
+        sizes = {c: min(query.limit - asked[c], asked[c]) for c in more}
+        lasts = {c: pages[c][-1][0] for c in more}
+        again = _gather(more, lambda c, lasts=lasts, sizes=sizes: read_keys(
+            c, query, lasts[c], sizes[c]), parallel)
+        for cell in more:
+            if cell in again.results:
+                pages[cell] = pages[cell] + again.results[cell]
+                asked[cell] += sizes[cell]
+            else:
+                down.append(cell)
+                del pages[cell]
 
 
 def read_checked(cell: cells.Cell, query: ListQuery, after: Sequence | None) -> list[tuple]:
@@ -253,10 +337,6 @@ def read_checked(cell: cells.Cell, query: ListQuery, after: Sequence | None) -> 
 
 # --- loading a page in full -------------------------------------------------
 
-def _columns(row) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
-
-
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), IN_CHUNK):
         yield items[start:start + IN_CHUNK]
@@ -271,26 +351,38 @@ def load(session, uuids: list[str]) -> dict[str, dict]:
     return servers
 
 
+def _rows(s, model, *where, order=None) -> Iterable[dict[str, Any]]:
+    """The table's rows as plain dicts of every column: read as Core rows, since
+    building ORM objects for a page costs more than the queries themselves."""
+    table = model.__table__
+    stmt = select(table).where(*where)
+    if order is not None:
+        stmt = stmt.order_by(order)
+    return (row._asdict() for row in s.execute(stmt))
+
+
 def _load_part(s, uuids: list[str]) -> dict[str, dict]:
     servers: dict[str, dict] = {}
-    for row in s.scalars(select(cm.Instance).where(cm.Instance.uuid.in_(uuids),
-                                                   cm.Instance.deleted == 0,
-                                                   cm.Instance.hidden.is_(False))):
-        data = _columns(row)
+    table = cm.Instance.__table__
+    # live and visible are tested here, not in SQL: given "deleted = 0" next to the uuids,
+    # SQLite may walk the (deleted, created_at) index, every row of the cell, instead of
+    # looking up each uuid
+    for data in _rows(s, cm.Instance, table.c.uuid.in_(uuids)):
+        if data["deleted"] or data["hidden"]:
+            continue
         data.update(flavor=None, old_flavor=None, new_flavor=None, keypairs=None,
                     request_networks=None, tags=[], metadata={}, system_metadata={},
                     vifs=[], bdms=[], fault=None)
-        servers[row.uuid] = data
+        servers[data["uuid"]] = data
     if not servers:
         return servers
     found = list(servers)
-    for extra in s.scalars(select(cm.InstanceExtra)
-                           .where(cm.InstanceExtra.instance_uuid.in_(found))):
-        data = servers[extra.instance_uuid]
-        flavors = extra.flavor or {}
+    for extra in _rows(s, cm.InstanceExtra, cm.InstanceExtra.instance_uuid.in_(found)):
+        data = servers[extra["instance_uuid"]]
+        flavors = extra["flavor"] or {}
         data.update(flavor=flavors.get("cur"), old_flavor=flavors.get("old"),
-                    new_flavor=flavors.get("new"), keypairs=extra.keypairs,
-                    request_networks=extra.request_networks)
+                    new_flavor=flavors.get("new"), keypairs=extra["keypairs"],
+                    request_networks=extra["request_networks"])
     for uuid, tag in s.execute(select(cm.Tag.resource_id, cm.Tag.tag)
                                .where(cm.Tag.resource_id.in_(found))):
         servers[uuid]["tags"].append(tag)
@@ -303,15 +395,14 @@ def _load_part(s, uuids: list[str]) -> dict[str, dict]:
                 .where(model.instance_uuid.in_(found), model.deleted == 0).order_by(model.id)):
             servers[uuid][key][name] = value
     for model, key in ((cm.VirtualInterface, "vifs"), (cm.BlockDeviceMapping, "bdms")):
-        for owned in s.scalars(select(model).where(model.instance_uuid.in_(found),
-                                                   model.deleted == 0).order_by(model.id)):
-            servers[owned.instance_uuid][key].append(_columns(owned))
-    for fault in s.scalars(select(cm.InstanceFault)
-                           .where(cm.InstanceFault.instance_uuid.in_(found))
-                           .order_by(cm.InstanceFault.id.desc())):
-        data = servers[fault.instance_uuid]
+        for owned in _rows(s, model, model.instance_uuid.in_(found), model.deleted == 0,
+                           order=model.id):
+            servers[owned["instance_uuid"]][key].append(owned)
+    for fault in _rows(s, cm.InstanceFault, cm.InstanceFault.instance_uuid.in_(found),
+                       order=cm.InstanceFault.id.desc()):
+        data = servers[fault["instance_uuid"]]
         if data["fault"] is None:
-            data["fault"] = _columns(fault)
+            data["fault"] = fault
     return servers
 
 
@@ -370,13 +461,15 @@ def list_servers(ctx, query: ListQuery, parallel: bool | None = None) -> Listed:
     cell_list = cells.list_cells()
     if query.limit <= 0:
         return Listed([], [], set())
-    reader = read_checked if query.checks else read_keys
-    gathered = _gather(cell_list, lambda c: reader(c, query, after), parallel)
-    streams = [gathered.results[c] for c in cell_list if c in gathered.results]
-    seen = {row[1] for rows in streams for row in rows}
-    winners = merge(query.sort, streams, query.limit)
     if query.checks:
-        return Listed([row[2] for row in winners], gathered.down, seen)
+        gathered = _gather(cell_list, lambda c: read_checked(c, query, after), parallel)
+        streams = [gathered.results[c] for c in cell_list if c in gathered.results]
+        winners = merge(query.sort, streams, query.limit)
+        return Listed([row[2] for row in winners], gathered.down,
+                      {row[1] for rows in streams for row in rows})
+    pages, down = read_pages(cell_list, query, after, parallel)
+    seen = {row[1] for rows in pages.values() for row in rows}
+    winners = merge(query.sort, pages.values(), query.limit)
     by_cell: dict[cells.Cell, list[str]] = {}
     for _, uuid, cell in winners:
         by_cell.setdefault(cell, []).append(uuid)
@@ -390,6 +483,5 @@ def list_servers(ctx, query: ListQuery, parallel: bool | None = None) -> Listed:
     for servers in loaded.results.values():
         full.update(servers)
     servers = [full[uuid] for _, uuid, _ in winners if uuid in full]
-    return Listed(servers, [*gathered.down, *(c for c in loaded.down
-                                              if c not in gathered.down)], seen)
+    return Listed(servers, [*down, *(c for c in loaded.down if c not in down)], seen)
 

@@ -159,3 +159,55 @@ def test_a_down_cell_is_left_out_of_paged_lists(cloud, spread, mode):
             answering, [("created_at", True), ("id", True)])
     finally:
         get_engine(url).dispose()
+
+
+def test_a_cell_holding_most_of_the_page_is_read_again(cloud, mode, monkeypatch):
+    """Each cell is first asked for twice its even share; the cell that holds most of
+    the page returns all it was asked, every row of it wins, so it is asked again."""
+    rows = []
+    for n in range(150):
+        cell = cloud.cell1 if n % 10 else (cloud.cell0, cloud.cell2)[n // 10 % 2]
+        rows.append(cloud.add_instance(cell, project="demo-project", display_name=f"s{n}",
+                                       created_at=T0 + dt.timedelta(seconds=n % 40)))
+    reads: list[int] = []
+    real = server_list.read_keys
+
+    def counted(cell, query, after, limit=None):
+        found = real(cell, query, after, limit)
+        reads.append(len(found))
+        return found
+
+    monkeypatch.setattr(server_list, "read_keys", counted)
+    with cell_session(cloud.cell1) as s:
+        listed = [{c.key: getattr(r, c.key) for c in r.__table__.columns}
+                  for r in s.scalars(select(cm.Instance))]
+    for cell in (cloud.cell0, cloud.cell2):
+        with cell_session(cell) as s:
+            listed += [{c.key: getattr(r, c.key) for c in r.__table__.columns}
+                       for r in s.scalars(select(cm.Instance))]
+    expected = _expected(listed, [("created_at", True), ("id", True)])
+    assert _walk(cloud, "", token=DEMO, limit=120) == expected
+    assert server_list.first_share(120, 3) == 80
+    assert len(reads) > 3 + 2  # two pages of three cells, and at least one second read
+    assert max(reads) <= 80
+
+
+def test_a_pages_host_statuses_read_at_once_equal_each_servers_own(cloud):
+    """The list reads every host's status in one go; each must be what showing the
+    server alone says: UP, DOWN (forced), MAINTENANCE (disabled), UNKNOWN (silent),
+    and "" for a host no cell knows or no host at all."""
+    cloud.add_service(cloud.cell1, "up-host")
+    cloud.add_service(cloud.cell1, "forced-host", forced_down=True)
+    cloud.add_service(cloud.cell2, "disabled-host", disabled=True)
+    cloud.add_service(cloud.cell2, "silent-host", seen=T0 - dt.timedelta(days=1))
+    hosts = ["up-host", "forced-host", "disabled-host", "silent-host", "nowhere", None]
+    for host in hosts:
+        cloud.add_instance(cloud.cell1, host=host, display_name=f"on-{host}")
+    resp = cloud.get("/servers/detail?all_tenants=1", token=ADMIN, version="2.16")
+    listed = {s["name"]: s["host_status"] for s in resp.json["servers"]}
+    for server in resp.json["servers"]:
+        alone = cloud.get(f"/servers/{server['id']}", token=ADMIN, version="2.16")
+        assert alone.json["server"]["host_status"] == server["host_status"]
+    assert listed == {"on-up-host": "UP", "on-forced-host": "DOWN",
+                      "on-disabled-host": "MAINTENANCE", "on-silent-host": "UNKNOWN",
+                      "on-nowhere": "", "on-None": ""}
