@@ -120,6 +120,8 @@ class MoveOperations:
             return None
         stats.update(upload_seconds=round(time.monotonic() - started, 3), delta=counters,
                      bytes_read=counters["read"] * chunk_size, data_path=sent.get("stages"))
+        LOG.info("Uploaded the disk of %s in %.3f s: %s", instance_uuid,
+                 stats["upload_seconds"], sent.get("stages"))
         return sent
 
     def _upload_whole(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
@@ -183,6 +185,8 @@ class MoveOperations:
             stats["download_seconds"] = round(time.monotonic() - started, 3)
             stats["bytes_downloaded"] = got["bytes_written"]
             stats["rebuild_data_path"] = got.get("stages")
+            LOG.info("Rebuilt the disk of %s in %.3f s: %s", uuid, stats["download_seconds"],
+                     got.get("stages"))
             # the digest of the bytes written here, each chunk hashed as it arrived
             actual = got.get("written_digest")
             if actual != checksum:
