@@ -337,13 +337,27 @@ class HTTPImageClient:
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO
         whole = None if tree else hashlib.sha256()
         written_digest = None
+        timings = pipeline.Timings()
         try:
             written = offset = 0
+            if tree:
+                # fetched, checked and written by workers at their own offsets, several
+                # at once; any index holding a digest serves that chunk's bytes
+                where = {}
+                for index, (digest, _) in enumerate(layout):
+                    where.setdefault(digest, index)
+                rebuild = pipeline.Rebuild(fd, lambda digest, length: self._fetch(
+                    image_id, (where[digest], (digest, length))), timings=timings)
+                for (offset, _, length), wrote in pipeline.ordered(
+                        pipeline.layout_offsets(layout), rebuild,
+                        workers=max(self.workers, pipeline.WORKERS)):
+                    written += wrote
+                    if progress is not None:
+                        progress(offset + length, size)
             for (_, (_, length)), data in sparse.prefetch(
-                    enumerate(layout), lambda item: self._fetch(image_id, item),
-                    workers=self.workers):
-                if whole is not None:
-                    whole.update(_zeros(length) if data is None else data)
+                    [] if tree else enumerate(layout),
+                    lambda item: self._fetch(image_id, item), workers=self.workers):
+                whole.update(_zeros(length) if data is None else data)  # type: ignore[union-attr]
                 if data is not None:
                     written += _write_sparse(fd, data, offset)
                 offset += length
@@ -372,7 +386,8 @@ class HTTPImageClient:
             raise
         return {"bytes_total": size, "bytes_written": written,
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"], "written_digest": written_digest}
+                "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
+                "stages": timings.as_dict()}
 
 
 @dataclass(frozen=True)
