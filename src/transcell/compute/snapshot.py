@@ -103,8 +103,11 @@ class ExtentReader:
     where its data lies: at which offset of which file of the backing chain.
     A stopped guest's disk does not change, so those bytes can be ``pread``
     directly, by as many threads as there are cores; a zero extent is not read
-    at all. Extents whose data has no plain offset (compressed clusters, an
-    encrypted disk) are read with ``read_window`` instead.
+    at all. The map is taken once: a disk that is still being written (a
+    running guest) must not be read this way. Extents whose data has no plain
+    offset (compressed clusters) or lives in a layer that cannot be read
+    directly (encrypted, or with an external data file) are read with
+    ``read_window`` instead.
     """
 
     def __init__(self, path: str, fmt: str, extents: list[dict] | None = None):
@@ -163,9 +166,11 @@ def _chain_files(path: str, fmt: str) -> list[str | None]:
     files: list[str | None] = []
     name: str | None = os.path.abspath(path)
     for layer in chain:
-        encrypted = layer.get("encrypted") or (
-            layer.get("format-specific", {}).get("data", {}).get("encrypt"))
-        files.append(None if encrypted or name is None else name)
+        specific = layer.get("format-specific", {}).get("data", {})
+        # an encrypted layer's bytes are not the guest's, and a layer with an external
+        # data file keeps them elsewhere than the offsets the map gives for it
+        opaque = layer.get("encrypted") or specific.get("encrypt") or specific.get("data-file")
+        files.append(None if opaque or name is None else name)
         name = layer.get("full-backing-filename") or layer.get("backing-filename")
     return files
 

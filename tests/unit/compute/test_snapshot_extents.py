@@ -118,3 +118,22 @@ def test_pipeline_reads_partial_parts_in_place(tmp_path):
                                          (path, 0, 4096)))
     want = _data("f", 3 * 4096)
     assert bytes(read.read()) == want[8192:] + bytes(4096) + want[:4096]
+
+
+def test_compressed_clusters_are_read_through_qemu_img(tmp_path):
+    raw = str(tmp_path / "plain.raw")
+    with open(raw, "wb") as f:
+        # text compresses, so its clusters are stored compressed, at no plain offset
+        f.write(b"".join(b"line %08d of compressible text\n" % i for i in range(200000)))
+        f.truncate(6 * MiB)
+    packed = str(tmp_path / "packed.qcow2")
+    disk._run([disk.QEMU_IMG, "convert", "-q", "-c", "-f", "raw", "-O", "qcow2", raw, packed],
+              "compress")
+    size, items = snapshot.whole_items(packed, "qcow2", CHUNK)
+    items = list(items)
+    assert any(not isinstance(i, int) and i.fallback is not None for i in items)
+    with open(raw, "rb") as f:
+        want = f.read()
+    got = b"".join(bytes(i) if isinstance(i, int) else bytes(i.read())
+                   for i in items)
+    assert size == len(want) and got == want
