@@ -259,7 +259,7 @@ def _load_servers(by_name: dict[str, cells.Cell], hosts: list[tuple[str, str]],
             classes = dict(db.execute(select(t["resource_classes"].c.name,
                                              t["resource_classes"].c.id)).all())
         for first in range(0, n_servers, BATCH):
-            servers = [_server(i, hosts[i % len(hosts)], projects, flavor, start)
+            servers = [_server(i, hosts[i % len(hosts)], len(hosts), projects, flavor, start)
                        for i in range(first, min(n_servers, first + BATCH))]
             _cell_rows(by_name, servers, flavor)
             _api_rows(by_name, servers, flavor)
@@ -284,10 +284,11 @@ def _user(project: str) -> str:
     return project.replace("project", "user")
 
 
-def _server(index: int, placed: tuple[str, str], projects: list[str], flavor: dict,
-            start: dt.datetime) -> dict[str, Any]:
+def _server(index: int, placed: tuple[str, str], n_hosts: int, projects: list[str],
+            flavor: dict, start: dt.datetime) -> dict[str, Any]:
     cell_name, host = placed
-    project = projects[index % len(projects)]
+    # a project's servers come in runs of one per host, so each spans every cell
+    project = projects[index // n_hosts % len(projects)]
     created = start + dt.timedelta(seconds=index // 3)
     name = f"seed-{index:06d}"
     return {"uuid": str(uuidlib.uuid4()), "cell": cell_name, "host": host, "node": host,

@@ -31,7 +31,5 @@ def cmd_seed(args: argparse.Namespace) -> int:
         return 2
     print(f"seeded {CONF.state_dir}: {len(done.cells)} cells, {done.hosts} hosts, "
           f"{done.servers} servers in {len(done.projects)} projects "
-          f"({time.monotonic() - started:.1f} s). Serve it with `transcell up --state-dir "
-          f"{CONF.state_dir} --cells {args.cells} --hosts-per-cell "
-          f"{max(1, args.hosts // args.cells)}`.")
+          f"({time.monotonic() - started:.1f} s)")
     return 0

@@ -280,8 +280,9 @@ def read_pages(cell_list: list[cells.Cell], query: ListQuery, after: Sequence | 
     Every cell is asked for its share first (``first_share``); a cell may hold
     more of the page only while every row it returned is among the merged
     winners and it returned all it was asked for, so only such cells are asked
-    again, for the rows after their last, until none is. No cell is ever asked
-    for more than ``limit`` rows in all, and a cell down on any round is down.
+    again, for the rest of a page after their last row (so at most two rounds).
+    No cell is ever asked for more than ``limit`` rows in all, and a cell down on
+    either round is down.
     """
     share = first_share(query.limit, len(cell_list))
     first = _gather(cell_list, lambda c: read_keys(c, query, after, share), parallel)
@@ -298,7 +299,8 @@ def read_pages(cell_list: list[cells.Cell], query: ListQuery, after: Sequence | 
                 and (len(winners) < query.limit or won.get(c, 0) == len(rows))]
         if not more:
             return pages, down
-        sizes = {c: min(query.limit - asked[c], asked[c]) for c in more}
+        # the rest of the page at once: a second round decides, never a third
+        sizes = {c: query.limit - asked[c] for c in more}
         lasts = {c: pages[c][-1][0] for c in more}
         again = _gather(more, lambda c, lasts=lasts, sizes=sizes: read_keys(
             c, query, lasts[c], sizes[c]), parallel)
