@@ -263,3 +263,37 @@ def test_a_file_changed_during_the_kernel_copy_is_fetched_and_verified(service, 
     with open(dest, "rb") as f:
         assert f.read() == content
     assert got["stages"]["fetch+verify"]["bytes"] == 3 * CHUNK
+
+
+def test_a_whole_sha256_image_reads_sealed_chunks_once_and_still_checks_them(service,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    data = b"".join(_data(f"w{i}", CHUNK) for i in range(4))
+    image = service.create(ADMIN, disk_format="raw", container_format="bare")
+    path = str(tmp_path / "image.raw")
+    with open(path, "wb") as f:
+        f.write(data)
+    service.upload_file(ADMIN, image["id"], path)  # sha256 of the whole image
+    record = service.get(ADMIN, image["id"])
+    hashed = []
+    real = service.store.get
+    monkeypatch.setattr(service.store, "get", lambda d: hashed.append(d) or real(d))
+    dest = str(tmp_path / "copy")
+    service.download_to_file(ADMIN, image["id"], dest)
+    assert hashed == []  # every chunk was sealed: one sha256 pass, the whole image's
+    with open(dest, "rb") as f:
+        assert f.read() == data
+    # a sealed file whose bytes are wrong (the seal's blind spot) still fails the download
+    victim = record["chunks"][2]
+    sealed = service.store.sealed_path
+    assert sealed(victim, CHUNK) is not None
+    other = str(tmp_path / "other")
+    with open(other, "wb") as f:
+        f.write(_data("other", CHUNK))
+    monkeypatch.setattr(service.store, "sealed_path",
+                        lambda d, n: other if d == victim else sealed(d, n))
+    target = tmp_path / "t"
+    target.mkdir()
+    with pytest.raises(exception.ChecksumMismatch):
+        service.download_to_file(ADMIN, image["id"], str(target / "copy"))
+    assert os.listdir(target) == []
