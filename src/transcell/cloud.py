@@ -152,6 +152,9 @@ class EmbeddedCloud:
         # Only now can moves a previous process left unfinished be resumed: they
         # need the compute hosts of both cells.
         self.conductor.moves.start_periodic()
+        from transcell.drain.runner import DrainRunner
+        self.drains = DrainRunner()
+        self.drains.start_periodic()
 
     def _register_control_services(self) -> None:
         """Conductor and scheduler report into cell0, where ``os-services`` finds them."""
@@ -260,3 +263,5 @@ class EmbeddedCloud:
             manager.stop()
         if getattr(self, "conductor", None) is not None:
             self.conductor.moves.stop()
+        if getattr(self, "drains", None) is not None:
+            self.drains.stop()

@@ -268,6 +268,10 @@ api_opts = [
     cfg.BoolOpt("enable_instance_password", default=True,
                 help="Return the administrator password a rescue sets (rescue's "
                      "adminPass), as Nova's option of the same name does."),
+    cfg.BoolOpt("list_parallel_cells", default=True,
+                help="Read every cell at once when listing servers (each cell returns "
+                     "one sorted page, merged by the sort keys). Off, cells are read one "
+                     "after the other: kept to measure what the parallel reads buy."),
 ]
 
 audit_opts = [

@@ -28,11 +28,24 @@ def _fault_dir() -> str | None:
     return os.path.join(CONF.state_dir, "faults", "saga")
 
 
-def check_fault(point: str) -> None:
-    """Raise if ``STATE/faults/saga/<point>`` exists (consumed on use)."""
+def check_fault(point: str, subject: str | None = None) -> None:
+    """Raise if ``STATE/faults/saga/<point>`` exists (consumed on use).
+
+    With a ``subject`` (a server's uuid), ``always-<point>@<subject>`` also
+    raises, every time and for that server only: a move that keeps failing
+    however often it is retried.
+    """
     base = _fault_dir()
     if base is None:
         return
+    if subject is not None:
+        try:
+            with open(os.path.join(base, f"always-{point}@{subject}")) as fh:
+                message = fh.read().strip()
+        except FileNotFoundError:
+            pass
+        else:
+            raise StepFault(message or None, step=point)
     path = os.path.join(base, point)
     try:
         with open(path) as fh:

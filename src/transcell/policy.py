@@ -133,6 +133,12 @@ _API_RULES: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("os_compute_api:os-transcell-move-plans", ADMIN,
      "Plan a move of one server or of every server of a cell without changing anything.",
      [("POST", "/os-transcell-move-plans")]),
+    ("os_compute_api:os-transcell-drains", ADMIN,
+     "Drain a cell (move every server off it), list and show drains, pause and resume "
+     "them.",
+     [("POST", "/os-transcell-drains"), ("GET", "/os-transcell-drains"),
+      ("GET", "/os-transcell-drains/{drain_id}"),
+      ("POST", "/os-transcell-drains/{drain_id}/action")]),
     # flavors
     ("os_compute_api:os-flavor-manage:create", ADMIN, "Create a flavor.",
      [("POST", "/flavors")]),

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from transcell.cli import moves
+from transcell.cli import drain, moves, seed
 from transcell.conf import CONF
 
 
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     mig_show.add_argument("--json", action="store_true")
 
     moves.add_parser(sub, _common)
+    drain.add_parser(sub, _common)
+
+    seed.add_parser(sub, _common)
 
     audit = sub.add_parser("audit", help="Check mappings, rows, moves, allocations, ports, "
                                           "images, disks and quotas")
@@ -275,7 +278,9 @@ COMMANDS = {
     ("instance", "locate"): cmd_locate,
     ("migration", "show"): cmd_migration_show,
     "audit": cmd_audit,
+    ("dev", "seed"): seed.cmd_seed,
     ("move", "plan"): moves.cmd_plan,
+    "drain": drain.cmd_drain,
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from transcell import cell as cells
 from transcell import exception, quota
 from transcell import mapping as mappings
-from transcell.compute import actions, port_groups, server_groups, shelve_api, volumes
+from transcell.compute import actions, port_groups, server_groups, server_list, shelve_api, volumes
 from transcell.compute import instance as inst
 from transcell.compute import vm_states as vm
 from transcell.compute.power_api import PowerAPI, check_not_locked
@@ -138,72 +138,28 @@ class API:
             raise exception.InstanceNotFound(instance_id=server_id)
         return mapping["cell"], server
 
-    def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int | None,
-             marker: str | None, cell_down_support: bool = False) -> list[dict]:
-        """Every cell in parallel; hidden rows skipped, uuids de-duplicated, newest first.
+    def list(self, ctx: RequestContext, filters: dict[str, Any], limit: int,
+             marker: str | None, cell_down_support: bool = False,
+             sort: list[tuple[str, bool]] | None = None,
+             checks: list[server_list.Check] | None = None) -> list[dict]:
+        """A page of servers across cells, in ``sort`` order (Nova's default: newest
+        first), after ``marker``, each passing ``filters`` and ``checks``.
 
-        A cell that is down is left out, or, with ``cell_down_support``
-        (microversion 2.69, only for lists neither filtered beyond the project
-        nor sorted nor paged), stands for its servers by what their instance
-        mappings know: records marked ``unavailable``, placed before the
-        others and counted against ``limit``, as Nova places them.
+        Every cell is read at once and cut to ``limit`` rows before the merge (see
+        ``server_list``). A cell that is down is left out, or, with
+        ``cell_down_support`` (microversion 2.69, only for lists neither filtered
+        beyond the project nor sorted nor paged), stands for its servers by what
+        their instance mappings know: records marked ``unavailable``, placed before
+        the others and filling only the room the page has left, as Nova places them.
         """
-        def read(cell: cells.Cell) -> list[dict]:
-            with cell_session(cell) as s:
-                query = select(cm.Instance).where(cm.Instance.hidden.is_(False),
-                                                  cm.Instance.deleted == 0)
-                if filters.get("project_id"):
-                    query = query.where(cm.Instance.project_id == filters["project_id"])
-                if filters.get("host"):
-                    query = query.where(cm.Instance.host == filters["host"])
-                if filters.get("image"):
-                    query = query.where(cm.Instance.image_ref == filters["image"])
-                if filters.get("vm_states"):
-                    query = query.where(cm.Instance.vm_state.in_(filters["vm_states"]))
-                if filters.get("changes-since"):
-                    query = query.where(cm.Instance.updated_at >= filters["changes-since"])
-                rows = s.scalars(query).all()
-                return [inst.to_dict(s, r) for r in rows]
-
-        gathered = cells.gather(cells.list_cells(), read)
-        seen: dict[str, dict] = {}
-        for rows in gathered.results.values():
-            for row in rows:
-                seen.setdefault(row["uuid"], row)
-        servers = list(seen.values())
-        name = filters.get("name")
-        if name:
-            try:
-                pattern = re.compile(name)
-            except re.error as exc:
-                raise exception.Invalid(f"Invalid regular expression for name: {exc}") from exc
-            servers = [s for s in servers if s["display_name"] and
-                       pattern.search(s["display_name"])]
-        if filters.get("flavor"):
-            servers = [s for s in servers
-                       if (s["flavor"] or {}).get("flavorid") == filters["flavor"]]
-        for key, match_all in (("tags", True), ("tags-any", False)):
-            if filters.get(key):
-                wanted = set(filters[key])
-                servers = [s for s in servers if (wanted <= set(s["tags"]) if match_all
-                                                  else wanted & set(s["tags"]))]
-        for key, match_all in (("not-tags", True), ("not-tags-any", False)):
-            if filters.get(key):
-                wanted = set(filters[key])
-                servers = [s for s in servers if not (wanted <= set(s["tags"]) if match_all
-                                                      else wanted & set(s["tags"]))]
-        servers.sort(key=lambda s: (s["created_at"], s["id"], s["uuid"]), reverse=True)
-        if marker:
-            index = next((i for i, s in enumerate(servers) if s["uuid"] == marker), None)
-            if index is None:
-                raise exception.Invalid(f"marker [{marker}] not found")
-            servers = servers[index + 1:]
-        if limit is not None:
-            servers = servers[:limit]
-        if cell_down_support and gathered.down:
-            room = None if limit is None else max(0, limit - len(servers))
-            servers = _unavailable_in(gathered.down, filters.get("project_id") or None,
-                                      set(seen), room) + servers
+        query = server_list.ListQuery(dict(filters), list(sort or server_list.DEFAULT_SORT),
+                                      limit, list(checks or ()), marker)
+        listed = server_list.list_servers(ctx, query)
+        servers = listed.servers
+        if cell_down_support and listed.down:
+            room = max(0, limit - len(servers))
+            servers = _unavailable_in(listed.down, filters.get("project_id") or None,
+                                      listed.seen, room) + servers
         return servers
 
     # create ------------------------------------------------------------
@@ -359,7 +315,8 @@ class API:
                                 readdress, auto_disk_config)
 
     def migrate(self, ctx: RequestContext, server_id: str, host: str | None,
-                allow_cross_cell: bool, readdress: bool | None = None) -> str:
+                allow_cross_cell: bool, readdress: bool | None = None,
+                ignore_hosts: list[str] | None = None, drain: str | None = None) -> str:
         cell, server = self._movable(ctx, server_id, "migrate")
         if host is not None:
             try:
@@ -370,7 +327,8 @@ class API:
             if refusals:
                 raise exception.Invalid(refusals[0])
         return self._start_move(ctx, cell, server, "migration", server["flavor"], host,
-                                allow_cross_cell, readdress)
+                                allow_cross_cell, readdress, ignore_hosts=ignore_hosts,
+                                drain=drain)
 
     def _movable(self, ctx: RequestContext, server_id: str, action: str
                  ) -> tuple[cells.Cell, dict]:
@@ -381,7 +339,8 @@ class API:
 
     def _start_move(self, ctx: RequestContext, cell: cells.Cell, server: dict, kind: str,
                     flavor: dict, host: str | None, allow_cross_cell: bool,
-                    readdress: bool | None = None, auto_disk_config: bool | None = None
+                    readdress: bool | None = None, auto_disk_config: bool | None = None,
+                    ignore_hosts: list[str] | None = None, drain: str | None = None
                     ) -> str:
         """Take the server for one move, record the move, recheck quota, then cast.
 
@@ -404,7 +363,7 @@ class API:
             actions.record_action(ctx, cell, server_id,
                                   actions.RESIZE if kind == "resize" else actions.MIGRATE)
             plan.record_move(ctx, cell, server, migration_uuid, kind, flavor, host,
-                             allow_cross_cell, readdress)
+                             allow_cross_cell, readdress, ignore_hosts, drain)
             try:
                 quota.recheck(server["project_id"], **_growth(server["flavor"] or {}, flavor))
             except exception.OverQuota:

@@ -13,13 +13,20 @@ anything else is not a delta, and the caller falls back to a full upload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from transcell import exception, statefiles
 from transcell.compute.virt import disk
+from transcell.image import pipeline
 
-#: Changed chunks are read in runs of at most this many chunks per qemu-img call.
-RUN = 16
+#: Chunks written by one qemu-io run (each is one ``-c`` argument).
+QEMU_IO_BATCH = 256
 
 
 class NotADelta(Exception):
@@ -69,6 +76,7 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
         kinds.append(kind)
     counters = {"chunks": count, "read": kinds.count("read"), "base": kinds.count("base"),
                 "zero": kinds.count("zero")}
+    reader = ExtentReader(path, fmt, extents)
 
     def items() -> Iterator[Any]:
         index = 0
@@ -81,15 +89,97 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
                 yield min(chunk_size, size - start)
                 index += 1
             else:
-                run = 1
-                while index + run < count and run < RUN and kinds[index + run] == "read":
-                    run += 1
-                length = min(run * chunk_size, size - start)
-                data = disk.read_window(path, fmt, start, length)
-                for offset in range(0, length, chunk_size):
-                    yield data[offset:offset + chunk_size]
-                index += run
+                # read by a pipeline worker, straight from the files that hold it
+                read = reader.chunk(start, min(chunk_size, size - start))
+                yield read.length if read.reads_nothing else read
+                index += 1
     return size, items(), counters
+
+
+class ExtentReader:
+    """Reads a qcow2 disk's guest view from the files themselves, not through qemu-img.
+
+    ``qemu-img map`` says, for every extent, whether it reads as zeros, and
+    where its data lies: at which offset of which file of the backing chain.
+    A stopped guest's disk does not change, so those bytes can be ``pread``
+    directly, by as many threads as there are cores; a zero extent is not read
+    at all. The map is taken once: a disk that is still being written (a
+    running guest) must not be read this way. Extents whose data has no plain
+    offset (compressed clusters) or lives in a layer that cannot be read
+    directly (encrypted, or with an external data file) are read with
+    ``read_window`` instead.
+    """
+
+    def __init__(self, path: str, fmt: str, extents: list[dict] | None = None):
+        self.path, self.fmt = path, fmt
+        self.extents = extents if extents is not None else disk.allocation_map(path, fmt)
+        self.starts = [e["start"] for e in self.extents]
+        self.files = _chain_files(path, fmt)
+
+    def chunk(self, start: int, length: int) -> pipeline.ChunkRead:
+        end = start + length
+        parts: list[tuple[str | None, int, int]] = []
+        at = start
+        index = max(0, bisect.bisect_right(self.starts, start) - 1)
+        while at < end and index < len(self.extents):
+            extent = self.extents[index]
+            e_end = extent["start"] + extent["length"]
+            if e_end <= at:
+                index += 1
+                continue
+            run = min(end, e_end) - at
+            if not extent.get("data", False) and (extent.get("zero", False)
+                                                 or not extent.get("present", True)):
+                parts.append((None, 0, run))
+            elif (extent.get("data") and "offset" in extent
+                  and extent["depth"] < len(self.files) and self.files[extent["depth"]]):
+                parts.append((self.files[extent["depth"]],
+                              extent["offset"] + at - extent["start"], run))
+            else:
+                return self._window(start, length)
+            at += run
+            index += 1
+        if at < end:  # past the map's end: the disk reads zeros there
+            parts.append((None, 0, end - at))
+        return pipeline.ChunkRead(length, tuple(parts))
+
+    def _window(self, start: int, length: int) -> pipeline.ChunkRead:
+        path, fmt = self.path, self.fmt
+        return pipeline.ChunkRead(length, fallback=lambda: disk.read_window(
+            path, fmt, start, length)[:length])
+
+    def items(self, size: int, chunk_size: int) -> Iterator[int | pipeline.ChunkRead]:
+        """The disk's chunks for the image store: a length for chunks that read as zeros
+        (never read), a lazy read for the others."""
+        for start in range(0, size, chunk_size):
+            length = min(chunk_size, size - start)
+            read = self.chunk(start, length)
+            yield length if read.reads_nothing else read
+
+
+def _chain_files(path: str, fmt: str) -> list[str | None]:
+    """The files of the disk's backing chain, top first; None where one cannot be
+    read directly (an encrypted layer)."""
+    out = disk._run([disk.QEMU_IMG, "info", "--backing-chain", "-U", "--output=json",
+                     "-f", fmt, os.path.abspath(path)], f"qemu-img info {path}")
+    chain = json.loads(out)
+    files: list[str | None] = []
+    name: str | None = os.path.abspath(path)
+    for layer in chain:
+        specific = layer.get("format-specific", {}).get("data", {})
+        # an encrypted layer's bytes are not the guest's, and a layer with an external
+        # data file keeps them elsewhere than the offsets the map gives for it
+        opaque = layer.get("encrypted") or specific.get("encrypt") or specific.get("data-file")
+        files.append(None if opaque or name is None else name)
+        name = layer.get("full-backing-filename") or layer.get("backing-filename")
+    return files
+
+
+def whole_items(path: str, fmt: str, chunk_size: int
+                ) -> tuple[int, Iterator[int | pipeline.ChunkRead]]:
+    """(virtual size, items) of a whole disk read through its own extents, no flatten."""
+    size = disk.virtual_size(path, fmt)
+    return size, ExtentReader(path, fmt).items(size, chunk_size)
 
 
 def changed_chunks(snap: dict[str, Any], base: dict[str, Any], zero_digest) -> list[int] | None:
@@ -114,22 +204,70 @@ def changed_chunks(snap: dict[str, Any], base: dict[str, Any], zero_digest) -> l
     return changed
 
 
-def write_chunks(path: str, fmt: str, chunk_size: int, indexes: list[int],
-                 read_chunks) -> int:
-    """Write the chunks at ``indexes`` into the guest's view of ``path``; bytes written.
+def write_changed(path: str, fmt: str, chunk_size: int,
+                  changed: list[tuple[int, str, int]],
+                  sealed: Callable[[str, int], str | None],
+                  read_chunks: Callable[[list[int]], Iterable[bytes]]) -> int:
+    """Write the chunks ``(index, digest, length)`` into the guest's view of ``path``.
 
-    ``read_chunks(indexes)`` yields each chunk's bytes, already checked against
-    its digest. Consecutive chunks go in one write.
+    A chunk whose store file is sealed (hashed by the store when written, and
+    unchanged since: ``ChunkStore.sealed_path``) is handed to qemu-io as that
+    file, so its bytes are neither read through Python nor copied first. Every
+    other chunk comes from ``read_chunks``, which checks each against its
+    digest, through a private temporary file. All go in one qemu-io run. A
+    sealed file that changed while qemu-io read it is written again from
+    checked bytes, so what lands is always what the digests name.
     """
+    directory = os.path.dirname(os.path.abspath(path))
     written = 0
-    position = 0
-    while position < len(indexes):
-        run = [indexes[position]]
-        while (position + len(run) < len(indexes) and len(run) < RUN
-               and indexes[position + len(run)] == run[-1] + 1):
-            run.append(indexes[position + len(run)])
-        data = b"".join(read_chunks(run))
-        disk.guest_write(path, run[0] * chunk_size, data, fmt)
-        written += len(data)
-        position += len(run)
+    with tempfile.TemporaryDirectory(prefix=".chunks-", dir=directory) as tmp:
+        sources: list[tuple[int, str, int, str | None]] = []
+        unsealed: list[tuple[int, int]] = []
+        for index, digest, length in changed:
+            found = sealed(digest, length)
+            if found is None:
+                unsealed.append((index, length))
+            else:
+                sources.append((index, found, length, digest))
+        sources += _checked_files(tmp, unsealed, read_chunks)
+        _qemu_io_write(path, fmt, chunk_size, tmp, sources)
+        written += sum(length for _, _, length, _ in sources)
+        broken = [(index, length) for index, found, length, digest in sources
+                  if digest is not None and sealed(digest, length) != found]
+        if broken:
+            _qemu_io_write(path, fmt, chunk_size, tmp,
+                           _checked_files(tmp, broken, read_chunks))
     return written
+
+
+def _checked_files(tmp: str, wanted: list[tuple[int, int]],
+                   read_chunks: Callable[[list[int]], Iterable[bytes]]
+                   ) -> list[tuple[int, str, int, None]]:
+    files = []
+    indexes = [index for index, _ in wanted]
+    for (index, length), data in zip(wanted, read_chunks(indexes), strict=True):
+        if len(data) != length:
+            raise exception.DiskError(reason=f"chunk {index} holds {len(data)} bytes, "
+                                             f"not {length}")
+        name = os.path.join(tmp, f"checked-{index}")
+        statefiles.write_atomic(name, data, durable=False)
+        files.append((index, name, length, None))
+    return files
+
+
+def _qemu_io_write(path: str, fmt: str, chunk_size: int, tmp: str,
+                   sources: list[tuple[int, str, int, str | None]]) -> None:
+    """One qemu-io run per batch of chunks; sources are linked into ``tmp`` under
+    names without spaces, since qemu-io splits its commands on them."""
+    for start in range(0, len(sources), QEMU_IO_BATCH):
+        commands: list[str] = []
+        for index, source, length, _ in sources[start:start + QEMU_IO_BATCH]:
+            link = os.path.join(tmp, f"link-{index}-{uuid.uuid4().hex[:8]}")
+            os.symlink(source, link)
+            commands += ["-c", f"write -s {os.path.basename(link)} {index * chunk_size} "
+                               f"{length}"]
+        # writeback: no flush after every write, as no other write of a move syncs
+        out = disk._run([disk.QEMU_IO, "-t", "writeback", "-f", fmt, *commands,
+                         os.path.abspath(path)], f"write chunks into {path}", cwd=tmp)
+        if "failed" in out:
+            raise exception.DiskError(reason=f"writing chunks into {path}: {out.strip()}")

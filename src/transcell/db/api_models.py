@@ -239,3 +239,33 @@ class QuotaClass(TimestampMixin, APIBase):
     class_name: Mapped[str] = mapped_column(String(255))
     resource: Mapped[str] = mapped_column(String(255))
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class CellDrain(TimestampMixin, APIBase):
+    """A drain of one cell: every server moved off it in waves, and how each fared.
+
+    In the API DB so a restarted conductor continues it. ``servers`` maps each
+    server's uuid to its state in the drain; ``version`` is bumped by every
+    write, and every write is conditional on the version it read, so the
+    runner and a pause or resume from the API never overwrite each other.
+    ``owner`` holds the drain through a lease like a move saga's.
+    """
+
+    __tablename__ = "cell_drains"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    cell_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    to_cell_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # running <-> paused -> done
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    #: the cell while the drain is unfinished, then NULL: a unique key, so two
+    #: drains of one cell cannot both be accepted, however they race
+    active_cell: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    settings: Mapped[dict] = mapped_column(JSONText)
+    servers: Mapped[dict] = mapped_column(JSONText)
+    context: Mapped[dict] = mapped_column(JSONText)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -48,6 +48,12 @@ class ImageClient:
     def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Any) -> Any:
         return self.service.read_chunks(ctx, image_id, indexes)
 
+    def sealed_chunk(self, digest: str, length: int) -> str | None:
+        """The store's file of a chunk it hashed when it wrote it and that has not
+        changed since (``ChunkStore.sealed_path``): this host shares the store's
+        filesystem, so it may use the file without reading it through Python."""
+        return self.service.store.sealed_path(digest, length)
+
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
         return self.service.download_to_file(ctx, image_id, dest_path, progress)

@@ -27,7 +27,7 @@ from typing import Any
 
 from transcell import exception, statefiles, tally
 from transcell.context import RequestContext
-from transcell.image import sparse
+from transcell.image import pipeline, sparse
 from transcell.image.chunked import DIGEST_HEADER
 from transcell.image.service import (
     Progress,
@@ -78,6 +78,12 @@ def _error_of(resp: Any, image_id: str | None) -> exception.TranscellError:
     error = exception.TranscellError(message)
     error.code = resp.status_code
     return error
+
+
+def _read_and_name(item: Any) -> tuple[Any, str | None]:
+    """A chunk read (if it is a lazy one) and named, on a worker."""
+    item = pipeline.resolve(item)
+    return item, _name_chunk(item)
 
 
 def _pointer(key: str) -> str:
@@ -188,7 +194,7 @@ class HTTPImageClient:
             chunk_size = record["chunk_size"]
             if tree:
                 total = os.path.getsize(path)
-                return self._send(image_id, sparse.chunks_of_sparse_file(path, chunk_size),
+                return self._send(image_id, pipeline.sparse_file_items(path, chunk_size),
                                   total, progress, tree=True)
             with open(path, "rb", buffering=0) as f:
                 total = os.fstat(f.fileno()).st_size
@@ -230,7 +236,9 @@ class HTTPImageClient:
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="image-put") as pool:
                 sender = _Sender(self, image_id, pool, total, progress)
-                for item, named in sparse.prefetch(items, _name_chunk):
+                # a lazy chunk is read by the worker that names it, not by this thread
+                for _lazy, (item, named) in sparse.prefetch(items, _read_and_name,
+                                                            workers=pipeline.WORKERS):
                     if isinstance(item, tuple):
                         _, digest, length = item
                         data, known = None, True
@@ -311,6 +319,11 @@ class HTTPImageClient:
                 wanted, lambda item: self._fetch(image_id, item), workers=self.workers):
             yield data if data is not None else _zeros(length)
 
+    def sealed_chunk(self, digest: str, length: int) -> str | None:
+        """Never: the store is another process's, perhaps on another host, so every
+        chunk comes over HTTP and is checked here."""
+        return None
+
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild an image as a sparse file; nothing appears at ``dest_path`` unless
@@ -324,13 +337,27 @@ class HTTPImageClient:
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO
         whole = None if tree else hashlib.sha256()
         written_digest = None
+        timings = pipeline.Timings()
         try:
             written = offset = 0
+            if tree:
+                # fetched, checked and written by workers at their own offsets, several
+                # at once; any index holding a digest serves that chunk's bytes
+                where = {}
+                for index, (digest, _) in enumerate(layout):
+                    where.setdefault(digest, index)
+                rebuild = pipeline.Rebuild(fd, lambda digest, length: self._fetch(
+                    image_id, (where[digest], (digest, length))), timings=timings)
+                for (offset, _, length), wrote in pipeline.ordered(
+                        pipeline.layout_offsets(layout), rebuild,
+                        workers=max(self.workers, pipeline.WORKERS)):
+                    written += wrote
+                    if progress is not None:
+                        progress(offset + length, size)
             for (_, (_, length)), data in sparse.prefetch(
-                    enumerate(layout), lambda item: self._fetch(image_id, item),
-                    workers=self.workers):
-                if whole is not None:
-                    whole.update(_zeros(length) if data is None else data)
+                    [] if tree else enumerate(layout),
+                    lambda item: self._fetch(image_id, item), workers=self.workers):
+                whole.update(_zeros(length) if data is None else data)  # type: ignore[union-attr]
                 if data is not None:
                     written += _write_sparse(fd, data, offset)
                 offset += length
@@ -359,7 +386,8 @@ class HTTPImageClient:
             raise
         return {"bytes_total": size, "bytes_written": written,
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"], "written_digest": written_digest}
+                "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
+                "stages": timings.as_dict()}
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,19 @@ a disk that crossed cells must be bit-for-bit the one that left.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from transcell import exception, statefiles
 from transcell.context import RequestContext
-from transcell.image import ordering, sparse
+from transcell.image import ordering, pipeline, sparse
 from transcell.image.store import ChunkMissing, ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -56,27 +56,16 @@ CORE = MUTABLE | (READ_ONLY - {"self", "file", "schema", "direct_url", "location
 
 _MAX_STR = 255
 _MAX_TAGS = 128
-#: Granularity of holes left in a downloaded file.
-_SPARSE_BLOCK = 64 * 1024
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@functools.lru_cache(maxsize=4)
-def _zeros(length: int) -> bytes:
-    return bytes(length)
-
-
-@functools.lru_cache(maxsize=16)
-def zero_digest(length: int) -> str:
-    """A chunk of zeros is named by its length alone; knowing that skips hashing holes."""
-    return digest_of(_zeros(length))
-
-
-def _is_zero(data: bytes | memoryview) -> bool:
-    return data == _zeros(len(data))
+_zeros = pipeline.zeros
+#: A chunk of zeros is named by its length alone; knowing that skips hashing holes.
+zero_digest = pipeline.zero_digest
+_is_zero = pipeline.is_zero
 
 
 def extra_properties(record: dict[str, Any]) -> dict[str, Any]:
@@ -248,23 +237,7 @@ def _name_chunk(item: bytes | int | tuple) -> str | None:
     return zero_digest(len(item)) if _is_zero(item) else digest_of(item)
 
 
-def _write_sparse(fd: int, data: bytes, offset: int) -> int:
-    """Write the non-zero runs of ``data``; holes stay unallocated."""
-    view = memoryview(data)
-    zero = _zeros(_SPARSE_BLOCK)
-    written = 0
-    run_start = None
-    for start in range(0, len(data), _SPARSE_BLOCK):
-        block = view[start:start + _SPARSE_BLOCK]
-        if block == zero[:len(block)]:
-            if run_start is not None:
-                written += os.pwrite(fd, view[run_start:start], offset + run_start)
-                run_start = None
-        elif run_start is None:
-            run_start = start
-    if run_start is not None:
-        written += os.pwrite(fd, view[run_start:], offset + run_start)
-    return written
+_write_sparse = pipeline.write_sparse
 
 
 def _non_negative(name: str, value: Any) -> int | None:
@@ -439,7 +412,7 @@ class ImageService:
         """
         if hash_algo == sparse.TREE_ALGO:
             total = os.path.getsize(path)
-            chunks = sparse.chunks_of_sparse_file(path, self.store.chunk_size)
+            chunks = pipeline.sparse_file_items(path, self.store.chunk_size)
             _, stats = self._ingest(ctx, image_id, chunks, total, progress, tree=True)
             return stats
         with open(path, "rb", buffering=0) as f:
@@ -474,24 +447,37 @@ class ImageService:
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO
         whole = None if tree else _BackgroundHash("sha256")
         written_digest = None
+        timings = pipeline.Timings()
+        started = time.perf_counter()
         try:
             written = offset = 0
-            for (_digest, length), data in sparse.prefetch(self._layout(record), self._fetch):
-                if data is None:
-                    if whole is not None:
-                        whole.update(_zeros(length))
-                else:
-                    if whole is not None:
-                        whole.update(data)
-                    written += _write_sparse(fd, data, offset)
-                offset += length
-                if progress is not None:
-                    progress(offset, size)
+            if tree:
+                # chunks fetched, verified and written by workers at their own offsets,
+                # several at once; a chunk file this store sealed is copied in the kernel
+                rebuild = pipeline.Rebuild(fd, self._chunk, self.store.sealed_path, timings)
+                for (offset, _digest, length), wrote in pipeline.ordered(
+                        pipeline.layout_offsets(self._layout(record)), rebuild):
+                    written += wrote
+                    if progress is not None:
+                        progress(offset + length, size)
+            else:
+                # the whole-image sha256 below checks every byte, so a sealed chunk
+                # file is read without a sha256 of its own (one pass, not two)
+                for (_digest, length), data in sparse.prefetch(self._layout(record),
+                                                               self._fetch_whole):
+                    if data is None:
+                        whole.update(_zeros(length))  # type: ignore[union-attr]
+                    else:
+                        whole.update(data)  # type: ignore[union-attr]
+                        written += _write_sparse(fd, data, offset)
+                    offset += length
+                    if progress is not None:
+                        progress(offset, size)
             os.ftruncate(fd, size)
             if whole is None:
-                # Every chunk written was hashed on its way in (the store refuses
-                # bytes that do not match their name), so the chunk-list digest of
-                # the written file is known without reading it back.
+                # Every chunk written was checked against its name on its way in (or
+                # was a sealed chunk file: see ChunkStore.sealed_path), so the
+                # chunk-list digest of the written file is known without reading it back.
                 written_digest = sparse.tree_digest(self._layout(record))
                 self._check_whole(record, written_digest)
             else:
@@ -511,7 +497,9 @@ class ImageService:
             raise
         return {"bytes_total": size, "bytes_written": written,
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"], "written_digest": written_digest}
+                "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
+                "stages": timings.as_dict(),
+                "wall_seconds": round(time.perf_counter() - started, 4)}
 
     def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Iterable[int]
                     ) -> Iterator[bytes]:
@@ -521,6 +509,18 @@ class ImageService:
         wanted = [layout[i] for i in indexes]
         for (_, length), data in sparse.prefetch(wanted, self._fetch):
             yield data if data is not None else _zeros(length)
+
+    def _fetch_whole(self, item: tuple[str, int]) -> bytes | None:
+        """A chunk for a download whose whole-image sha256 is checked at the end."""
+        digest, length = item
+        sealed = None if digest == zero_digest(length) else self.store.sealed_path(digest,
+                                                                                    length)
+        if sealed is not None:
+            with open(sealed, "rb") as f:
+                data = f.read()
+            if len(data) == length:
+                return data
+        return self._fetch(item)
 
     def _fetch(self, item: tuple[str, int]) -> bytes | None:
         digest, length = item
@@ -621,39 +621,35 @@ class ImageService:
         written: list[str] = []
         total = sent = 0
         head = b""
+        timings = pipeline.Timings()
+        started = time.perf_counter()
         try:
             with self.store.pinned() as pin:
-                # chunks are named (hashed) a few ahead, on other cores, while this
-                # thread stores them in order
-                for item, named in sparse.prefetch(chunks, _name_chunk):
-                    if isinstance(item, tuple):
-                        # ("known", digest, length): a chunk the store must already hold
-                        _, digest, length = item
-                        if digest in pin.claim([digest]):
-                            raise ChunkMissing(digest=digest)
-                        digests.append(digest)
-                        lengths.append(length)
-                        total += length
-                        if progress is not None:
-                            progress(total, expected)
-                        continue
-                    # an int is a chunk known to be a hole: zeros, never read
-                    data = _zeros(item) if isinstance(item, int) else item
-                    if md5 is not None and whole is not None:
-                        md5.update(data)
-                        whole.update(data)
-                    if not digests:
-                        head = bytes(data[:512])
-                    digest = named
-                    if digest in pin.claim([digest]) and self.store.put_known(digest, data):
+                # every chunk is read, hashed and stored by a worker, several at once on
+                # every core; this thread only books the results, in chunk order
+                ingest = pipeline.Ingest(
+                    claim=lambda digest: digest in pin.claim([digest]),
+                    put=self.store.put_known,
+                    missing=lambda digest: ChunkMissing(digest=digest), timings=timings,
+                    keep_data=not tree)
+                written = ingest.written
+                for _item, done in pipeline.ordered(chunks, ingest):
+                    if done.wrote:
                         # a chunk of zeros is named by its length and never read back by
                         # a sparse download; in chunk-list mode it is not counted as sent
-                        if not (tree and digest == zero_digest(len(data))):
-                            sent += len(data)
-                        written.append(digest)
-                    digests.append(digest)
-                    lengths.append(len(data))
-                    total += len(data)
+                        if not (tree and done.digest == zero_digest(done.length)):
+                            sent += done.length
+                    if not done.known and (md5 is not None or not digests):
+                        data = done.head if done.head is not None else (
+                            _zeros(done.length) if done.data is None else done.data)
+                        if md5 is not None and whole is not None:
+                            md5.update(data)
+                            whole.update(data)
+                        if not digests:
+                            head = bytes(data[:512])
+                    digests.append(done.digest)
+                    lengths.append(done.length)
+                    total += done.length
                     if progress is not None:
                         progress(total, expected)
                 if md5 is None or whole is None:
@@ -686,7 +682,9 @@ class ImageService:
                 LOG.exception("could not roll back the failed upload of image %s", image_id)
             raise
         stats = {"bytes_total": total, "bytes_sent": sent, "chunks_total": len(digests),
-                 "chunks_sent": len(written), "checksum": checksum, "os_hash_value": sha256}
+                 "chunks_sent": len(written), "checksum": checksum, "os_hash_value": sha256,
+                 "stages": timings.as_dict(),
+                 "wall_seconds": round(time.perf_counter() - started, 4)}
         return record, stats
 
     def _begin_upload(self, ctx: RequestContext, image_id: str) -> None:

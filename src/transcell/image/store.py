@@ -101,6 +101,14 @@ class Pin:
             self._held.clear()
 
 
+#: Seals kept at most (about 256 GiB of 4 MiB chunks); the oldest are forgotten first.
+MAX_SEALS = 65536
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class ChunkStore:
     def __init__(self, root: str, chunk_size: int = 4 * 1024 * 1024):
         if chunk_size < 4096:
@@ -115,6 +123,10 @@ class ChunkStore:
         #: Serialises manifest read-modify-write and garbage collection.
         self.lock = threading.RLock()
         self._pins: collections.Counter[str] = collections.Counter()
+        #: Chunk files this store wrote from bytes it had just hashed: digest -> the
+        #: file's identity and times right after (see ``sealed_path``).
+        self._seals: collections.OrderedDict[str, tuple[int, ...]] = collections.OrderedDict()
+        self._seal_lock = threading.Lock()
 
     # -- chunks ---------------------------------------------------------------
 
@@ -145,7 +157,55 @@ class ChunkStore:
             return False
         statefiles.private_dir(os.path.dirname(path))
         _write_atomically(path, data)
+        self._seal(digest, path)
         return True
+
+    def _seal(self, digest: str, path: str) -> None:
+        try:
+            signature = _signature(os.stat(path))
+        except FileNotFoundError:
+            return
+        with self._seal_lock:
+            self._seals[digest] = signature
+            self._seals.move_to_end(digest)
+            while len(self._seals) > MAX_SEALS:
+                self._seals.popitem(last=False)
+
+    def sealed_path(self, digest: str, length: int) -> str | None:
+        """The chunk's file, if it is still the one this store wrote and hashed; else None.
+
+        What is trusted: when ``put_known`` wrote the file, its bytes were the
+        ones whose sha256 names it (the caller, in this process, had just
+        hashed them; the chunk API re-hashes what it receives). The seal is the
+        file's device, inode, size, mtime and ctime right after that write.
+        A write to the file, a truncation, or a replacement by another file
+        changes at least one of them, and none can be set back by an
+        unprivileged process (ctime cannot be set at all), so an unchanged
+        seal means the bytes in the page cache are still the hashed ones, and a
+        reader on this host may use the file without hashing it again.
+
+        Not covered: a write within the filesystem's timestamp granularity
+        (one clock tick) of the store's own write, and corruption beneath the
+        page cache (a disk's bit rot), which no sha256 of the page cache would
+        see either. The store's directory is 0700 to the service's user.
+        Anything the seal does not vouch for is read through ``get``, which
+        re-hashes it.
+        """
+        with self._seal_lock:
+            signature = self._seals.get(digest)
+        if signature is None or signature[2] != length:
+            return None
+        path = self.chunk_path(digest)
+        try:
+            current = _signature(os.stat(path))
+        except FileNotFoundError:
+            current = None
+        if current != signature:
+            with self._seal_lock:
+                if self._seals.get(digest) == signature:
+                    del self._seals[digest]
+            return None
+        return path
 
     def get(self, digest: str) -> bytes:
         """The chunk's bytes, only if they still hash to its name."""
@@ -164,6 +224,8 @@ class ChunkStore:
         return os.path.getsize(self.chunk_path(digest))
 
     def delete(self, digest: str) -> bool:
+        with self._seal_lock:
+            self._seals.pop(digest, None)
         try:
             os.unlink(self.chunk_path(digest))
             return True

@@ -129,7 +129,7 @@ def _select(ctx: RequestContext, server: dict, cell: cells.Cell, flavor: dict,
     from transcell.rpc.bus import get_bus
     from transcell.scheduler.rpcapi import SchedulerAPI
     spec = move_spec(server, cell.uuid, flavor, host, allow_cross_cell,
-                     sorted({server["host"], *ignore}))
+                     sorted({server["host"], *ignore}), any_zone=bool(ignore))
     return SchedulerAPI(get_bus(CONF.rpc.transport_url)).select_destinations(
         ctx, spec, server["uuid"], claim=False)
 

@@ -31,8 +31,13 @@ STEP_NAMES = ("allocations", "target_db", "prep_dest", "prep_source", "volumes",
 
 def record_move(ctx: RequestContext, cell: cells.Cell, server: dict, migration_uuid: str,
                 kind: str, new_flavor: dict, requested_host: str | None,
-                allow_cross_cell: bool, readdress: bool | None = None) -> Saga:
-    """Write the migration record and the unowned saga for a move the API accepts."""
+                allow_cross_cell: bool, readdress: bool | None = None,
+                ignore_hosts: list[str] | None = None, drain: str | None = None) -> Saga:
+    """Write the migration record and the unowned saga for a move the API accepts.
+
+    ``ignore_hosts`` are hosts the scheduler must not choose (a cell drain keeps
+    the cell it empties, full target hosts and hosts that failed this server out);
+    ``drain`` names the drain that asked for the move."""
     old_flavor = server["flavor"] or {}
     records.create_migration(
         cell, uuid=migration_uuid, instance_uuid=server["uuid"],
@@ -47,6 +52,7 @@ def record_move(ctx: RequestContext, cell: cells.Cell, server: dict, migration_u
          "old_vm_state": server["vm_state"], "power_on": server["vm_state"] == vm.ACTIVE,
          "project_id": server["project_id"], "requested_host": requested_host,
          "allow_cross_cell": allow_cross_cell, "started_at": time.time(),
+         "ignore_hosts": sorted(ignore_hosts or []), "drain": drain,
          # the request's choice, else the operator's option as it stood at acceptance
          "readdress": reach.readdress_wanted(readdress)},
         ctx.to_dict(), owner=None)
@@ -62,16 +68,20 @@ def forget_move(cell: cells.Cell, migration_uuid: str) -> None:
 
 
 def move_spec(server: dict, source_cell_uuid: str, flavor: dict, requested_host: str | None,
-              allow_cross_cell: bool, ignore_hosts: list[str]) -> dict:
+              allow_cross_cell: bool, ignore_hosts: list[str], any_zone: bool = False) -> dict:
     """What the scheduler is asked for a move: the server's build request, the new
-    flavor, the hosts it may not land on, the host asked for, the cell it leaves."""
+    flavor, the hosts it may not land on, the host asked for, the cell it leaves.
+
+    ``any_zone``: the move of a cell drain, which like an admin's chosen host
+    overrides the zone the server was built in (where zones are cells, a
+    server built in the drained cell's zone could go nowhere else)."""
     spec = mappings.request_spec(server["uuid"]) or {
         "project_id": server["project_id"], "user_id": server["user_id"]}
     spec.update(
         instance_uuid=server["uuid"], flavor=flavor, ignore_hosts=ignore_hosts,
         requested_destination={"host": requested_host} if requested_host else None,
         move={"source_cell_uuid": source_cell_uuid, "allow_cross_cell": allow_cross_cell})
-    if requested_host:
+    if requested_host or any_zone:
         # a host chosen by the admin overrides the zone the server was built in
         spec["availability_zone"] = None
     return spec

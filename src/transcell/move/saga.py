@@ -448,7 +448,7 @@ class Runner:
             started = time.monotonic()
             saga._set_step(step.name, RUNNING)
             step.forward(saga)
-            check_fault(step.name)
+            check_fault(step.name, saga.instance_uuid)
             # the step's result and its time are one write, made only if the saga is
             # still held: a conductor overtaken during the step records nothing
             phases = dict(saga.resources.get("phases") or {})

@@ -212,7 +212,8 @@ class MoveTask(SagaTask):
         server = inst.get(source_cell(saga), saga.instance_uuid)
         return plan.move_spec(server, res["source_cell"], res["new_flavor"],
                               res.get("requested_host"), bool(res["allow_cross_cell"]),
-                              [res["source_host"]])
+                              sorted({res["source_host"], *(res.get("ignore_hosts") or [])}),
+                              any_zone=bool(res.get("drain")))
 
     def _release(self, saga: Saga) -> None:
         """Hand the source allocation back; this also drops the target claim."""

@@ -38,10 +38,14 @@ def run_conductor() -> int:
     bus = get_bus(CONF.rpc.transport_url)
     bus.serve("conductor", manager, server=CONF.host)
     manager.moves.start_periodic()
+    from transcell.drain.runner import DrainRunner
+    drains = DrainRunner()
+    drains.start_periodic()
 
     def stop() -> None:
         bus.unserve("conductor")
         manager.moves.stop()
+        drains.stop()
         row.stop()
 
     return common.run_until_signalled("conductor", stop)

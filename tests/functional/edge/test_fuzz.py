@@ -25,6 +25,7 @@ from edgehelpers import assert_clean, raw, state_snapshot
 from transcell.api.compute import (
     aggregates,
     assisted_volume_snapshots,
+    drains,
     flavor_access,
     flavor_extra_specs,
     flavors,
@@ -173,6 +174,9 @@ SCHEMAS: dict[tuple[str, str], list[dict[str, Any]]] = {
     (f"{V}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", "PUT"):
         [attachment_schemas.update(MAX)],
     (f"{V}/os-transcell-move-plans", "POST"): [move_plans.SCHEMA],
+    (f"{V}/os-transcell-drains", "POST"): [drains.CREATE_SCHEMA],
+    (f"{V}/os-transcell-drains/{{drain_id}}/action", "POST"):
+        list(drains.ACTION_SCHEMAS.values()),
     (f"{V}/os-server-external-events", "POST"): [external_events.create_schema(MAX)],
     (f"{V}/os-assisted-volume-snapshots", "POST"): [assisted_volume_snapshots.CREATE_SCHEMA],
     (f"{V}/servers/{{server_id}}/metadata", "POST"): [metadata_schemas.METADATA_BODY],

@@ -321,6 +321,11 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
         lambda w: [Call(S.format(server=w["server"]) + f"/os-volume_attachments/{READER_VOLUME}")],
     ("compute", "/v2.1/os-transcell-move-plans", "POST"): lambda w: [Call(
         f"{COMPUTE}/os-transcell-move-plans", {"move_plan": {"server_id": w["server"]}})],
+    ("compute", "/v2.1/os-transcell-drains", "POST"): lambda w: [Call(
+        f"{COMPUTE}/os-transcell-drains", {"drain": {"cell": "cell1"}})],
+    ("compute", "/v2.1/os-transcell-drains/{drain_id}/action", "POST"): lambda w: [
+        Call(f"{COMPUTE}/os-transcell-drains/{uuid.uuid4()}/action", {"pause": None}),
+        Call(f"{COMPUTE}/os-transcell-drains/{uuid.uuid4()}/action", {"resume": None})],
     # what other services tell compute: the demo server's events, its volume's snapshot
     ("compute", "/v2.1/os-server-external-events", "POST"): lambda w: [Call(
         f"{COMPUTE}/os-server-external-events", {"events": [

@@ -77,9 +77,17 @@ def page_after(items: list[Any], key, marker: Any, limit: int) -> list[Any]:
     return items[start:start + limit]
 
 
+_ROOT_KEY = "transcell.application_url"
+
+
 def resource_links(req: webob.Request, collection: str, ident: Any) -> list[dict[str, str]]:
-    """Nova's pair of links: versioned ``self`` and unversioned ``bookmark``."""
-    base = application_url(req)
+    """Nova's pair of links: versioned ``self`` and unversioned ``bookmark``.
+
+    The API root is worked out once per request (a page of servers has thousands
+    of links)."""
+    base = req.environ.get(_ROOT_KEY)
+    if base is None:
+        base = req.environ[_ROOT_KEY] = application_url(req)
     quoted = urllib.parse.quote(str(ident), safe="")
     return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{quoted}"},
             {"rel": "bookmark", "href": f"{base}/{collection}/{quoted}"}]

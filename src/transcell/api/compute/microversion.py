@@ -7,6 +7,7 @@ the minimum, ``latest`` means the maximum, outside the range is 406.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -62,14 +63,21 @@ class APIVersion:
     def matches(self, min_version: str | None = None, max_version: str | None = None
                 ) -> bool:
         """True when this version is inside [min_version, max_version] (either may be open)."""
-        if min_version and self < APIVersion.parse(min_version):
+        if min_version and self < _bound(min_version):
             return False
-        if max_version and self > APIVersion.parse(max_version):
+        if max_version and self > _bound(max_version):
             return False
         return True
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"
+
+
+@functools.lru_cache(maxsize=512)
+def _bound(text: str) -> APIVersion:
+    """A version the code compares against, parsed once: a page of servers asks
+    ``matches`` tens of thousands of times with a few dozen distinct strings."""
+    return APIVersion.parse(text)
 
 
 class NotAcceptableVersion(exception.TranscellError):

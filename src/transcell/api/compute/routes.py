@@ -6,6 +6,7 @@ from transcell.api.compute import (
     aggregates,
     assisted_volume_snapshots,
     availability_zones,
+    drains,
     extensions,
     flavor_access,
     flavor_extra_specs,
@@ -165,6 +166,9 @@ ROUTES = {
                                                  "PUT": quota_classes.update},
     f"{V}/os-migrations": {"GET": migrations.index},
     f"{V}/os-transcell-move-plans": {"POST": move_plans.create},
+    f"{V}/os-transcell-drains": {"GET": drains.index, "POST": drains.create},
+    f"{V}/os-transcell-drains/{{drain_id}}": {"GET": drains.show},
+    f"{V}/os-transcell-drains/{{drain_id}}/action": {"POST": drains.action},
     # what other services tell compute
     f"{V}/os-server-external-events": {"POST": server_external_events.create},
     f"{V}/os-assisted-volume-snapshots": {"POST": assisted_volume_snapshots.create},

@@ -1,9 +1,11 @@
 """GET /servers and /servers/detail: which servers a caller sees, in what order, a page at a time.
 
-The cells are read through ``compute.api.API.list`` with the filters it knows
-(project, host, image, states, ``changes-since``, name, flavor, tags); every
-other filter, the sort order and the page are applied here over its result,
-so adding a filter never means touching how cells are read.
+What is parsed here (filters, sort keys, limit, marker) is handed whole to
+``compute.api.API.list``, which asks every cell for one sorted page and merges
+them (``compute.server_list``): the filters the database can apply become SQL,
+the others (``checks``, regular expressions and the like) are tested in Python
+on each cell's rows before its page is cut, so adding a filter here never means
+touching how cells are read.
 
 Who may filter by what follows Nova: a fixed set of parameters for everyone,
 growing with the microversion (``changes-before`` at 2.66, ``locked`` at 2.73,
@@ -145,29 +147,6 @@ class Listing:
     #: Nova allows it only when nothing but ``all_tenants`` narrows, sorts or pages the
     #: list, since those records lack every field the rest would need.
     cell_down_support: bool = False
-
-    def apply(self, servers: list[dict]) -> list[dict]:
-        """Filter, sort and page what the cells returned.
-
-        Records of servers in cells that are down (``unavailable``) are put
-        first and fill only what room the page has left, as Nova puts them.
-        """
-        if self.empty:
-            return []
-        unavailable = [s for s in servers if s.get("unavailable")]
-        servers = [s for s in servers if not s.get("unavailable")]
-        found = [s for s in servers if all(check(s) for check in self.checks)]
-        for column, descending in reversed(self.sort):
-            # stable sorts, last key first; an unset value sorts before any set one
-            found.sort(key=lambda s, c=column: (False, 0) if s.get(c) is None
-                       else (True, s[c]), reverse=descending)
-        if self.marker is not None:
-            index = next((i for i, s in enumerate(found) if s["uuid"] == self.marker), None)
-            if index is None:
-                raise exception.Invalid(f"marker [{self.marker}] not found")
-            found = found[index + 1:]
-        found = found[:self.limit]
-        return unavailable[:max(0, self.limit - len(found))] + found
 
 
 def _last(req: webob.Request, name: str) -> str:

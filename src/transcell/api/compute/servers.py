@@ -33,10 +33,12 @@ def _list(req: webob.Request, show_detail: bool) -> webob.Response:
     policy.authorize(ctx, "os_compute_api:servers:detail" if show_detail
                      else "os_compute_api:servers:index", {"project_id": ctx.project_id})
     listing = server_listing.parse(req, show_detail)
-    servers = listing.apply(compute_api.list(ctx, listing.db_filters, None, None,
-                                             cell_down_support=listing.cell_down_support))
+    servers = [] if listing.empty else compute_api.list(
+        ctx, listing.db_filters, listing.limit, listing.marker,
+        cell_down_support=listing.cell_down_support, sort=listing.sort, checks=listing.checks)
     if show_detail:
         with_ports = _with_ports(ctx, [s["uuid"] for s in servers if s.get("unavailable")])
+        view.prepare_page(req, servers)
         items = [view.unavailable(req, s, has_ports=s["uuid"] in with_ports)
                  if s.get("unavailable") else view.detail(req, s) for s in servers]
     else:

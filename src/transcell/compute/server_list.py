@@ -1,0 +1,489 @@
+"""Listing servers across cells: each cell sorted and cut to a page, then one merge.
+
+A list used to read every live row of every cell and sort them in Python,
+which is fine for a demo and hopeless at 100,000 servers. Here every cell is
+asked for at most ``limit`` rows, already in the requested order and already
+past the marker, so no cell returns more than one page however large it is;
+the pages are then merged with ``heapq.merge`` by the same order and cut to
+``limit``. This is how Nova lists across cells (its multi-cell lister), and
+the order is Nova's: the caller's keys, then ``created_at`` and ``id``, then
+``uuid`` ascending, which makes the order total even across cells whose
+integer ids overlap.
+
+Two ways to read a cell, both returning rows in order:
+
+- *keys only*, when every filter is a column test the database can apply: each
+  cell returns the sort values and uuid of at most ``limit`` rows, and only
+  the rows that win the merge are loaded in full, per cell in one query per
+  table (rows, extras, tags, metadata, system metadata, interfaces, volumes,
+  faults). A page of 1,000 costs eight queries per cell, not eight per server;
+- *checked*, when a filter is a regular expression or needs a server's joined
+  data (name, flavor, tags, addresses, ...): the cell is read in sorted chunks
+  loaded in full the same batched way, and rows are tested in Python until
+  ``limit`` pass or the cell is exhausted.
+
+The marker is found through its instance mapping, in its own cell; its sort
+values then stand for it in every cell ("after the marker" is a keyset
+predicate in SQL), which is what Nova does with its local markers.
+
+Cells are read in parallel (``[api] list_parallel_cells``, on by default;
+off reads them one after the other, kept to measure what parallelism buys),
+each with the per-cell timeout of ``cell.gather``: a cell that is down or
+slow is reported as down, exactly as before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import heapq
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, false, or_, select, true
+
+from transcell import cell as cells
+from transcell import exception
+from transcell.db import cell_models as cm
+from transcell.db.session import cell_session
+
+#: Rows per ``IN (...)`` when loading a page in full: below every engine's limit on
+#: bound parameters (SQLite's was 999 before 3.32).
+IN_CHUNK = 500
+
+#: Rows per sorted chunk a *checked* read tests before asking for the next.
+CHECK_CHUNK = 200
+
+Check = Callable[[dict], bool]
+
+#: Nova's order when the caller names none: newest first, then the cell's id.
+DEFAULT_SORT = (("created_at", True), ("id", True))
+
+
+@dataclass
+class ListQuery:
+    """What a list asks of every cell; ``sort`` is (column, descending), uuid last."""
+
+    filters: dict[str, Any]
+    sort: list[tuple[str, bool]]
+    limit: int
+    checks: list[Check] = field(default_factory=list)
+    marker: str | None = None
+
+    def __post_init__(self) -> None:
+        if all(column != "uuid" for column, _ in self.sort):
+            # Nova appends uuid ascending so pages are repeatable across cells
+            self.sort = [*self.sort, ("uuid", False)]
+        self.checks = [*_filter_checks(self.filters), *self.checks]
+
+
+@dataclass
+class Listed:
+    """A page of servers in order, and the cells that did not answer."""
+
+    servers: list[dict]
+    down: list[cells.Cell]
+    #: uuids every answering cell returned (for not listing a server twice)
+    seen: set[str]
+
+
+# --- order ---------------------------------------------------------------
+
+def compare(sort: Sequence[tuple[str, bool]], a: Sequence, b: Sequence) -> int:
+    """Nova's record comparison: key by key, an unset value before any set one,
+    the whole comparison reversed for a descending key."""
+    for (_, descending), x, y in zip(sort, a, b, strict=True):
+        if x == y:
+            continue
+        if x is None:
+            result = -1
+        elif y is None:
+            result = 1
+        else:
+            result = -1 if x < y else 1
+        return -result if descending else result
+    return 0
+
+
+def merge(sort: Sequence[tuple[str, bool]], streams: Iterable[Iterable[tuple]],
+          limit: int) -> list[tuple]:
+    """The first ``limit`` rows of per-cell streams each sorted by ``sort``.
+
+    A row is (sort values, uuid, anything); a uuid already merged (a server
+    caught in two cells mid-move) is not listed twice.
+    """
+    fast = _tuple_key(sort)
+    if fast is not None:
+        def key(row: tuple) -> Any:
+            return fast(row[0])
+    else:
+        slow = functools.cmp_to_key(lambda a, b: compare(sort, a, b))
+
+        def key(row: tuple) -> Any:
+            return slow(row[0])
+    out: list[tuple] = []
+    seen: set[str] = set()
+    for row in heapq.merge(*streams, key=key):
+        if row[1] in seen:
+            continue
+        seen.add(row[1])
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _tuple_key(sort: Sequence[tuple[str, bool]]) -> Callable[[Sequence], tuple] | None:
+    """``compare``'s order as a plain tuple key, which ``heapq`` compares in C rather
+    than through a Python comparison per pair: an unset value becomes ``(0,)`` before
+    ``(1, value)`` ascending, and descending keys are negated (numbers) or turned into
+    the time before the epoch (timestamps). None when a descending key is text, which
+    has no negation: the merge then uses ``compare`` itself."""
+    steps = []
+    for name, descending in sort:
+        kind = cm.Instance.__table__.c[name].type.python_type
+        if descending and kind not in (int, bool, float, dt.datetime):
+            return None
+        steps.append((descending, kind is dt.datetime))
+
+    def key(values: Sequence) -> tuple:
+        out = []
+        for (descending, is_time), value in zip(steps, values, strict=True):
+            if value is None:
+                out.append((1,) if descending else (0,))
+            elif not descending:
+                out.append((1, value))
+            else:
+                out.append((0, _EPOCH - value if is_time else -value))
+        return tuple(out)
+    return key
+
+
+def _column(name: str):
+    return getattr(cm.Instance, name)
+
+
+def _nullable(name: str) -> bool:
+    return bool(cm.Instance.__table__.c[name].nullable)
+
+
+def _order_by(sort: Sequence[tuple[str, bool]]) -> list:
+    """ORDER BY in ``compare``'s order on every engine: NULL first ascending and
+    last descending, spelled out for nullable columns since engines disagree."""
+    clauses = []
+    for name, descending in sort:
+        column = _column(name)
+        if _nullable(name):
+            is_set = case((column.is_(None), 0), else_=1)
+            clauses.append(is_set.desc() if descending else is_set.asc())
+        clauses.append(column.desc() if descending else column.asc())
+    return clauses
+
+
+def _after(sort: Sequence[tuple[str, bool]], values: Sequence) -> Any:
+    """Rows strictly after ``values`` in ``compare``'s order (a keyset predicate)."""
+    alternatives = []
+    equal: list = []
+    for (name, descending), value in zip(sort, values, strict=True):
+        column = _column(name)
+        if value is None:
+            beyond = false() if descending else column.is_not(None)
+        elif descending:
+            beyond = or_(column < value, column.is_(None)) if _nullable(name) else column < value
+        else:
+            beyond = column > value
+        alternatives.append(and_(*equal, beyond) if equal else beyond)
+        equal.append(column.is_(None) if value is None else column == value)
+    return or_(*alternatives) if alternatives else true()
+
+
+# --- reading one cell ------------------------------------------------------
+
+def _filtered(query, filters: dict[str, Any]):
+    """The filters the database applies (the rest are ``checks``)."""
+    query = query.where(cm.Instance.hidden.is_(False), cm.Instance.deleted == 0)
+    if filters.get("project_id"):
+        query = query.where(cm.Instance.project_id == filters["project_id"])
+    if filters.get("host"):
+        query = query.where(cm.Instance.host == filters["host"])
+    if filters.get("image"):
+        query = query.where(cm.Instance.image_ref == filters["image"])
+    if filters.get("vm_states"):
+        query = query.where(cm.Instance.vm_state.in_(filters["vm_states"]))
+    if filters.get("changes-since"):
+        query = query.where(cm.Instance.updated_at >= filters["changes-since"])
+    return query
+
+
+def _filter_checks(filters: dict[str, Any]) -> list[Check]:
+    """Filters tested in Python: a name's regular expression, the flavor copy, tags."""
+    checks: list[Check] = []
+    if filters.get("name"):
+        try:
+            pattern = re.compile(filters["name"])
+        except re.error as exc:
+            raise exception.Invalid(f"Invalid regular expression for name: {exc}") from exc
+        checks.append(lambda s: bool(s["display_name"]) and
+                      pattern.search(s["display_name"]) is not None)
+    if filters.get("flavor"):
+        flavor = filters["flavor"]
+        checks.append(lambda s: (s["flavor"] or {}).get("flavorid") == flavor)
+    for key, match_all, negate in (("tags", True, False), ("tags-any", False, False),
+                                   ("not-tags", True, True), ("not-tags-any", False, True)):
+        if filters.get(key):
+            wanted = frozenset(filters[key])
+
+            def tagged(s, w=wanted, a=match_all, n=negate) -> bool:
+                hit = w <= set(s["tags"]) if a else bool(w & set(s["tags"]))
+                return hit != n
+            checks.append(tagged)
+    return checks
+
+
+def _sorted_query(query: ListQuery, after: Sequence | None, limit: int):
+    columns = [_column(name) for name, _ in query.sort]
+    stmt = _filtered(select(*columns), query.filters)
+    if after is not None:
+        stmt = stmt.where(_after(query.sort, after))
+    return stmt.order_by(*_order_by(query.sort)).limit(limit)
+
+
+def _uuid_at(sort: Sequence[tuple[str, bool]]) -> int:
+    return next(i for i, (name, _) in enumerate(sort) if name == "uuid")
+
+
+def read_keys(cell: cells.Cell, query: ListQuery, after: Sequence | None,
+              limit: int | None = None) -> list[tuple]:
+    """At most ``limit`` (the page's, by default) rows of ``cell`` in order:
+    (sort values, uuid, cell)."""
+    at = _uuid_at(query.sort)
+    with cell_session(cell) as s:
+        rows = s.execute(_sorted_query(query, after, limit or query.limit)).all()
+    return [(tuple(r), r[at], cell) for r in rows]
+
+
+def first_share(limit: int, n_cells: int) -> int:
+    """Rows asked of each cell at first: twice its even share of the page, so that in
+    a cloud whose servers are spread over its cells one round of reads decides."""
+    return min(limit, max(50, -(-2 * limit // max(1, n_cells))))
+
+
+def read_pages(cell_list: list[cells.Cell], query: ListQuery, after: Sequence | None,
+               parallel: bool) -> tuple[dict[cells.Cell, list[tuple]], list[cells.Cell]]:
+    """Each answering cell's sorted rows, enough of them to decide the page.
+
+    Every cell is asked for its share first (``first_share``); a cell may hold
+    more of the page only while every row it returned is among the merged
+    winners and it returned all it was asked for, so only such cells are asked
+    again, for the rest of a page after their last row (so at most two rounds).
+    No cell is ever asked for more than ``limit`` rows in all, and a cell down on
+    either round is down.
+    """
+    share = first_share(query.limit, len(cell_list))
+    first = _gather(cell_list, lambda c: read_keys(c, query, after, share), parallel)
+    pages = {c: first.results[c] for c in cell_list if c in first.results}
+    asked = dict.fromkeys(pages, share)
+    down = list(first.down)
+    while True:
+        winners = merge(query.sort, pages.values(), query.limit)
+        won: dict[cells.Cell, int] = {}
+        for _, _, cell in winners:
+            won[cell] = won.get(cell, 0) + 1
+        more = [c for c, rows in pages.items()
+                if len(rows) == asked[c] < query.limit
+                and (len(winners) < query.limit or won.get(c, 0) == len(rows))]
+        if not more:
+            return pages, down
+        # the rest of the page at once: a second round decides, never a third
+        sizes = {c: query.limit - asked[c] for c in more}
+        lasts = {c: pages[c][-1][0] for c in more}
+        again = _gather(more, lambda c, lasts=lasts, sizes=sizes: read_keys(
+            c, query, lasts[c], sizes[c]), parallel)
+        for cell in more:
+            if cell in again.results:
+                pages[cell] = pages[cell] + again.results[cell]
+                asked[cell] += sizes[cell]
+            else:
+                down.append(cell)
+                del pages[cell]
+
+
+def read_checked(cell: cells.Cell, query: ListQuery, after: Sequence | None) -> list[tuple]:
+    """At most ``limit`` rows of ``cell`` that pass every check, in order, loaded in full:
+    (sort values, uuid, server)."""
+    at = _uuid_at(query.sort)
+    found: list[tuple] = []
+    chunk = max(CHECK_CHUNK, query.limit)
+    with cell_session(cell) as s:
+        while len(found) < query.limit:
+            rows = s.execute(_sorted_query(query, after, chunk)).all()
+            if not rows:
+                break
+            full = load(s, [r[at] for r in rows])
+            for row in rows:
+                server = full.get(row[at])
+                if server is not None and all(check(server) for check in query.checks):
+                    found.append((tuple(row), row[at], server))
+                    if len(found) >= query.limit:
+                        break
+            if len(rows) < chunk:
+                break
+            after = tuple(rows[-1])
+    return found
+
+
+# --- loading a page in full -------------------------------------------------
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
+
+
+def load(session, uuids: list[str]) -> dict[str, dict]:
+    """Live, visible servers by uuid, each as ``instance.to_dict`` shapes it, in one query
+    per table for the lot (a test holds the two to the same answer)."""
+    servers: dict[str, dict] = {}
+    for part in _chunks(list(uuids)):
+        servers.update(_load_part(session, part))
+    return servers
+
+
+def _rows(s, model, *where, order=None) -> Iterable[dict[str, Any]]:
+    """The table's rows as plain dicts of every column: read as Core rows, since
+    building ORM objects for a page costs more than the queries themselves."""
+    table = model.__table__
+    stmt = select(table).where(*where)
+    if order is not None:
+        stmt = stmt.order_by(order)
+    return (row._asdict() for row in s.execute(stmt))
+
+
+def _load_part(s, uuids: list[str]) -> dict[str, dict]:
+    servers: dict[str, dict] = {}
+    table = cm.Instance.__table__
+    # live and visible are tested here, not in SQL: given "deleted = 0" next to the uuids,
+    # SQLite may walk the (deleted, created_at) index, every row of the cell, instead of
+    # looking up each uuid
+    for data in _rows(s, cm.Instance, table.c.uuid.in_(uuids)):
+        if data["deleted"] or data["hidden"]:
+            continue
+        data.update(flavor=None, old_flavor=None, new_flavor=None, keypairs=None,
+                    request_networks=None, tags=[], metadata={}, system_metadata={},
+                    vifs=[], bdms=[], fault=None)
+        servers[data["uuid"]] = data
+    if not servers:
+        return servers
+    found = list(servers)
+    for extra in _rows(s, cm.InstanceExtra, cm.InstanceExtra.instance_uuid.in_(found)):
+        data = servers[extra["instance_uuid"]]
+        flavors = extra["flavor"] or {}
+        data.update(flavor=flavors.get("cur"), old_flavor=flavors.get("old"),
+                    new_flavor=flavors.get("new"), keypairs=extra["keypairs"],
+                    request_networks=extra["request_networks"])
+    for uuid, tag in s.execute(select(cm.Tag.resource_id, cm.Tag.tag)
+                               .where(cm.Tag.resource_id.in_(found))):
+        servers[uuid]["tags"].append(tag)
+    for data in servers.values():
+        data["tags"].sort()
+    for model, key in ((cm.InstanceMetadata, "metadata"),
+                       (cm.InstanceSystemMetadata, "system_metadata")):
+        for uuid, name, value in s.execute(
+                select(model.instance_uuid, model.key, model.value)
+                .where(model.instance_uuid.in_(found), model.deleted == 0).order_by(model.id)):
+            servers[uuid][key][name] = value
+    for model, key in ((cm.VirtualInterface, "vifs"), (cm.BlockDeviceMapping, "bdms")):
+        for owned in _rows(s, model, model.instance_uuid.in_(found), model.deleted == 0,
+                           order=model.id):
+            servers[owned["instance_uuid"]][key].append(owned)
+    for fault in _rows(s, cm.InstanceFault, cm.InstanceFault.instance_uuid.in_(found),
+                       order=cm.InstanceFault.id.desc()):
+        data = servers[fault["instance_uuid"]]
+        if data["fault"] is None:
+            data["fault"] = fault
+    return servers
+
+
+# --- the list ---------------------------------------------------------------
+
+def _marker_values(ctx, query: ListQuery) -> tuple:
+    """The marker's sort values, read in its own cell through its instance mapping;
+    Nova's 400 when it is unknown, deleted, or another project's (for a non-admin)."""
+    marker = query.marker
+    mapping = cells.instance_mapping(marker) if marker else None
+    if mapping is None or mapping["cell"] is None or (
+            not ctx.is_admin and mapping["project_id"] != ctx.project_id):
+        raise exception.Invalid(f"marker [{marker}] not found")
+
+    def read(cell: cells.Cell) -> tuple | None:
+        columns = [_column(name) for name, _ in query.sort]
+        with cell_session(cell) as s:
+            row = s.execute(select(*columns).where(cm.Instance.uuid == marker,
+                                                   cm.Instance.deleted == 0,
+                                                   cm.Instance.hidden.is_(False))).first()
+        return tuple(row) if row is not None else None
+
+    try:
+        _, values = cells.read_where_mapped(marker, lambda c: cells.read_one(c, read), mapping)
+    except cells.CellUnavailable:
+        values = None
+    if values is None:
+        raise exception.Invalid(f"marker [{marker}] not found")
+    return values
+
+
+def _gather(cell_list: list[cells.Cell], fn: Callable[[cells.Cell], Any],
+            parallel: bool) -> cells.Gathered:
+    """Every cell at once, or (``parallel`` off) one after the other, each with the
+    same per-cell timeout and the same notion of a down cell."""
+    if parallel:
+        return cells.gather(cell_list, fn)
+    gathered: cells.Gathered = cells.Gathered()
+    for cell in cell_list:
+        one = cells.gather([cell], fn)
+        gathered.results.update(one.results)
+        gathered.down.extend(one.down)
+    return gathered
+
+
+def parallel_cells() -> bool:
+    from transcell.conf import CONF
+    return bool(CONF.api.list_parallel_cells)
+
+
+def list_servers(ctx, query: ListQuery, parallel: bool | None = None) -> Listed:
+    """A page of servers across every cell, in ``query.sort`` order, after the marker."""
+    if parallel is None:
+        parallel = parallel_cells()
+    after = _marker_values(ctx, query) if query.marker else None
+    cell_list = cells.list_cells()
+    if query.limit <= 0:
+        return Listed([], [], set())
+    if query.checks:
+        gathered = _gather(cell_list, lambda c: read_checked(c, query, after), parallel)
+        streams = [gathered.results[c] for c in cell_list if c in gathered.results]
+        winners = merge(query.sort, streams, query.limit)
+        return Listed([row[2] for row in winners], gathered.down,
+                      {row[1] for rows in streams for row in rows})
+    pages, down = read_pages(cell_list, query, after, parallel)
+    seen = {row[1] for rows in pages.values() for row in rows}
+    winners = merge(query.sort, pages.values(), query.limit)
+    by_cell: dict[cells.Cell, list[str]] = {}
+    for _, uuid, cell in winners:
+        by_cell.setdefault(cell, []).append(uuid)
+
+    def read_full(cell: cells.Cell) -> dict[str, dict]:
+        with cell_session(cell) as s:
+            return load(s, by_cell[cell])
+
+    loaded = _gather(list(by_cell), read_full, parallel)
+    full: dict[str, dict] = {}
+    for servers in loaded.results.values():
+        full.update(servers)
+    servers = [full[uuid] for _, uuid, _ in winners if uuid in full]
+    return Listed(servers, [*down, *(c for c in loaded.down if c not in down)], seen)
+

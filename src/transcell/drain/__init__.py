@@ -1,0 +1,1 @@
+"""Draining a cell: every server moved off it in waves, durably."""
