@@ -200,7 +200,6 @@ def _load_providers(hosts: list[tuple[str, str]], nodes: dict[str, str],
                        .where(t["resource_providers"].c.root_provider_id.is_(None))
                        .values(root_provider_id=t["resource_providers"].c.id))
             inventories, provider_traits, links = [], [], []
-            aggregates = {}
             for name, cell in by_name.items():
                 if name in {n for n, _ in hosts}:
                     db.execute(insert(t["placement_aggregates"]).values(uuid=cell.uuid,
