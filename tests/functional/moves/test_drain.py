@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import movehelpers as mh
@@ -221,6 +222,33 @@ def test_a_move_that_keeps_failing_is_retried_then_listed(dcloud):
     proc = cloud.transcell("drain", "--watch", drain_id, check=False)
     assert proc.returncode == 3
     assert f"FAILED stubborn ({stubborn}) after 2 attempts" in proc.stdout
+    mh.assert_audit_clean(cloud)
+
+
+def test_two_drains_of_one_cell_sent_at_once_one_is_accepted(dcloud):
+    """Two drains of the same cell race: exactly one 202, the other 409, and only the
+    winner is recorded and runs to its end."""
+    cloud = dcloud
+    before = {d["id"] for d in drains(cloud)}
+    barrier = threading.Barrier(2)
+    answers: list = [None, None]
+
+    def send(i: int) -> None:
+        barrier.wait()
+        answers[i] = cloud.request("POST", DRAINS, json={"drain": {"cell": "cell2"}})
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+    winner = next(a for a in answers if a.status_code == 202).json()["drain"]
+    loser = next(a for a in answers if a.status_code == 409).json()
+    assert "conflictingRequest" in loser, loser
+    new = [d for d in drains(cloud) if d["id"] not in before]
+    assert [d["id"] for d in new] == [winner["id"]]
+    assert wait_drain(cloud, winner["id"])["progress"]["failed"] == 0
     mh.assert_audit_clean(cloud)
 
 
