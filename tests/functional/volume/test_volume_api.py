@@ -60,6 +60,10 @@ def test_create_show_list_update_extend_delete(vcloud):
     resp = call(vcloud, "GET", "/volumes/detail?name=data-1")
     assert [v["id"] for v in resp.json()["volumes"]] == [volume["id"]]
     assert resp.json()["volumes"][0]["metadata"] == {"k": "v"}
+    # Cinder's old name for the field filters and sorts too, and is never shown
+    resp = call(vcloud, "GET", "/volumes/detail?display_name=data-1&sort=display_name:asc")
+    assert [v["id"] for v in resp.json()["volumes"]] == [volume["id"]]
+    assert "display_name" not in resp.json()["volumes"][0]
 
     resp = call(vcloud, "PUT", f"/volumes/{volume['id']}",
                 json={"volume": {"name": "data-1b", "metadata": {"a": "b"}}})

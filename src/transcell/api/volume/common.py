@@ -120,11 +120,17 @@ def _filters(req: webob.Request, allowed: set[str], handled: set[str]) -> dict[s
     return {key: value for key, value in filters.items() if key in allowed}
 
 
+def _field(key: str) -> str:
+    """The record's field a filter or sort key names: ``display_name`` is Cinder's old
+    name for ``name``."""
+    return "name" if key == "display_name" else key
+
+
 def _matches(item: dict[str, Any], key: str, wanted: str) -> bool:
     if key == "metadata":
         pairs = _mapping(wanted)
         return all(item.get("metadata", {}).get(k) == v for k, v in pairs.items())
-    value = item.get(key)
+    value = item.get(_field(key))
     if isinstance(value, bool):
         return str(value).lower() == wanted.lower()
     return str(value) == wanted
@@ -157,7 +163,7 @@ def _sort(req: webob.Request, items: list[dict[str, Any]]) -> list[dict[str, Any
         if direction not in ("asc", "desc"):
             raise vexc.InvalidInput(reason=f"Invalid sort direction: {direction}")
     for key, direction in reversed(pairs):
-        key = "name" if key == "display_name" else key
+        key = _field(key)
         items = sorted(items, key=lambda item, k=key: (item.get(k) is not None,
                                                        str(item.get(k) or "")),
                        reverse=direction == "desc")

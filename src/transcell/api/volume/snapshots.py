@@ -67,13 +67,9 @@ def _listing(service: VolumeService, req: webob.Request, detailed: bool) -> webo
         authorize(ctx, "volume:get_all_tenants")
     items = service.list_snapshots(ctx, all_projects=all_projects,
                                    project_id=req.GET.get("project_id"))
-    for item in items:
-        item["display_name"] = item["name"]
     page, links = common.listed(req, "snapshots", items, FILTERS)
-    body: dict[str, Any] = {"snapshots": []}
-    for item in page:
-        item.pop("display_name", None)
-        body["snapshots"].append(_view(req, item, extended=detailed))
+    body: dict[str, Any] = {"snapshots": [_view(req, item, extended=detailed)
+                                          for item in page]}
     if links:
         body["snapshots_links"] = links
     return json_response(body)

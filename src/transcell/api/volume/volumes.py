@@ -60,13 +60,9 @@ def _listing(service: VolumeService, req: webob.Request, detailed: bool) -> webo
         authorize(ctx, "volume:get_all_tenants")
     items = service.list(ctx, all_projects=all_projects,
                          project_id=req.GET.get("project_id"))
-    for item in items:
-        item["display_name"] = item["name"]
     page, links = common.listed(req, "volumes", items, FILTERS)
     view = detail_view if detailed else _summary
     body: dict[str, Any] = {"volumes": [view(req, item) for item in page]}
-    for item in body["volumes"]:
-        item.pop("display_name", None)
     if links:
         body["volumes_links"] = links
     return json_response(body)
