@@ -147,6 +147,15 @@ conductor_opts = [
                     "lease (it renews every third of that while a step runs). A move "
                     "whose lease ran out, because its conductor died or froze, is taken "
                     "over by another conductor; the first then can no longer write it."),
+    cfg.IntOpt("precopy_max_rounds", default=5, min=0,
+               help="Rounds a move copies a running guest's disk before it stops the "
+                    "guest (the first sends what changed since the image, each later one "
+                    "what the guest wrote meanwhile); 0 copies only once the guest has "
+                    "stopped."),
+    cfg.IntOpt("precopy_stop_mib", default=16, min=0,
+               help="Pre-copy stops once the guest has written no more than this many "
+                    "MiB since the last round (or once that stops shrinking): the rest "
+                    "is sent after the stop, and is most of the downtime."),
     cfg.IntOpt("move_undo_attempts", default=5, min=1,
                help="Times a failed move's compensation is retried before the move is "
                     "marked failed for an operator to look at."),

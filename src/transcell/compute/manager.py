@@ -21,6 +21,7 @@ from transcell.compute.event_ops import EventOperations
 from transcell.compute.image_ops import ImageOperations
 from transcell.compute.move_ops import MoveOperations
 from transcell.compute.power_ops import POWER_TASK_STATES, PowerOperations
+from transcell.compute.precopy_ops import PrecopyOperations
 from transcell.compute.resource_tracker import ResourceTracker
 from transcell.compute.shelve_ops import ShelveOperations
 from transcell.compute.virt import power_state
@@ -44,12 +45,12 @@ BINARY = "nova-compute"
 BUILD_TASK_STATES = (vm.SCHEDULING, vm.NETWORKING, vm.SPAWNING)
 
 
-class ComputeManager(MoveOperations, VolumeOperations, PowerOperations, ImageOperations,
-                     ShelveOperations, EventOperations):
+class ComputeManager(MoveOperations, PrecopyOperations, VolumeOperations, PowerOperations,
+                     ImageOperations, ShelveOperations, EventOperations):
     #: messages of major 1 up to this minor are accepted (1.2: attach_volume,
     #: detach_volume; 1.3: the everyday server actions, snapshots and shelving;
-    #: 1.4: external events and assisted volume snapshots)
-    RPC_API_VERSION = "1.4"
+    #: 1.4: external events and assisted volume snapshots; 1.5: pre-copy)
+    RPC_API_VERSION = "1.5"
 
     def __init__(self, host: str, cell: Cell, driver: ComputeDriver, traits: list[str]):
         self.host = host

@@ -67,13 +67,15 @@ class MoveOperations:
                 "on_image": self.driver.root_disk_image(instance_uuid) is not None}
 
     def prep_move_at_source(self, ctx: RequestContext, instance_uuid: str,
-                            snapshot_id: str | None) -> dict[str, Any]:
+                            snapshot_id: str | None,
+                            previous_id: str | None = None) -> dict[str, Any]:
         """Stop the guest, upload its root disk as the snapshot, keep the disks.
 
         Returns the snapshot's chunk-list digest (of every byte the guest
         sees), the disk's size and what was actually sent: chunks the store
         already holds (from the base image, or an earlier attempt) are not
-        sent again.
+        sent again. After a pre-copy (``previous_id``, its last round's image)
+        only what the guest wrote since that round's freeze is read.
         """
         stats: dict[str, Any] = {}
         if self.driver.instance_exists(instance_uuid):
@@ -92,8 +94,9 @@ class MoveOperations:
             sent = {"bytes_total": record["size"], "bytes_sent": 0,
                     "os_hash_value": record["os_hash_value"]}
         else:
-            sent = (self._upload_delta(ctx, instance_uuid, snapshot_id, record["chunk_size"],
-                                       stats)
+            sent = (self._upload_since(ctx, instance_uuid, snapshot_id, previous_id, stats)
+                    or self._upload_delta(ctx, instance_uuid, snapshot_id, record["chunk_size"],
+                                          stats)
                     or self._upload_whole(ctx, instance_uuid, snapshot_id, stats))
         self.driver.destroy(instance_uuid, destroy_disks=False)
         self.tracker.update_usage()
@@ -101,13 +104,38 @@ class MoveOperations:
                      disk_size=sent["bytes_total"], bytes_uploaded=sent["bytes_sent"])
         return stats
 
+    def _upload_since(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
+                      previous_id: str | None, stats: dict[str, Any]) -> dict[str, Any] | None:
+        """Upload the stopped guest's disk as the pre-copy's image plus what was written
+        since its last freeze; None without a usable pre-copy."""
+        if previous_id is None:
+            return None
+        root = self.driver.root_disk_path(instance_uuid)
+        if self.driver.root_disk_format(instance_uuid) != "qcow2":
+            return None  # no layer on top: the pre-copy's freeze did not stand
+        started = time.monotonic()
+        try:
+            previous = services.image.get(ctx, previous_id)
+            size, items, changed = snapshot.round_items(root, "qcow2", previous, zero_digest)
+            sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
+                                                self._progress(instance_uuid))
+        except (snapshot.NotADelta, ChunkMissing, exception.NotFound,
+                exception.DiskError) as exc:
+            LOG.info("Uploading %s without its pre-copy: %s", instance_uuid, exc)
+            return None
+        stats.update(upload_seconds=round(time.monotonic() - started, 3),
+                     bytes_read=len(changed) * int(previous["chunk_size"]),
+                     final_chunks=len(changed), data_path=sent.get("stages"))
+        return sent
+
     def _upload_delta(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
-                      chunk_size: int, stats: dict[str, Any]) -> dict[str, Any] | None:
+                      chunk_size: int, stats: dict[str, Any],
+                      path: str | None = None) -> dict[str, Any] | None:
         """Upload only what the guest changed since its base image; None if that can't be."""
         base_id = self.driver.root_disk_image(instance_uuid)
         if base_id is None:
             return None
-        root = self.driver.root_disk_path(instance_uuid)
+        root = path or self.driver.root_disk_path(instance_uuid)
         started = time.monotonic()
         try:
             base = services.image.get(RequestContext.admin(), base_id)
@@ -125,9 +153,10 @@ class MoveOperations:
         return sent
 
     def _upload_whole(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
-                      stats: dict[str, Any]) -> dict[str, Any]:
-        root = self.driver.root_disk_path(instance_uuid)
-        fmt = self.driver.root_disk_format(instance_uuid)
+                      stats: dict[str, Any], path: str | None = None,
+                      fmt: str | None = None) -> dict[str, Any]:
+        root = path or self.driver.root_disk_path(instance_uuid)
+        fmt = fmt or self.driver.root_disk_format(instance_uuid)
         started = time.monotonic()
         if fmt != "raw":
             # read through the disk's own extents by the upload's workers: no flatten,
@@ -173,30 +202,11 @@ class MoveOperations:
         uuid = instance["uuid"]
         hold_point("compute-rebuild", uuid)
         stats: dict[str, Any] = {}
-        directory = os.path.join(self.driver.instances_dir, uuid) if hasattr(
-            self.driver, "instances_dir") else None
         if snapshot_id is not None and not self.driver.get_disk_paths(uuid) and \
-                not self._rebuild_on_base(
-                ctx, instance, snapshot_id, checksum, disk_gb, stats):
-            os.makedirs(directory, exist_ok=True)
-            part = os.path.join(directory, "disk.incoming")
-            started = time.monotonic()
-            got = services.image.download_to_file(ctx, snapshot_id, part)
-            stats["download_seconds"] = round(time.monotonic() - started, 3)
-            stats["bytes_downloaded"] = got["bytes_written"]
-            stats["rebuild_data_path"] = got.get("stages")
-            LOG.info("Rebuilt the disk of %s in %.3f s: %s", uuid, stats["download_seconds"],
-                     got.get("stages"))
-            # the digest of the bytes written here, each chunk hashed as it arrived
-            actual = got.get("written_digest")
-            if actual != checksum:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(part)
-                raise exception.ChecksumMismatch(
-                    what=f"rebuilt disk of instance {uuid} on {self.host}",
-                    expected=checksum, actual=actual)
-            stats["verified_checksum"] = actual
-            self.driver.import_root_disk(uuid, part, disk_gb)
+                not self._finish_prebuilt(ctx, instance, snapshot_id, checksum, disk_gb, stats):
+            built = self._build_incoming(ctx, instance, snapshot_id, checksum, stats)
+            self.driver.import_root_disk(uuid, built["path"], disk_gb, fmt=built["format"],
+                                         base_image_id=built.get("base_image_id"))
         devices = _volume_entries(instance)
         if snapshot_id is None and not self.driver.instance_exists(uuid):
             # booted from a volume: the guest is defined on its volumes alone
@@ -209,8 +219,37 @@ class MoveOperations:
         self.tracker.update_usage()
         return stats
 
+    def _build_incoming(self, ctx: RequestContext, instance: dict, snapshot_id: str,
+                        checksum: str | None, stats: dict[str, Any]) -> dict[str, Any]:
+        """Write the snapshot's disk as ``disk.incoming``, checked against ``checksum``;
+        returns its path, format and base image, for ``import_root_disk``."""
+        uuid = instance["uuid"]
+        built = self._rebuild_on_base(ctx, instance, snapshot_id, checksum, stats)
+        if built is not None:
+            return built
+        directory = os.path.join(self.driver.instances_dir, uuid)
+        os.makedirs(directory, exist_ok=True)
+        part = os.path.join(directory, "disk.incoming")
+        started = time.monotonic()
+        got = services.image.download_to_file(ctx, snapshot_id, part)
+        stats["download_seconds"] = round(time.monotonic() - started, 3)
+        stats["bytes_downloaded"] = got["bytes_written"]
+        stats["rebuild_data_path"] = got.get("stages")
+        LOG.info("Rebuilt the disk of %s in %.3f s: %s", uuid, stats["download_seconds"],
+                 got.get("stages"))
+        # the digest of the bytes written here, each chunk hashed as it arrived
+        actual = got.get("written_digest")
+        if actual != checksum:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+            raise exception.ChecksumMismatch(
+                what=f"rebuilt disk of instance {uuid} on {self.host}",
+                expected=checksum, actual=actual)
+        stats["verified_checksum"] = actual
+        return {"path": part, "format": "raw", "base_image_id": None}
+
     def _rebuild_on_base(self, ctx: RequestContext, instance: dict, snapshot_id: str,
-                         checksum: str, disk_gb: int, stats: dict[str, Any]) -> bool:
+                         checksum: str | None, stats: dict[str, Any]) -> dict[str, Any] | None:
         """Build the disk as an overlay on the cached base image plus the differing chunks.
 
         The result is the snapshot's bytes exactly: chunks equal by digest to
@@ -221,12 +260,12 @@ class MoveOperations:
         """
         base_id = instance.get("image_ref")
         if not base_id or not hasattr(self.driver, "instances_dir"):
-            return False
+            return None
         try:
             snap = services.image.get(ctx, snapshot_id)
             base = services.image.get(RequestContext.admin(), base_id)
         except exception.NotFound:
-            return False
+            return None
         if snap.get("os_hash_value") != checksum:
             raise exception.ChecksumMismatch(what=f"snapshot {snapshot_id}",
                                              expected=checksum, actual=snap.get("os_hash_value"))
@@ -238,14 +277,14 @@ class MoveOperations:
         data_chunks = sum(1 for i, d in enumerate(snap["chunks"])
                           if d != zero_digest(min(chunk_size, size - i * chunk_size)))
         if changed is None or len(changed) * 2 > data_chunks:
-            return False
+            return None
         started = time.monotonic()
         base_path = self.driver.cached_image(
             {"id": base_id, "disk_format": "raw"},
             lambda image_id, dest: services.image.download_to_file(
                 RequestContext.admin(), image_id, dest))
         if base_path is None:
-            return False
+            return None
         part = os.path.join(self.driver.instances_dir, instance["uuid"], "disk.incoming")
         os.makedirs(os.path.dirname(part), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -259,9 +298,7 @@ class MoveOperations:
         stats.update(download_seconds=round(time.monotonic() - started, 3),
                      bytes_downloaded=written, verified_checksum=snap["os_hash_value"],
                      rebuilt_on_base=base_id)
-        self.driver.import_root_disk(instance["uuid"], part, disk_gb, fmt="qcow2",
-                                     base_image_id=base_id)
-        return True
+        return {"path": part, "format": "qcow2", "base_image_id": base_id}
 
     def cleanup_move_at_dest(self, ctx: RequestContext, instance_uuid: str) -> None:
         """Remove the guest and every disk this move put here."""

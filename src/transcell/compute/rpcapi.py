@@ -97,11 +97,31 @@ class ComputeAPI:
                                     instance_uuid=instance_uuid, disk_gb=disk_gb)
 
     def prep_move_at_source(self, ctx: RequestContext, host: str, instance_uuid: str,
-                            snapshot_id: str) -> dict:
+                            snapshot_id: str | None, previous_id: str | None = None) -> dict:
+        extra = {"previous_id": previous_id} if previous_id else {}
         return self._bus(host).call(ctx, topic_for(host), "prep_move_at_source",
-                                    rpc_version=self.VERSION,
+                                    rpc_version="1.5" if extra else self.VERSION,
                                     **self._long(), instance_uuid=instance_uuid,
-                                    snapshot_id=snapshot_id)
+                                    snapshot_id=snapshot_id, **extra)
+
+    def precopy_round(self, ctx: RequestContext, host: str, instance_uuid: str,
+                      snapshot_id: str, previous_id: str | None) -> dict:
+        return self._bus(host).call(ctx, topic_for(host), "precopy_round", rpc_version="1.5",
+                                    **self._long(), instance_uuid=instance_uuid,
+                                    snapshot_id=snapshot_id, previous_id=previous_id)
+
+    def prebuild_at_dest(self, ctx: RequestContext, host: str, instance: dict,
+                         snapshot_id: str) -> dict:
+        return self._bus(host).call(ctx, topic_for(host), "prebuild_at_dest", rpc_version="1.5",
+                                    **self._long(), instance=instance, snapshot_id=snapshot_id)
+
+    def precopy_pending(self, ctx: RequestContext, host: str, instance_uuid: str) -> int:
+        return self._bus(host).call(ctx, topic_for(host), "precopy_pending",
+                                    rpc_version="1.5", instance_uuid=instance_uuid)
+
+    def end_precopy(self, ctx: RequestContext, host: str, instance_uuid: str) -> bool:
+        return self._bus(host).call(ctx, topic_for(host), "end_precopy", rpc_version="1.5",
+                                    **self._long(), instance_uuid=instance_uuid)
 
     def finish_move_at_dest(self, ctx: RequestContext, host: str, instance: dict,
                             snapshot_id: str, checksum: str, disk_gb: int,

@@ -33,15 +33,20 @@ class NotADelta(Exception):
     """The disk cannot be described against its base image; upload it whole."""
 
 
-def _classify(extents: list[dict], start: int, end: int, base_size: int) -> str:
-    """"base", "zero" or "read" for the chunk [start, end)."""
+def _classify(extents: list[dict], start: int, end: int, base_size: int,
+              base_depth: int = 1) -> str:
+    """"base", "zero" or "read" for the chunk [start, end).
+
+    ``base_depth`` is the base image's place in the chain: 1 below a plain
+    overlay, deeper while a pre-copy has frozen layers between them.
+    """
     overlapping = [e for e in extents
                    if e["start"] < end and e["start"] + e["length"] > start]
-    if any(e["depth"] == 0 and e.get("present", True) for e in overlapping):
+    if any(e["depth"] < base_depth and e.get("present", True) for e in overlapping):
         return "read"  # the guest wrote here
     if all(not e.get("present", True) for e in overlapping):
         return "zero"  # neither the overlay nor its base has anything here
-    if end <= base_size and all(e["depth"] >= 1 for e in overlapping):
+    if end <= base_size and all(e["depth"] >= base_depth for e in overlapping):
         return "base"
     return "read"
 
@@ -64,19 +69,20 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
     base_size = int(base["size"])
     chunks = list(base["chunks"])
     extents = disk.allocation_map(path, fmt)
+    files = _chain_files(path, fmt)
     count = -(-size // chunk_size)
     kinds = []
     for index in range(count):
         start = index * chunk_size
         end = min(size, start + chunk_size)
-        kind = _classify(extents, start, end, base_size)
+        kind = _classify(extents, start, end, base_size, len(files) - 1)
         if kind == "base" and (index >= len(chunks) or end - start != min(
                 chunk_size, base_size - start)):
             kind = "read"
         kinds.append(kind)
     counters = {"chunks": count, "read": kinds.count("read"), "base": kinds.count("base"),
                 "zero": kinds.count("zero")}
-    reader = ExtentReader(path, fmt, extents)
+    reader = ExtentReader(path, fmt, extents, files)
 
     def items() -> Iterator[Any]:
         index = 0
@@ -110,11 +116,12 @@ class ExtentReader:
     ``read_window`` instead.
     """
 
-    def __init__(self, path: str, fmt: str, extents: list[dict] | None = None):
+    def __init__(self, path: str, fmt: str, extents: list[dict] | None = None,
+                 files: list[str | None] | None = None):
         self.path, self.fmt = path, fmt
         self.extents = extents if extents is not None else disk.allocation_map(path, fmt)
         self.starts = [e["start"] for e in self.extents]
-        self.files = _chain_files(path, fmt)
+        self.files = files if files is not None else _chain_files(path, fmt)
 
     def chunk(self, start: int, length: int) -> pipeline.ChunkRead:
         end = start + length
@@ -180,6 +187,45 @@ def whole_items(path: str, fmt: str, chunk_size: int
     """(virtual size, items) of a whole disk read through its own extents, no flatten."""
     size = disk.virtual_size(path, fmt)
     return size, ExtentReader(path, fmt).items(size, chunk_size)
+
+
+def round_items(layer: str, fmt: str, previous: dict[str, Any], zero_digest
+                ) -> tuple[int, Iterator[Any], list[int]]:
+    """(virtual size, items, changed indexes) of a disk whose top layer ``layer``
+    holds only what the guest wrote since the image ``previous`` was taken.
+
+    A pre-copy round and the final copy after the stop send just those chunks:
+    every chunk the layer does not touch is named by ``previous``'s digest
+    without being read, and the layer's own clusters come from ``qemu-img
+    map``, metadata only. ``layer`` must not change while the items are read
+    (frozen, or its guest stopped).
+    """
+    chunk_size = int(previous["chunk_size"])
+    extents = disk.allocation_map(layer, fmt)
+    size = extents[-1]["start"] + extents[-1]["length"] if extents else 0
+    if size != int(previous["size"]):
+        raise NotADelta(f"the disk is {size} bytes, the previous copy {previous['size']}")
+    chunks = list(previous["chunks"])
+    changed: set[int] = set()
+    for extent in extents:
+        if extent["depth"] == 0 and extent.get("present", True):
+            first = extent["start"] // chunk_size
+            last = (extent["start"] + extent["length"] - 1) // chunk_size
+            changed.update(range(first, last + 1))
+    reader = ExtentReader(layer, fmt, extents)
+
+    def items() -> Iterator[Any]:
+        for index in range(len(chunks)):
+            start = index * chunk_size
+            length = min(chunk_size, size - start)
+            if index in changed:
+                read = reader.chunk(start, length)
+                yield length if read.reads_nothing else read
+            elif chunks[index] == zero_digest(length):
+                yield length
+            else:
+                yield ("known", chunks[index], length)
+    return size, items(), sorted(changed)
 
 
 def changed_chunks(snap: dict[str, Any], base: dict[str, Any], zero_digest) -> list[int] | None:

@@ -25,7 +25,7 @@ from transcell.move import reach, records
 from transcell.move.saga import Saga
 
 #: The saga's steps, in order; ``MoveTask`` implements one forward and one undo for each.
-STEP_NAMES = ("allocations", "target_db", "prep_dest", "prep_source", "volumes",
+STEP_NAMES = ("allocations", "target_db", "prep_dest", "precopy", "prep_source", "volumes",
               "finish_dest", "flip")
 
 

@@ -54,6 +54,9 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "moved_fraction": (round(uploaded / disk_size, 4) if disk_size and uploaded is not None
                            else None),
         "downtime_seconds": downtime,
+        # rounds copied while the guest ran, then what was left once it stopped
+        "precopy_rounds": res.get("precopy_rounds") or [],
+        "chunks_after_stop": res.get("final_chunks"),
         "checksum": res.get("checksum"),
         "volumes": [{key: v.get(key) for key in (
             "volume_id", "action", "from_backend", "to_backend", "bytes", "bytes_sent",
@@ -92,6 +95,9 @@ def render(report: dict[str, Any]) -> str:
         f"  disk:     {size(report['disk_size'])}, uploaded {size(report['bytes_uploaded'])}, "
         f"written at the target {size(report['bytes_downloaded'])}",
         f"  downtime: {report['downtime_seconds']} s",
+        *(f"  pre-copy: round {r['round']}: sent {size(r['bytes_sent'])} while running, "
+          f"{size(r['pending_bytes'])} written meanwhile ({r['seconds']} s)"
+          for r in report.get("precopy_rounds") or []),
         "  steps:    " + ", ".join(
             f"{s['name']}={s['state']}"
             + (f" ({report['phases_seconds'][s['name']]} s)"

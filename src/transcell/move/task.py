@@ -27,7 +27,7 @@ from transcell.compute.rpcapi import ComputeAPI
 from transcell.compute.virt import power_state
 from transcell.conf import CONF
 from transcell.context import RequestContext
-from transcell.move import binding, copy, plan, reach, records
+from transcell.move import binding, copy, plan, precopy, reach, records
 from transcell.move import saga as sagas
 from transcell.move import volumes as volume_moves
 from transcell.move.saga import Runner, Saga, Step
@@ -114,6 +114,7 @@ class MoveTask(SagaTask):
             Step("allocations", self._claim, self._release),
             Step("target_db", self._copy_to_target, self._drop_target_copy),
             Step("prep_dest", self._prep_dest, self._unprep_dest),
+            Step("precopy", self._precopy, self._abandon_precopy),
             Step("prep_source", self._prep_source, self._restore_source),
             Step("volumes", self._migrate_volumes, self._unmigrate_volumes),
             Step("finish_dest", self._finish_dest, self._clean_dest),
@@ -280,7 +281,20 @@ class MoveTask(SagaTask):
         binding.unbind(ctx, saga.resources.get("ports") or [], saga.resources.get("dest_host"),
                        fallback_host=saga.resources["source_host"])
 
-    # step 4: stop at the source, upload the snapshot ---------------------------
+    # step 4: copy the disk while the guest still runs ---------------------------
+    def _precopy(self, saga: Saga) -> None:
+        source = source_cell(saga)
+        server = inst.get(source, saga.instance_uuid)
+        if "volume_backed" not in saga.resources:
+            saga.remember(volume_backed=_volume_backed(source, server))
+        precopy.run(self.compute, saga, ctx_of(saga),
+                    {"uuid": server["uuid"], "image_ref": server.get("image_ref")},
+                    lambda image_id: _create_snapshot(image_id, server, saga.uuid))
+
+    def _abandon_precopy(self, saga: Saga) -> None:
+        precopy.abandon(self.compute, saga, ctx_of(saga))
+
+    # step 5: stop at the source, upload the snapshot ---------------------------
     def _prep_source(self, saga: Saga) -> None:
         ctx = ctx_of(saga)
         res = saga.resources
@@ -296,7 +310,8 @@ class MoveTask(SagaTask):
             saga.remember(snapshot_id=snapshot_id)
             _create_snapshot(snapshot_id, server, saga.uuid)
         with actions.event(ctx, source, uuid, PREP_SOURCE_EVENT, res["source_host"]):
-            result = self.compute.prep_move_at_source(ctx, res["source_host"], uuid, snapshot_id)
+            result = self.compute.prep_move_at_source(ctx, res["source_host"], uuid, snapshot_id,
+                                                      res.get("precopy_image"))
         saga.fence()  # the upload may have taken long: still ours before writing on
         self._readdress(saga, source)
         binding.activate(ctx, res.get("ports") or [], res["dest_host"])
@@ -307,7 +322,8 @@ class MoveTask(SagaTask):
                       bytes_uploaded=result["bytes_uploaded"], stopped_at=result["stopped_at"],
                       flatten_seconds=result.get("flatten_seconds"),
                       upload_seconds=result.get("upload_seconds"),
-                      bytes_read=result.get("bytes_read"), delta=result.get("delta"))
+                      bytes_read=result.get("bytes_read"), delta=result.get("delta"),
+                      final_chunks=result.get("final_chunks"))
 
     def _readdress(self, saga: Saga, source: cells.Cell) -> None:
         """The guest is stopped: ports that need it get their target cell's addresses."""
@@ -380,6 +396,7 @@ class MoveTask(SagaTask):
                                              expected=res["checksum"],
                                              actual=result.get("verified_checksum"))
         _delete_snapshot(res.get("snapshot_id"))
+        _delete_snapshot(res.get("precopy_image"))
         volume_moves.complete(ctx, saga)
         saga.remember(running_at=result["running_at"],
                       bytes_downloaded=result.get("bytes_downloaded", 0),
@@ -463,7 +480,8 @@ def _stats(saga: Saga) -> dict[str, Any]:
     stats = {key: res.get(key) for key in (
         "disk_size", "bytes_uploaded", "bytes_downloaded", "bytes_read", "delta",
         "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds",
-        "volume_bytes", "volume_bytes_sent")}
+        "volume_bytes", "volume_bytes_sent", "final_chunks")}
+    stats["precopy_rounds"] = res.get("precopy_rounds") or []
     stats["volumes"] = [{k: v.get(k) for k in ("volume_id", "action", "from_backend",
                                                 "to_backend", "bytes_sent")}
                         for v in res.get("volumes") or []]

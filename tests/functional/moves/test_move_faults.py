@@ -18,7 +18,8 @@ from transcell.compute.virt import disk
 pytestmark = pytest.mark.slow
 
 COMPUTE = mh.COMPUTE
-STEPS = ["allocations", "target_db", "prep_dest", "prep_source", "finish_dest", "flip"]
+STEPS = ["allocations", "target_db", "prep_dest", "precopy", "prep_source", "finish_dest",
+         "flip"]
 
 
 def assert_back_at_source(cloud, sid: str, src: str, old: dict, status: str = "ACTIVE"):

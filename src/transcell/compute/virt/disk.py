@@ -17,7 +17,9 @@ renamed into place, so after a crash a disk either exists whole or not at all;
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -274,8 +276,43 @@ def read_window(path: str, fmt: str, start: int, length: int) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def writer_lock(path: str) -> Iterator[None]:
+    """Hold the lock a disk's writer and a swap of its top layer share.
+
+    A running guest's disk may have its top layer frozen under it (pre-copy,
+    ``disk_chain.freeze``); a write that opened the old top must finish before
+    the swap, or it would land in a layer already read. An ``flock`` on the
+    disk file itself serialises them across processes as well as threads (qemu's
+    own locks are byte-range locks, which ``flock`` does not touch); a waiter
+    that finds a new file under the name once it holds the lock takes that one's.
+    """
+    while True:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(fd)
+            if current is not None and (current.st_ino, current.st_dev) == (
+                    mine.st_ino, mine.st_dev):
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
 def guest_write(path: str, offset: int, data: bytes, fmt: str | None = None) -> None:
     """Write as the guest would: for qcow2 the data lands in the overlay, never the base."""
+    if not os.path.exists(path):
+        raise exception.DiskError(reason=f"no disk at {path}")
+    with writer_lock(path):
+        _guest_write(path, offset, data, fmt)
+
+
+def _guest_write(path: str, offset: int, data: bytes, fmt: str | None) -> None:
     meta = info(path, fmt)
     fmt = fmt or meta["format"]
     _check_range(path, offset, len(data), int(meta["virtual-size"]))

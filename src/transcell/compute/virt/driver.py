@@ -243,6 +243,21 @@ class ComputeDriver(abc.ABC):
         """
         return None
 
+    # pre-copy -----------------------------------------------------------------
+    def freeze_root_disk(self, uuid: str) -> dict[str, str] | None:
+        """Freeze the running guest's root disk as it is now; its later writes go on top.
+
+        Returns ``{"path", "format"}`` of the frozen image, which no longer
+        changes and whose own layer holds exactly what the guest wrote since
+        the previous freeze. None: this driver cannot, and a move copies the
+        disk only once the guest has stopped.
+        """
+        return None
+
+    def settle_root_disk(self, uuid: str) -> bool:
+        """Fold what ``freeze_root_disk`` layered back into the disk; False if nothing was."""
+        return False
+
     # volumes ------------------------------------------------------------------
     # A volume reaches a guest as connection info from the volume service; a file
     # backend's names the volume's file ({"data": {"device_path": ...}}). Drivers

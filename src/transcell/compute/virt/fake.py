@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from transcell import exception, statefiles
-from transcell.compute.virt import disk, power_state
+from transcell.compute.virt import disk, disk_chain, power_state
 from transcell.compute.virt.driver import (
     BlockDeviceInfo,
     ComputeDriver,
@@ -405,9 +405,33 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
 
     @_injectable
     def root_disk_format(self, uuid: str) -> str:
-        self._existing_root(uuid)
+        root = self._existing_root(uuid)
+        if disk_chain.frozen_layers(root):
+            return "qcow2"  # the top of a chain a pre-copy froze
+        return self._own_format(uuid)
+
+    def _own_format(self, uuid: str) -> str:
+        """The root disk's format as built, whatever pre-copy layered over it since."""
         record = _read_json(self._disk_meta_path(uuid)) or {}
         return record.get("format", self.disk_format)
+
+    # -- pre-copy -------------------------------------------------------------
+
+    @_injectable
+    def freeze_root_disk(self, uuid: str) -> dict[str, str]:
+        """Freeze the running guest's root disk as it is now (``disk_chain.freeze``)."""
+        root = self._existing_root(uuid)
+        fmt = self.root_disk_format(uuid)
+        path, fmt = disk_chain.freeze(root, fmt)
+        return {"path": path, "format": fmt}
+
+    @_injectable
+    def settle_root_disk(self, uuid: str) -> bool:
+        """Fold a pre-copy's frozen layers back into the disk; False if there were none."""
+        root = self._root_path(uuid)
+        if not os.path.exists(root) and not disk_chain.frozen_layers(root):
+            return False
+        return disk_chain.collapse(root, self._own_format(uuid))
 
     # -- moves ----------------------------------------------------------------
 
@@ -439,6 +463,7 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
         with self._lock_for(uuid):
             if self.root_volume(uuid) is None:
                 self._existing_root(uuid)
+                self.settle_root_disk(uuid)
             record = _read_json(self._disk_meta_path(uuid)) or {}
             self._write_guest(uuid, instance, record.get("image_id"), power_on)
 

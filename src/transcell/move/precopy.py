@@ -1,0 +1,118 @@
+"""The saga's pre-copy step: copy a running guest's disk in rounds before it stops.
+
+Round 1 sends everything the guest changed since its image; each later round
+sends only what it wrote during the previous one, and the target patches the
+disk it is building. Rounds go on while what is left to send shrinks and is
+larger than ``[conductor] precopy_stop_mib``, at most
+``[conductor] precopy_max_rounds`` times. Then ``prep_source`` stops the
+guest and sends the last chunks, and the downtime is that last, small round
+plus the target's patch, check and start.
+
+Everything here runs while the guest runs where it was, and nothing in the
+database or the guest changes; so a failure or a kill at any point of it is
+undone by deleting the round images, the target's unfinished disk and the
+source's frozen layers, and the server never noticed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid as uuidlib
+from typing import Any
+
+from transcell import exception
+from transcell.compute.rpcapi import ComputeAPI
+from transcell.conf import CONF
+from transcell.context import RequestContext
+from transcell.faults import check_fault
+from transcell.move import records
+from transcell.move.saga import Saga
+from transcell.registry import services
+
+LOG = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def round_snapshot_id(migration_uuid: str, number: int) -> str:
+    """The image of a pre-copy round, derived from the move so an undo can find every one."""
+    return str(uuidlib.uuid5(records.SNAPSHOT_NAMESPACE, f"{migration_uuid}/precopy-{number}"))
+
+
+def wanted(saga: Saga) -> bool:
+    """Pre-copy only pays for a guest that runs: a stopped one loses nothing by waiting."""
+    res = saga.resources
+    return (CONF.conductor.precopy_max_rounds > 0 and bool(res.get("power_on"))
+            and not res.get("volume_backed"))
+
+
+def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, Any],
+        create_image) -> None:
+    """Copy rounds until the rest is small or stops shrinking; remember the last image.
+
+    ``create_image(image_id)`` makes an empty image the source host uploads into.
+    """
+    if not wanted(saga):
+        return
+    res = saga.resources
+    uuid = saga.instance_uuid
+    stop_bytes = CONF.conductor.precopy_stop_mib * MIB
+    rounds: list[dict[str, Any]] = []
+    previous = None
+    pending = None
+    for number in range(1, CONF.conductor.precopy_max_rounds + 1):
+        image_id = round_snapshot_id(saga.uuid, number)
+        create_image(image_id)
+        started = time.monotonic()
+        sent = compute.precopy_round(ctx, res["source_host"], uuid, image_id, previous)
+        saga.fence()
+        if not sent.get("supported"):
+            _delete(image_id)
+            LOG.info("Host %s cannot pre-copy %s; it is copied once stopped",
+                     res["source_host"], uuid)
+            return
+        built = compute.prebuild_at_dest(ctx, res["dest_host"], guest, image_id)
+        saga.fence()
+        # what the guest wrote since this round's freeze, while the round was sent and built
+        written = compute.precopy_pending(ctx, res["source_host"], uuid)
+        rounds.append({"round": number, "bytes_sent": sent["bytes_uploaded"],
+                       "changed_bytes": sent.get("changed_bytes"),
+                       "bytes_written_at_target": built.get("bytes_downloaded"),
+                       "pending_bytes": written,
+                       "seconds": round(time.monotonic() - started, 3)})
+        saga.remember(precopy_rounds=rounds, precopy_image=image_id)
+        check_fault("precopy-round", uuid)
+        if previous is not None:
+            _delete(previous)
+        previous = image_id
+        shrinking = pending is None or written < pending
+        pending = written
+        if pending <= stop_bytes or not shrinking:
+            break
+    LOG.info("Pre-copied %s in %d rounds, %d bytes left for after the stop", uuid,
+             len(rounds), pending or 0)
+
+
+def abandon(compute: ComputeAPI, saga: Saga, ctx: RequestContext) -> None:
+    """Undo a pre-copy wherever it stopped: the guest has run at the source throughout."""
+    res = saga.resources
+    if res.get("dest_host"):
+        compute.cleanup_move_at_dest(ctx, res["dest_host"], saga.instance_uuid)
+    compute.end_precopy(ctx, res["source_host"], saga.instance_uuid)
+    forget_images(saga)
+
+
+def forget_images(saga: Saga) -> None:
+    """Delete every round's image (a move that got as far as any round made at most
+    ``precopy_max_rounds`` of them; those of a smaller limit set since are absent)."""
+    for number in range(1, max(CONF.conductor.precopy_max_rounds,
+                               len(saga.resources.get("precopy_rounds") or [])) + 1):
+        _delete(round_snapshot_id(saga.uuid, number))
+
+
+def _delete(image_id: str) -> None:
+    try:
+        services.image.delete(RequestContext.admin(), image_id)
+    except exception.ImageNotFound:
+        pass

@@ -1,0 +1,188 @@
+"""Pre-copy: a running server's disk is copied in rounds while it runs, and only the
+last few chunks after it stops; a pre-copy that fails or is killed leaves the server
+running where it was, with nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import movehelpers as mh
+import pytest
+from cloudclients import CloudProcess, start_cloud, stop_cloud
+
+from transcell.compute.virt import disk, disk_chain
+
+MiB = 1024 * 1024
+
+
+def _hold(cloud, point: str, sid: str) -> tuple[str, str]:
+    faults = mh.fault_dir(cloud)
+    paths = (os.path.join(faults, f"hold-{point}@{sid}"),
+             os.path.join(faults, f"reached-{point}@{sid}"))
+    open(paths[0], "w").close()
+    return paths
+
+
+def _wait_reached(paths: tuple[str, str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(paths[1]):
+        assert time.monotonic() < deadline, f"never reached {paths[1]}"
+        time.sleep(0.05)
+
+
+def _release(paths: tuple[str, str]) -> None:
+    os.unlink(paths[0])
+
+
+def _show(cloud, migration_uuid: str) -> dict:
+    return json.loads(cloud.transcell("migration", "show", migration_uuid, "--json").stdout)
+
+
+def _guest_state(cloud, sid: str, host: str) -> dict:
+    path = os.path.join(os.path.dirname(mh.root_disk(cloud, sid, host)), "guest.json")
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-writes")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    written = {4096: os.urandom(3000), 9 * MiB + 7: os.urandom(2 * MiB)}
+    for offset, data in written.items():
+        disk.guest_write(root, offset, data)
+    # the target builds from round 1 while the guest, still running, writes again
+    held = _hold(cloud, "compute-prebuild", sid)
+    mh.action(cloud, sid, {"migrate": None})
+    _wait_reached(held)
+    assert mh.server(cloud, sid)["OS-EXT-STS:power_state"] == 1  # still running
+    assert disk_chain.frozen_layers(root) == [root + ".pre-1"]
+    # more than [conductor] precopy_stop_mib (16), so another round sends it: chunks
+    # 0 and 1 and the five chunks from 40 MiB
+    during = {5 * MiB: os.urandom(MiB), 4096: os.urandom(100), 40 * MiB: os.urandom(20 * MiB)}
+    for offset, data in during.items():
+        disk.guest_write(root, offset, data)
+    written[5 * MiB] = during[5 * MiB]
+    written[40 * MiB] = during[40 * MiB]
+    written[4096] = during[4096] + written[4096][100:]
+    _release(held)
+    moved = mh.wait_status(cloud, sid, "VERIFY_RESIZE")
+    dest = mh.host_of(moved)
+    assert dest != src
+    target = mh.root_disk(cloud, sid, dest)
+    for offset, data in written.items():
+        assert disk.guest_read(target, offset, len(data)) == data, offset
+    mig = mh.migrations(cloud, sid)[0]
+    shown = _show(cloud, mig["uuid"])
+    rounds = shown["precopy_rounds"]
+    assert len(rounds) == 2, rounds
+    # round 2 sent what was written during round 1, not the disk again, and nothing was
+    # written after its freeze, so nothing was left for after the stop
+    assert rounds[1]["bytes_sent"] == 7 * 4 * MiB, rounds
+    assert rounds[1]["pending_bytes"] == 0 and shown["chunks_after_stop"] == 0, shown
+    assert shown["downtime_seconds"] is not None and shown["downtime_seconds"] > 0
+    assert {s["name"]: s["state"] for s in shown["steps"]}["precopy"] == "done"
+    mh.action(cloud, sid, {"confirmResize": None}, expect=204)
+    mh.wait_status(cloud, sid, "ACTIVE")
+    mh.assert_audit_clean(cloud)
+
+
+def test_revert_after_precopy_folds_the_source_disk_back(mcloud):
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-revert")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    data = os.urandom(MiB)
+    disk.guest_write(root, 2 * MiB, data)
+    mh.action(cloud, sid, {"migrate": None})
+    mh.wait_status(cloud, sid, "VERIFY_RESIZE")
+    assert disk_chain.frozen_layers(root)  # kept, as the source's disk, until the move ends
+    mh.action(cloud, sid, {"revertResize": None})
+    back = mh.wait_status(cloud, sid, "ACTIVE")
+    assert mh.host_of(back) == src
+    assert disk_chain.frozen_layers(root) == []
+    assert disk.guest_read(root, 2 * MiB, MiB) == data
+    mh.assert_audit_clean(cloud)
+
+
+def _boots(cloud, sid: str, host: str) -> int:
+    """Times the guest booted, from its console: a guest stopped and started again
+    by an undone move boots once more."""
+    path = os.path.join(os.path.dirname(mh.root_disk(cloud, sid, host)), "console.log")
+    with open(path) as fh:
+        return sum("Booting from Hard Disk" in line for line in fh)
+
+
+def _assert_running_at_source_with_nothing_left(cloud, sid: str, src: str, root: str,
+                                                written: dict[int, bytes]) -> dict:
+    found = mh.wait_task_done(cloud, sid)
+    assert found["status"] == "ACTIVE" and mh.host_of(found) == src, found
+    assert _guest_state(cloud, sid, src)["power_state"] == 1
+    assert disk_chain.frozen_layers(root) == []
+    for offset, data in written.items():
+        assert disk.guest_read(root, offset, len(data)) == data, offset
+    where = mh.locate(cloud, sid)
+    assert {d["host"] for d in where["disks"]} == {src}, where
+    mig = mh.wait_migration(cloud, sid, "error")
+    images = cloud.request("GET", "/image/v2/images?os_hidden=true").json()["images"]
+    assert not [i for i in images if i.get("transcell_migration") == mig["uuid"]], images
+    mh.assert_audit_clean(cloud)
+    return mig
+
+
+def test_a_failure_during_precopy_leaves_the_guest_running_where_it_was(mcloud):
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-fails")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    written = {8192: os.urandom(MiB)}
+    for offset, data in written.items():
+        disk.guest_write(root, offset, data)
+    boots = _boots(cloud, sid, src)
+    with open(os.path.join(mh.fault_dir(cloud), f"always-precopy-round@{sid}"), "w") as fh:
+        fh.write("injected failure after a pre-copy round")
+    try:
+        mh.action(cloud, sid, {"migrate": None})
+        mig = _assert_running_at_source_with_nothing_left(cloud, sid, src, root, written)
+    finally:
+        os.unlink(os.path.join(mh.fault_dir(cloud), f"always-precopy-round@{sid}"))
+    shown = _show(cloud, mig["uuid"])
+    assert shown["precopy_rounds"], shown  # it had copied before it failed
+    assert {s["name"]: s["state"] for s in shown["steps"]}["precopy"] == "undone"
+    assert _boots(cloud, sid, src) == boots  # never stopped, so never booted again
+
+
+@pytest.mark.slow
+def test_a_kill_during_precopy_leaves_the_guest_running_where_it_was(tmp_path):
+    state = str(tmp_path / "cloud")
+    proc = start_cloud(state)
+    try:
+        cloud = CloudProcess(state, proc.port)
+        srv = mh.boot(cloud, "precopy-killed")
+        sid, src = srv["id"], mh.host_of(srv)
+        root = mh.root_disk(cloud, sid, src)
+        written = {4096: os.urandom(2 * MiB)}
+        for offset, data in written.items():
+            disk.guest_write(root, offset, data)
+        boots = _boots(cloud, sid, src)
+        held = _hold(cloud, "compute-prebuild", sid)
+        mh.action(cloud, sid, {"migrate": None})
+        _wait_reached(held)
+        late = os.urandom(4096)
+        disk.guest_write(root, 6 * MiB, late)  # on top of the frozen layer
+        written[6 * MiB] = late
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        os.unlink(held[0])
+        os.unlink(held[1])
+        proc = start_cloud(state)
+        cloud = CloudProcess(state, proc.port)
+        _assert_running_at_source_with_nothing_left(cloud, sid, src, root, written)
+        # a restarted host boots its running guests again; the move itself stopped nothing
+        assert _boots(cloud, sid, src) <= boots + 1
+    finally:
+        stop_cloud(proc)
