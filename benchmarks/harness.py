@@ -253,19 +253,25 @@ def _configure_reader(state_dir: str) -> None:
 @contextmanager
 def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | None = None,
                   keep: bool = False, distributed: bool = False,
-                  env: dict[str, str] | None = None) -> Iterator[Cloud]:
+                  env: dict[str, str] | None = None,
+                  options: dict[str, dict[str, object]] | None = None) -> Iterator[Cloud]:
     """Start ``transcell up`` in a fresh state directory; stop it and remove the state after.
 
     The state directory sits on the same filesystem as the system's temporary
     directory, which is also where the reference copies are made. ``distributed``
     runs every service as its own process (``up --distributed``), whose databases
     and vhosts are purged at the end, however the run ends. ``env`` is added to the
-    cloud's environment only, not the benchmark's.
+    cloud's environment only, not the benchmark's; ``options`` ({group: {name:
+    value}}) go into its configuration file.
     """
     state_dir = tempfile.mkdtemp(prefix="transcell-bench-")
+    groups: dict[str, dict[str, object]] = {k: dict(v) for k, v in (options or {}).items()}
     if disk_format:
+        groups.setdefault("compute", {})["disk_format"] = disk_format
+    if groups:
         with open(os.path.join(state_dir, "transcell.conf"), "w") as fh:
-            fh.write(f"[compute]\ndisk_format = {disk_format}\n")
+            for group, values in groups.items():
+                fh.write(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
     port = _free_port()
     log = open(os.path.join(state_dir, "up.log"), "w")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(

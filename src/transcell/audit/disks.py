@@ -8,6 +8,7 @@ import os
 from transcell import conf
 from transcell.audit import Problem, fix
 from transcell.audit.state import Snapshot, describe, resources
+from transcell.compute.virt import disk_chain
 from transcell.move import saga as sagas
 
 
@@ -37,7 +38,10 @@ def check(snap: Snapshot) -> list[Problem]:
         if not os.path.isdir(instances):
             continue
         for uuid in sorted(os.listdir(instances)):
-            if uuid.startswith(".") or owned(snap, uuid, host):
+            if uuid.startswith("."):
+                continue
+            if owned(snap, uuid, host):
+                problems.extend(_stale_layers(snap, instances, host, uuid))
                 continue
             ended = snap.latest_ended(uuid)
             why = (f"; {describe(ended)} used this host"
@@ -49,3 +53,17 @@ def check(snap: Snapshot) -> list[Problem]:
                                     fix.delete_disk(instances, host, uuid),
                                     ("disk", host, uuid)))
     return problems
+
+
+def _stale_layers(snap: Snapshot, instances: str, host: str, uuid: str) -> list[Problem]:
+    """Layers a pre-copy froze under a disk outlive only a move still under way (the
+    source keeps them until it is confirmed or reverted); after that they are a chain
+    a host had to fold back and did not, and every read of the disk goes through it."""
+    root = os.path.join(instances, uuid, "disk")
+    layers = disk_chain.frozen_layers(root) if os.path.isdir(os.path.dirname(root)) else []
+    if not layers or snap.moves_of(uuid, *sagas.IN_FLIGHT):
+        return []
+    return [Problem("precopy-layers",
+                    f"host {host} keeps {len(layers)} layer(s) a pre-copy froze under the "
+                    f"root disk of {uuid}, and no move of it is under way", uuid,
+                    fix.fold_layers(root, host, uuid), ("layers", host, uuid))]

@@ -10,6 +10,7 @@ meanwhile the repair does nothing, so a real request in progress always wins.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -188,6 +189,23 @@ def release_ports(network: Any, device: str) -> Repair:
             return None
         return (f"ports of deleted server {device}: deleted {sorted(result['deleted'])}, "
                 f"unbound {sorted(result['detached'])}")
+    return repair
+
+
+def fold_layers(root: str, host: str, uuid: str) -> Repair:
+    """Fold a pre-copy's frozen layers back into the disk, as its host would have. The
+    fold is safe to repeat and leaves the guest's bytes as they are; a move whose
+    pre-copy starts between the check and the fold loses its frozen layer, fails and
+    is undone, with nothing lost."""
+    def repair() -> str | None:
+        from transcell.compute.virt import disk_chain
+        if _state().recheck(uuid).moves_of(uuid, *sagas.IN_FLIGHT):
+            return None
+        with open(os.path.join(os.path.dirname(root), "disk.json")) as fh:
+            fmt = json.load(fh).get("format", "qcow2")
+        if not disk_chain.collapse(root, fmt):
+            return None
+        return f"folded the pre-copy layers of {uuid} on {host} back into its disk"
     return repair
 
 

@@ -215,8 +215,12 @@ class ShelveOperations:
             self.driver.destroy(uuid, destroy_disks=True)
             image_meta: dict[str, Any] = {}
             if image_id:
-                if self._rebuild_on_base(ctx, instance, image_id,  # type: ignore[attr-defined]
-                                         checksum, disk_gb, stats):
+                built = self._rebuild_on_base(  # type: ignore[attr-defined]
+                    ctx, instance, image_id, checksum, stats)
+                if built is not None:
+                    self.driver.import_root_disk(uuid, built["path"], disk_gb,
+                                                 fmt=built["format"],
+                                                 base_image_id=built["base_image_id"])
                     image_meta = services.image.get(RequestContext.admin(),
                                                     instance["image_ref"])
                 else:

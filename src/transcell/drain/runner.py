@@ -28,6 +28,7 @@ from transcell.context import RequestContext
 from transcell.db.types import utcnow
 from transcell.drain import model
 from transcell.drain.model import Drain, DrainChanged
+from transcell.move import precopy
 from transcell.move import saga as sagas
 from transcell.move.saga import Saga
 from transcell.move.task import MoveTask
@@ -146,7 +147,7 @@ class DrainRunner:
         res = saga.resources
         entry.update(dest_host=res.get("dest_host"), target_cell=_cell_name(
             res.get("target_cell")), disk_size=res.get("disk_size"),
-            bytes=res.get("bytes_uploaded"))
+            bytes=precopy.bytes_sent(res))
         if saga.status == sagas.MOVED:
             try:
                 _compute_api().confirm_resize(ctx, server_id)

@@ -111,6 +111,16 @@ def forget_images(saga: Saga) -> None:
         _delete(round_snapshot_id(saga.uuid, number))
 
 
+def bytes_sent(resources: dict[str, Any]) -> int | None:
+    """What a move sent to the store for the root disk: its pre-copy rounds while the
+    guest ran and the last chunks after the stop; None before anything was sent."""
+    rounds = resources.get("precopy_rounds") or []
+    after = resources.get("bytes_uploaded")
+    if after is None and not rounds:
+        return None
+    return sum(r.get("bytes_sent") or 0 for r in rounds) + (after or 0)
+
+
 def _delete(image_id: str) -> None:
     try:
         services.image.delete(RequestContext.admin(), image_id)

@@ -12,7 +12,7 @@ from typing import Any
 from transcell import cell as cells
 from transcell import exception
 from transcell.db.types import isotime
-from transcell.move import records
+from transcell.move import precopy, records
 from transcell.move.saga import Saga
 
 
@@ -32,7 +32,7 @@ def show(migration_uuid: str) -> dict[str, Any]:
     if res.get("stopped_at") and res.get("running_at"):
         downtime = round(res["running_at"] - res["stopped_at"], 3)
     disk_size = res.get("disk_size")
-    uploaded = res.get("bytes_uploaded")
+    uploaded = precopy.bytes_sent(res)
     return {
         "uuid": saga.uuid,
         "instance_uuid": saga.instance_uuid,
@@ -46,8 +46,9 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "steps": saga.steps,
         "phases_seconds": res.get("phases") or {},
         "disk_size": disk_size,
-        "bytes_uploaded": uploaded,
-        "bytes_downloaded": res.get("bytes_downloaded"),
+        "bytes_uploaded": uploaded,  # while the guest ran (pre-copy) and after it stopped
+        "bytes_uploaded_after_stop": res.get("bytes_uploaded"),
+        "bytes_downloaded": _written_at_target(res),
         # read at the source: only chunks the guest changed when the disk is a delta
         "bytes_read_at_source": res.get("bytes_read"),
         "delta": res.get("delta"),
@@ -69,6 +70,15 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "created_at": isotime(saga.created_at),
         "updated_at": isotime(saga.updated_at),
     }
+
+
+def _written_at_target(res: dict[str, Any]) -> int | None:
+    """Bytes the target wrote: building from the pre-copy rounds, then the last patch."""
+    rounds = res.get("precopy_rounds") or []
+    final = res.get("bytes_downloaded")
+    if final is None and not rounds:
+        return None
+    return sum(r.get("bytes_written_at_target") or 0 for r in rounds) + (final or 0)
 
 
 def _name(cell_uuid: str | None) -> str | None:

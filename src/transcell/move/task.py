@@ -41,6 +41,7 @@ PREP_DEST_EVENT = "compute_prep_snapshot_based_resize_at_dest"
 PREP_SOURCE_EVENT = "compute_prep_snapshot_based_resize_at_source"
 FINISH_DEST_EVENT = "compute_finish_snapshot_based_resize_at_dest"
 READDRESS_EVENT = "conductor_readdress_ports"
+PRECOPY_EVENT = "conductor_precopy_disk"
 
 
 def source_cell(saga: Saga) -> cells.Cell:
@@ -287,9 +288,14 @@ class MoveTask(SagaTask):
         server = inst.get(source, saga.instance_uuid)
         if "volume_backed" not in saga.resources:
             saga.remember(volume_backed=_volume_backed(source, server))
-        precopy.run(self.compute, saga, ctx_of(saga),
-                    {"uuid": server["uuid"], "image_ref": server.get("image_ref")},
-                    lambda image_id: _create_snapshot(image_id, server, saga.uuid))
+        if not precopy.wanted(saga):
+            return
+        ctx = ctx_of(saga)
+        with actions.event(ctx, source, saga.instance_uuid, PRECOPY_EVENT,
+                           saga.resources["source_host"]):
+            precopy.run(self.compute, saga, ctx,
+                        {"uuid": server["uuid"], "image_ref": server.get("image_ref")},
+                        lambda image_id: _create_snapshot(image_id, server, saga.uuid))
 
     def _abandon_precopy(self, saga: Saga) -> None:
         precopy.abandon(self.compute, saga, ctx_of(saga))

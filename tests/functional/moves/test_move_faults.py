@@ -149,17 +149,21 @@ def _snapshot_chunks(cloud) -> list[str]:
     return [d for d in snaps[0]["chunks"] if d not in others]
 
 
-def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud):
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "precopied"])
+def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud, running):
+    """A stopped server's disk is read by the target after the stop; a running one's
+    while it still runs, from the first pre-copy round."""
     cloud = mcloud
     old = mh.flavor(cloud, "11")
-    srv = mh.boot(cloud, "corrupted")
+    srv = mh.boot(cloud, "corrupted", stopped=not running)
     sid, src = srv["id"], mh.host_of(srv)
     path = mh.root_disk(cloud, sid, src)
     disk.guest_write(path, 2 * 1024 * 1024, os.urandom(8192))
     before = disk.guest_checksum(path)
     faults = mh.fault_dir(cloud)
-    hold = os.path.join(faults, "hold-prep_source")
-    reached = os.path.join(faults, "reached-prep_source")
+    point = f"compute-prebuild@{sid}" if running else "prep_source"
+    hold = os.path.join(faults, f"hold-{point}")
+    reached = os.path.join(faults, f"reached-{point}")
     open(hold, "w").close()
     try:
         mh.action(cloud, sid, {"resize": {"flavorRef": "21"}})
@@ -178,10 +182,12 @@ def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud):
         os.unlink(hold)
         if os.path.exists(reached):
             os.unlink(reached)
-    assert_back_at_source(cloud, sid, src, old)
+    assert_back_at_source(cloud, sid, src, old, "ACTIVE" if running else "SHUTOFF")
     assert disk.guest_checksum(mh.root_disk(cloud, sid, src)) == before
     history = mh.actions(cloud, sid)["resize"]
-    finish = [e for e in history if e["event"] == "compute_finish_snapshot_based_resize_at_dest"]
-    assert finish and finish[0]["result"] == "Error"
+    failed = ("conductor_precopy_disk" if running
+              else "compute_finish_snapshot_based_resize_at_dest")
+    finish = [e for e in history if e["event"] == failed]
+    assert finish and finish[0]["result"] == "Error", history
     cloud.request("DELETE", f"{COMPUTE}/servers/{sid}")
     cloud.wait_gone(sid)

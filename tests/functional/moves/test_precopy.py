@@ -98,6 +98,13 @@ def test_revert_after_precopy_folds_the_source_disk_back(mcloud):
     root = mh.root_disk(cloud, sid, src)
     data = os.urandom(MiB)
     disk.guest_write(root, 2 * MiB, data)
+    # the plan of a running server counts its disk's transfer in the move, not the downtime
+    resp = cloud.request("POST", f"{mh.COMPUTE}/os-transcell-move-plans",
+                         json={"move_plan": {"server_id": sid}})
+    assert resp.status_code == 200, resp.text
+    predicted = resp.json()["move_plans"][0]["predicted"]
+    assert predicted["precopy"] is True
+    assert predicted["downtime_seconds"] < predicted["move_seconds"], predicted
     mh.action(cloud, sid, {"migrate": None})
     mh.wait_status(cloud, sid, "VERIFY_RESIZE")
     assert disk_chain.frozen_layers(root)  # kept, as the source's disk, until the move ends
@@ -186,3 +193,24 @@ def test_a_kill_during_precopy_leaves_the_guest_running_where_it_was(tmp_path):
         assert _boots(cloud, sid, src) <= boots + 1
     finally:
         stop_cloud(proc)
+
+
+def test_the_audit_finds_layers_a_host_failed_to_fold_and_fix_folds_them(mcloud):
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-stale")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    data = os.urandom(MiB)
+    disk.guest_write(root, 3 * MiB, data)
+    # what a move's frozen layers look like once nothing will fold them back
+    disk_chain.freeze(root, "qcow2")
+    disk.guest_write(root, 7 * MiB, data)
+    report = json.loads(cloud.transcell("audit", "--json", check=False).stdout)
+    assert [(p["kind"], p.get("subject")) for p in report["problems"]] == [
+        ("precopy-layers", sid)], report
+    fixed = json.loads(cloud.transcell("audit", "--json", "--fix", check=False).stdout)
+    assert [(f["kind"], f["subject"]) for f in fixed["fixed"]] == [("precopy-layers", sid)]
+    assert disk_chain.frozen_layers(root) == []
+    assert disk.guest_read(root, 3 * MiB, MiB) == data
+    assert disk.guest_read(root, 7 * MiB, MiB) == data
+    mh.assert_audit_clean(cloud)
