@@ -37,12 +37,25 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, false, or_, select, true
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    case,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
 
 from transcell import cell as cells
 from transcell import exception
@@ -353,55 +366,105 @@ def load(session, uuids: list[str]) -> dict[str, dict]:
     return servers
 
 
-def _rows(s, model, *where, order=None) -> Iterable[dict[str, Any]]:
-    """The table's rows as plain dicts of every column: read as Core rows, since
-    building ORM objects for a page costs more than the queries themselves."""
+#: The page's uuids, bound as one expanding parameter: built once, a statement is not
+#: rebuilt (nor each uuid coerced into a bound parameter) for every cell of every page.
+_UUIDS = bindparam("uuids", expanding=True)
+
+_INSTANCES = cm.Instance.__table__
+_EXTRAS = cm.InstanceExtra.__table__
+#: The extra's JSON columns as stored text, decoded once per distinct text (``_decoder``).
+_EXTRA_COLUMNS = ("flavor", "keypairs", "request_networks")
+_EXTRA_LABELS = tuple(f"_extra_{name}" for name in _EXTRA_COLUMNS)
+
+#: A server's row and its extra in one query (``instance_uuid`` is unique in extras).
+_LOAD_INSTANCES = (
+    select(_INSTANCES, *(type_coerce(_EXTRAS.c[name], Text).label(label)
+                         for name, label in zip(_EXTRA_COLUMNS, _EXTRA_LABELS, strict=True)))
+    .select_from(_INSTANCES.outerjoin(_EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
+    .where(_INSTANCES.c.uuid.in_(_UUIDS)))
+
+#: Tags, metadata and system metadata of a page in one query: (kind, uuid, key, value),
+#: metadata in the order it was written.
+_PAIRS = union_all(
+    select(literal("tags").label("kind"), cm.Tag.resource_id.label("uuid"),
+           cm.Tag.tag.label("key"), literal(None, Text).label("value"),
+           literal(0).label("position")).where(cm.Tag.resource_id.in_(_UUIDS)),
+    *(select(literal(kind), model.instance_uuid, model.key, model.value, model.id)
+      .where(model.instance_uuid.in_(_UUIDS), model.deleted == 0)
+      for kind, model in (("metadata", cm.InstanceMetadata),
+                          ("system_metadata", cm.InstanceSystemMetadata)))).subquery()
+_LOAD_PAIRS = select(_PAIRS).order_by(_PAIRS.c.position)
+
+
+def _owned(model, *order) -> Any:
     table = model.__table__
-    stmt = select(table).where(*where)
-    if order is not None:
-        stmt = stmt.order_by(order)
-    return (row._asdict() for row in s.execute(stmt))
+    return (select(table).where(table.c.instance_uuid.in_(_UUIDS), table.c.deleted == 0)
+            .order_by(*order))
+
+
+_LOAD_OWNED = (("vifs", _owned(cm.VirtualInterface, cm.VirtualInterface.id)),
+               ("bdms", _owned(cm.BlockDeviceMapping, cm.BlockDeviceMapping.id)))
+_LOAD_FAULTS = (select(cm.InstanceFault.__table__)
+                .where(cm.InstanceFault.instance_uuid.in_(_UUIDS))
+                .order_by(cm.InstanceFault.id.desc()))
+
+
+def _records(s, stmt, uuids: list[str]) -> Iterable[dict[str, Any]]:
+    """The statement's rows as plain dicts of every column: Core rows zipped with their
+    keys, since ORM objects (or ``Row._asdict``) cost more than the queries themselves."""
+    result = s.execute(stmt, {"uuids": uuids})
+    keys = list(result.keys())
+    return (dict(zip(keys, row, strict=True)) for row in result)
+
+
+def _decoder() -> Callable[[str | None], Any]:
+    """JSON text to values, each distinct text decoded once: the servers of a page
+    mostly share a few flavors, so their copies are read once per load, not per server.
+    Servers with equal text then share the decoded value, which readers must not change."""
+    memo: dict[str, Any] = {}
+
+    def decode(raw: str | None) -> Any:
+        if raw is None:
+            return None
+        try:
+            return memo[raw]
+        except KeyError:
+            value = memo[raw] = json.loads(raw)
+            return value
+    return decode
 
 
 def _load_part(s, uuids: list[str]) -> dict[str, dict]:
     servers: dict[str, dict] = {}
-    table = cm.Instance.__table__
+    decode = _decoder()
     # live and visible are tested here, not in SQL: given "deleted = 0" next to the uuids,
     # SQLite may walk the (deleted, created_at) index, every row of the cell, instead of
     # looking up each uuid
-    for data in _rows(s, cm.Instance, table.c.uuid.in_(uuids)):
+    for data in _records(s, _LOAD_INSTANCES, uuids):
+        flavors, keypairs, networks = (decode(data.pop(label)) for label in _EXTRA_LABELS)
         if data["deleted"] or data["hidden"]:
             continue
-        data.update(flavor=None, old_flavor=None, new_flavor=None, keypairs=None,
-                    request_networks=None, tags=[], metadata={}, system_metadata={},
+        flavors = flavors or {}
+        data.update(flavor=flavors.get("cur"), old_flavor=flavors.get("old"),
+                    new_flavor=flavors.get("new"), keypairs=keypairs,
+                    request_networks=networks, tags=[], metadata={}, system_metadata={},
                     vifs=[], bdms=[], fault=None)
         servers[data["uuid"]] = data
     if not servers:
         return servers
     found = list(servers)
-    for extra in _rows(s, cm.InstanceExtra, cm.InstanceExtra.instance_uuid.in_(found)):
-        data = servers[extra["instance_uuid"]]
-        flavors = extra["flavor"] or {}
-        data.update(flavor=flavors.get("cur"), old_flavor=flavors.get("old"),
-                    new_flavor=flavors.get("new"), keypairs=extra["keypairs"],
-                    request_networks=extra["request_networks"])
-    for uuid, tag in s.execute(select(cm.Tag.resource_id, cm.Tag.tag)
-                               .where(cm.Tag.resource_id.in_(found))):
-        servers[uuid]["tags"].append(tag)
+    for kind, uuid, key, value, _ in s.execute(_LOAD_PAIRS, {"uuids": found}):
+        if kind == "tags":
+            servers[uuid]["tags"].append(key)
+        else:
+            servers[uuid][kind][key] = value
     for data in servers.values():
-        data["tags"].sort()
-    for model, key in ((cm.InstanceMetadata, "metadata"),
-                       (cm.InstanceSystemMetadata, "system_metadata")):
-        for uuid, name, value in s.execute(
-                select(model.instance_uuid, model.key, model.value)
-                .where(model.instance_uuid.in_(found), model.deleted == 0).order_by(model.id)):
-            servers[uuid][key][name] = value
-    for model, key in ((cm.VirtualInterface, "vifs"), (cm.BlockDeviceMapping, "bdms")):
-        for owned in _rows(s, model, model.instance_uuid.in_(found), model.deleted == 0,
-                           order=model.id):
+        if data["tags"]:
+            data["tags"].sort()
+    for key, stmt in _LOAD_OWNED:
+        for owned in _records(s, stmt, found):
             servers[owned["instance_uuid"]][key].append(owned)
-    for fault in _rows(s, cm.InstanceFault, cm.InstanceFault.instance_uuid.in_(found),
-                       order=cm.InstanceFault.id.desc()):
+    for fault in _records(s, _LOAD_FAULTS, found):
         data = servers[fault["instance_uuid"]]
         if data["fault"] is None:
             data["fault"] = fault
