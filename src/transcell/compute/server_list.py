@@ -46,7 +46,6 @@ from typing import Any
 from sqlalchemy import (
     Text,
     and_,
-    bindparam,
     case,
     false,
     literal,
@@ -60,6 +59,7 @@ from sqlalchemy import (
 from transcell import cell as cells
 from transcell import exception
 from transcell.db import cell_models as cm
+from transcell.db.inlist import InList
 from transcell.db.session import cell_session
 
 #: Rows per ``IN (...)`` when loading a page in full: below every engine's limit on
@@ -366,53 +366,55 @@ def load(session, uuids: list[str]) -> dict[str, dict]:
     return servers
 
 
-#: The page's uuids, bound as one expanding parameter: built once, a statement is not
-#: rebuilt (nor each uuid coerced into a bound parameter) for every cell of every page.
-_UUIDS = bindparam("uuids", expanding=True)
-
 _INSTANCES = cm.Instance.__table__
 _EXTRAS = cm.InstanceExtra.__table__
 #: The extra's JSON columns as stored text, decoded once per distinct text (``_decoder``).
 _EXTRA_COLUMNS = ("flavor", "keypairs", "request_networks")
 _EXTRA_LABELS = tuple(f"_extra_{name}" for name in _EXTRA_COLUMNS)
 
+# Every statement is built once, over the page's uuids bound at execution (``InList``).
+
 #: A server's row and its extra in one query (``instance_uuid`` is unique in extras).
-_LOAD_INSTANCES = (
+_LOAD_INSTANCES = InList(lambda among: (
     select(_INSTANCES, *(type_coerce(_EXTRAS.c[name], Text).label(label)
                          for name, label in zip(_EXTRA_COLUMNS, _EXTRA_LABELS, strict=True)))
     .select_from(_INSTANCES.outerjoin(_EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
-    .where(_INSTANCES.c.uuid.in_(_UUIDS)))
-
-#: Tags, metadata and system metadata of a page in one query: (kind, uuid, key, value),
-#: metadata in the order it was written.
-_PAIRS = union_all(
-    select(literal("tags").label("kind"), cm.Tag.resource_id.label("uuid"),
-           cm.Tag.tag.label("key"), literal(None, Text).label("value"),
-           literal(0).label("position")).where(cm.Tag.resource_id.in_(_UUIDS)),
-    *(select(literal(kind), model.instance_uuid, model.key, model.value, model.id)
-      .where(model.instance_uuid.in_(_UUIDS), model.deleted == 0)
-      for kind, model in (("metadata", cm.InstanceMetadata),
-                          ("system_metadata", cm.InstanceSystemMetadata)))).subquery()
-_LOAD_PAIRS = select(_PAIRS).order_by(_PAIRS.c.position)
+    .where(among(_INSTANCES.c.uuid))))
 
 
-def _owned(model, *order) -> Any:
+def _pairs(among) -> Any:
+    """Tags, metadata and system metadata of a page in one query: (kind, uuid, key,
+    value), metadata in the order it was written."""
+    pairs = union_all(
+        select(literal("tags").label("kind"), cm.Tag.resource_id.label("uuid"),
+               cm.Tag.tag.label("key"), literal(None, Text).label("value"),
+               literal(0).label("position")).where(among(cm.Tag.resource_id)),
+        *(select(literal(kind), model.instance_uuid, model.key, model.value, model.id)
+          .where(among(model.instance_uuid), model.deleted == 0)
+          for kind, model in (("metadata", cm.InstanceMetadata),
+                              ("system_metadata", cm.InstanceSystemMetadata)))).subquery()
+    return select(pairs).order_by(pairs.c.position)
+
+
+_LOAD_PAIRS = InList(_pairs)
+
+
+def _owned(model, *order) -> InList:
     table = model.__table__
-    return (select(table).where(table.c.instance_uuid.in_(_UUIDS), table.c.deleted == 0)
-            .order_by(*order))
+    return InList(lambda among: select(table).where(
+        among(table.c.instance_uuid), table.c.deleted == 0).order_by(*order))
 
 
 _LOAD_OWNED = (("vifs", _owned(cm.VirtualInterface, cm.VirtualInterface.id)),
                ("bdms", _owned(cm.BlockDeviceMapping, cm.BlockDeviceMapping.id)))
-_LOAD_FAULTS = (select(cm.InstanceFault.__table__)
-                .where(cm.InstanceFault.instance_uuid.in_(_UUIDS))
-                .order_by(cm.InstanceFault.id.desc()))
+_LOAD_FAULTS = InList(lambda among: select(cm.InstanceFault.__table__).where(
+    among(cm.InstanceFault.instance_uuid)).order_by(cm.InstanceFault.id.desc()))
 
 
-def _records(s, stmt, uuids: list[str]) -> Iterable[dict[str, Any]]:
+def _records(s, stmt: InList, uuids: list[str]) -> Iterable[dict[str, Any]]:
     """The statement's rows as plain dicts of every column: Core rows zipped with their
     keys, since ORM objects (or ``Row._asdict``) cost more than the queries themselves."""
-    result = s.execute(stmt, {"uuids": uuids})
+    result = stmt.execute(s, uuids)
     keys = list(result.keys())
     return (dict(zip(keys, row, strict=True)) for row in result)
 
@@ -453,7 +455,7 @@ def _load_part(s, uuids: list[str]) -> dict[str, dict]:
     if not servers:
         return servers
     found = list(servers)
-    for kind, uuid, key, value, _ in s.execute(_LOAD_PAIRS, {"uuids": found}):
+    for kind, uuid, key, value, _ in _LOAD_PAIRS.execute(s, found):
         if kind == "tags":
             servers[uuid]["tags"].append(key)
         else:

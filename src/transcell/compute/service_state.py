@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from transcell import cell as cells
 from transcell import exception
 from transcell.conf import CONF
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
+from transcell.db.inlist import InList
 from transcell.db.session import api_session, cell_session
 from transcell.db.types import utcnow
 
@@ -94,16 +95,14 @@ def host_status(host: str | None) -> str:
     return _status_of(found[1])
 
 
-#: Host mappings and compute services by name, bound as one expanding parameter
-#: each: the statements are built once, not per page.
-_HOSTS = bindparam("hosts", expanding=True)
-_MAPPED = select(am.HostMapping.host, am.HostMapping.cell_id).where(
-    am.HostMapping.host.in_(_HOSTS))
+#: Host mappings and compute services by name, over the names bound at execution.
+_MAPPED = InList(lambda among: select(am.HostMapping.host, am.HostMapping.cell_id).where(
+    among(am.HostMapping.host)))
 _SERVICES = cm.Service.__table__
-_COMPUTES = select(_SERVICES.c.host, _SERVICES.c.forced_down, _SERVICES.c.disabled,
-                   _SERVICES.c.last_seen_up, _SERVICES.c.updated_at,
-                   _SERVICES.c.created_at).where(
-    _SERVICES.c.host.in_(_HOSTS), _SERVICES.c.binary == COMPUTE, _SERVICES.c.deleted == 0)
+_COMPUTES = InList(lambda among: select(
+    _SERVICES.c.host, _SERVICES.c.forced_down, _SERVICES.c.disabled,
+    _SERVICES.c.last_seen_up, _SERVICES.c.updated_at, _SERVICES.c.created_at).where(
+    among(_SERVICES.c.host), _SERVICES.c.binary == COMPUTE, _SERVICES.c.deleted == 0))
 
 
 def host_statuses(hosts: set[str]) -> dict[str, str]:
@@ -115,7 +114,7 @@ def host_statuses(hosts: set[str]) -> dict[str, str]:
     by_cell: dict[cells.Cell, list[str]] = {}
     with api_session() as s:
         for start in range(0, len(wanted), 500):
-            for host, cell_id in s.execute(_MAPPED, {"hosts": wanted[start:start + 500]}):
+            for host, cell_id in _MAPPED.execute(s, wanted[start:start + 500]):
                 if cell_id in by_id:
                     by_cell.setdefault(by_id[cell_id], []).append(host)
     statuses = dict.fromkeys(wanted, HOST_NONE)
@@ -125,8 +124,8 @@ def host_statuses(hosts: set[str]) -> dict[str, str]:
     for cell, names in by_cell.items():
         with cell_session(cell) as s:
             for start in range(0, len(names), 500):
-                for host, forced_down, disabled, *stamps in s.execute(
-                        _COMPUTES, {"hosts": names[start:start + 500]}):
+                for host, forced_down, disabled, *stamps in _COMPUTES.execute(
+                        s, names[start:start + 500]):
                     statuses[host] = _status(forced_down, disabled, stamps, now, down_time)
     return statuses
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from transcell.compute import instance as inst
 from transcell.compute import server_list
 from transcell.db import cell_models as cm
+from transcell.db.inlist import InList
 from transcell.db.session import session_for
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -84,3 +85,22 @@ def test_a_page_larger_than_one_in_list_is_loaded_whole(cell_db, monkeypatch):
     with session_for(cell_db) as s:
         loaded = server_list.load(s, uuids)
     assert {u: loaded[u]["tags"] for u in uuids} == {u: [u[:8]] for u in uuids}
+
+
+def test_a_list_bound_at_execution_matches_exactly_its_values(cell_db):
+    """On SQLite the list travels as JSON text (``json_each``), elsewhere as one
+    parameter per value; either way quotes, backslashes and non-ASCII text match
+    themselves only, and an empty list matches nothing."""
+    names = ["plain", "it's", 'say "hi"', "back\\slash", "ünï", "%_", "[1]"]
+    with session_for(cell_db) as s:
+        owner = _server(s, 0)
+        s.flush()
+        for n, name in enumerate(names):
+            s.add(cm.InstanceMetadata(instance_uuid=owner, key=name, value=str(n)))
+    table = cm.InstanceMetadata.__table__
+    among = InList(lambda among: select(table.c.key).where(among(table.c.key)))
+    with session_for(cell_db) as s:
+        for wanted in ([], names[:1], names[1:], ["%", "nothing", names[4]]):
+            got = sorted(key for (key,) in among.execute(s, wanted))
+            assert got == sorted(set(wanted) & set(names))
+    assert "json_each" in str(among.statements[True])
