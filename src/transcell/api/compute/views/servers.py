@@ -51,8 +51,30 @@ def _at(req: webob.Request) -> dict[str, bool]:
     return at
 
 
+#: Parts of bodies a page's servers share (a list's, set up by ``prepare_page``).
+_SHARED_KEY = "transcell.server_body_shared"
+
+
+def _shared(req: webob.Request, key: tuple, make) -> Any:
+    """``make()``, or within a list what it made for an earlier server of the page: the
+    page's bodies are written out once and never changed, so they may share parts."""
+    shared = req.environ.get(_SHARED_KEY)
+    if shared is None:
+        return make()
+    try:
+        return shared[key]
+    except KeyError:
+        value = shared[key] = make()
+        return value
+
+
 def host_id(server: dict) -> str:
     return common.host_id(server["project_id"], server["host"])
+
+
+def _page_host_id(req: webob.Request, server: dict) -> str:
+    return _shared(req, ("hostId", server["project_id"], server["host"]),
+                   lambda: host_id(server))
 
 
 def security_group_names(vifs: list[dict]) -> list[str]:
@@ -96,13 +118,16 @@ def _flavor(req: webob.Request, server: dict) -> dict:
             body["extra_specs"] = flavor.get("extra_specs") or {}
         return body
     flavorid = flavor.get("flavorid")
-    return {"id": flavorid, "links": [links(req, "flavors", flavorid)[1]]}
+    return _shared(req, ("flavor", flavorid), lambda: {
+        "id": flavorid, "links": [links(req, "flavors", flavorid)[1]]})
 
 
 def _image(req: webob.Request, server: dict) -> Any:
     if not server["image_ref"]:
         return ""
-    return {"id": server["image_ref"], "links": [links(req, "images", server["image_ref"])[1]]}
+    ref = server["image_ref"]
+    return _shared(req, ("image", ref), lambda: {
+        "id": ref, "links": [links(req, "images", ref)[1]]})
 
 
 def _fault(req: webob.Request, server: dict) -> dict | None:
@@ -188,7 +213,7 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
         "tenant_id": server["project_id"],
         "user_id": server["user_id"],
         "metadata": server["metadata"],
-        "hostId": host_id(server),
+        "hostId": _page_host_id(req, server),
         "image": _image(req, server),
         "flavor": _flavor(req, server),
         "created": isotime(server["created_at"]),
@@ -272,7 +297,9 @@ def _volumes(at_2_3: bool, server: dict) -> list[dict]:
 
 def prepare_page(req: webob.Request, servers: list[dict]) -> None:
     """Read what a page's bodies share in one go rather than per server: the host
-    status of every host the page's servers are on (2.16)."""
+    status of every host the page's servers are on (2.16), and the image and flavor
+    references and host ids servers have in common, each built once."""
+    req.environ[_SHARED_KEY] = {}
     if not api_version(req).matches("2.16"):
         return
     shown = [s for s in servers if not s.get("unavailable")]
