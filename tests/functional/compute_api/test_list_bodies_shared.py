@@ -1,5 +1,5 @@
 """A detailed list builds parts its servers have in common once (image and flavor
-references, host ids) and shares them between bodies; each body must still be
+references) and shares them between bodies; each body must still be
 exactly what showing that server alone answers, at every microversion."""
 
 from __future__ import annotations

@@ -72,11 +72,6 @@ def host_id(server: dict) -> str:
     return common.host_id(server["project_id"], server["host"])
 
 
-def _page_host_id(req: webob.Request, server: dict) -> str:
-    return _shared(req, ("hostId", server["project_id"], server["host"]),
-                   lambda: host_id(server))
-
-
 def security_group_names(vifs: list[dict]) -> list[str]:
     """The groups of the server's ports: recorded on a VIF when add/removeSecurityGroup
     changed them, else the default group every port is built with."""
@@ -213,7 +208,7 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
         "tenant_id": server["project_id"],
         "user_id": server["user_id"],
         "metadata": server["metadata"],
-        "hostId": _page_host_id(req, server),
+        "hostId": host_id(server),
         "image": _image(req, server),
         "flavor": _flavor(req, server),
         "created": isotime(server["created_at"]),
@@ -298,7 +293,7 @@ def _volumes(at_2_3: bool, server: dict) -> list[dict]:
 def prepare_page(req: webob.Request, servers: list[dict]) -> None:
     """Read what a page's bodies share in one go rather than per server: the host
     status of every host the page's servers are on (2.16), and the image and flavor
-    references and host ids servers have in common, each built once."""
+    references servers have in common, each built once."""
     req.environ[_SHARED_KEY] = {}
     if not api_version(req).matches("2.16"):
         return
