@@ -84,6 +84,8 @@ class ListQuery:
     limit: int
     checks: list[Check] = field(default_factory=list)
     marker: str | None = None
+    #: sorted reads already built, by (after, limit) (``_sorted_query``)
+    statements: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if all(column != "uuid" for column, _ in self.sort):
@@ -259,11 +261,17 @@ def _filter_checks(filters: dict[str, Any]) -> list[Check]:
 
 
 def _sorted_query(query: ListQuery, after: Sequence | None, limit: int):
-    columns = [_column(name) for name, _ in query.sort]
-    stmt = _filtered(select(*columns), query.filters)
-    if after is not None:
-        stmt = stmt.where(_after(query.sort, after))
-    return stmt.order_by(*_order_by(query.sort)).limit(limit)
+    """The sorted read of a cell; the same statement serves every cell asked with the
+    same ``after`` and ``limit`` (a round of reads asks them all alike), built once."""
+    key = (None if after is None else tuple(after), limit)
+    stmt = query.statements.get(key)
+    if stmt is None:
+        columns = [_column(name) for name, _ in query.sort]
+        stmt = _filtered(select(*columns), query.filters)
+        if after is not None:
+            stmt = stmt.where(_after(query.sort, after))
+        stmt = query.statements[key] = stmt.order_by(*_order_by(query.sort)).limit(limit)
+    return stmt
 
 
 def _uuid_at(sort: Sequence[tuple[str, bool]]) -> int:

@@ -88,3 +88,16 @@ def test_the_young_generation_threshold_is_raised_never_lowered():
         assert gc.get_threshold() == (compute_app.GC_YOUNG_THRESHOLD * 2, 5, 5)
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_rounds_sorted_read_is_built_once_and_as_built_fresh():
+    query = server_list.ListQuery({"project_id": "p"}, list(server_list.DEFAULT_SORT), 10)
+    after = (dt.datetime(2026, 1, 1), 7, "u")
+    first = server_list._sorted_query(query, after, 5)
+    assert server_list._sorted_query(query, list(after), 5) is first
+    other = server_list._sorted_query(query, None, 5)
+    assert other is not first and server_list._sorted_query(query, after, 6) is not first
+    fresh = server_list.ListQuery({"project_id": "p"}, list(server_list.DEFAULT_SORT), 10)
+    rebuilt = server_list._sorted_query(fresh, after, 5)
+    assert str(rebuilt.compile(compile_kwargs={"literal_binds": True})) == \
+        str(first.compile(compile_kwargs={"literal_binds": True}))
