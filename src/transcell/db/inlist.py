@@ -47,4 +47,5 @@ class InList:
     def execute(self, session, values: Sequence[Any]) -> Result:
         as_json = JSON_EACH and session.get_bind().dialect.name == "sqlite"
         bound = json.dumps(list(values)) if as_json else list(values)
-        return session.execute(self.statements[as_json], {self.name: bound})
+        # on the session's connection: a Core statement needs none of the ORM's steps
+        return session.connection().execute(self.statements[as_json], {self.name: bound})
