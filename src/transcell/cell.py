@@ -83,9 +83,10 @@ class Cell:
 
 
 def list_cells(include_cell0: bool = True) -> list[Cell]:
+    # Core rows, not ORM objects: every list request asks twice
+    table = am.CellMapping.__table__
     with api_session() as s:
-        rows = s.scalars(select(am.CellMapping).order_by(am.CellMapping.id)).all()
-        cells = [Cell.of(r) for r in rows]
+        cells = [Cell.of(r) for r in s.execute(select(table).order_by(table.c.id))]
     return [c for c in cells if include_cell0 or not c.is_cell0]
 
 

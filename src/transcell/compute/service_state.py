@@ -18,6 +18,7 @@ from transcell import exception
 from transcell.conf import CONF
 from transcell.db import api_models as am
 from transcell.db import cell_models as cm
+from transcell.db.inlist import InList
 from transcell.db.session import api_session, cell_session
 from transcell.db.types import utcnow
 
@@ -94,6 +95,16 @@ def host_status(host: str | None) -> str:
     return _status_of(found[1])
 
 
+#: Host mappings and compute services by name, over the names bound at execution.
+_MAPPED = InList(lambda among: select(am.HostMapping.host, am.HostMapping.cell_id).where(
+    among(am.HostMapping.host)))
+_SERVICES = cm.Service.__table__
+_COMPUTES = InList(lambda among: select(
+    _SERVICES.c.host, _SERVICES.c.forced_down, _SERVICES.c.disabled,
+    _SERVICES.c.last_seen_up, _SERVICES.c.updated_at, _SERVICES.c.created_at).where(
+    among(_SERVICES.c.host), _SERVICES.c.binary == COMPUTE, _SERVICES.c.deleted == 0))
+
+
 def host_statuses(hosts: set[str]) -> dict[str, str]:
     """``host_status`` of many hosts in one query of the API database and one per cell,
     so a page of servers does not cost two queries per server (plain rows, not ORM
@@ -103,24 +114,36 @@ def host_statuses(hosts: set[str]) -> dict[str, str]:
     by_cell: dict[cells.Cell, list[str]] = {}
     with api_session() as s:
         for start in range(0, len(wanted), 500):
-            for host, cell_id in s.execute(
-                    select(am.HostMapping.host, am.HostMapping.cell_id)
-                    .where(am.HostMapping.host.in_(wanted[start:start + 500]))):
+            for host, cell_id in _MAPPED.execute(s, wanted[start:start + 500]):
                 if cell_id in by_id:
                     by_cell.setdefault(by_id[cell_id], []).append(host)
     statuses = dict.fromkeys(wanted, HOST_NONE)
-    table = cm.Service.__table__
-    columns = [table.c.host, table.c.forced_down, table.c.disabled, table.c.last_seen_up,
-               table.c.updated_at, table.c.created_at]
+    # one clock and one reading of the configuration for the page, as ``is_up`` would
+    # read them per host
+    now, down_time = utcnow(), CONF.compute.service_down_time
     for cell, names in by_cell.items():
         with cell_session(cell) as s:
             for start in range(0, len(names), 500):
-                for row in s.execute(select(*columns).where(
-                        table.c.host.in_(names[start:start + 500]),
-                        table.c.binary == COMPUTE, table.c.deleted == 0)):
-                    service = row._asdict()
-                    statuses[service["host"]] = _status_of(service)
+                for host, forced_down, disabled, *stamps in _COMPUTES.execute(
+                        s, names[start:start + 500]):
+                    statuses[host] = _status(forced_down, disabled, stamps, now, down_time)
     return statuses
+
+
+def _status(forced_down: Any, disabled: Any, stamps: list, now: dt.datetime,
+            down_time: int) -> str:
+    """``_status_of`` a service from its columns (``last_seen_up``, ``updated_at``,
+    ``created_at``, in ``last_heartbeat``'s order of preference)."""
+    if forced_down:
+        return HOST_DOWN
+    beat = stamps[0] or stamps[1] or stamps[2]
+    if beat is None:
+        return HOST_UNKNOWN
+    if beat.tzinfo is not None:
+        beat = beat.astimezone(dt.UTC).replace(tzinfo=None)
+    if abs((now - beat).total_seconds()) > down_time:
+        return HOST_UNKNOWN
+    return HOST_MAINTENANCE if disabled else HOST_UP
 
 
 def _status_of(service: Any) -> str:

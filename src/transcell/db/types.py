@@ -18,7 +18,18 @@ def isotime(value: dt.datetime | None) -> str | None:
     """Nova's wire format for timestamps: second precision with a Z."""
     if value is None:
         return None
+    if value.tzinfo is None and value.year >= 1000:
+        # the same text as the strftime below, at a fifth of its cost (a page of
+        # servers formats thousands of timestamps)
+        return value.isoformat(timespec="seconds") + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def isotime_micro(value: dt.datetime) -> str:
+    """A timestamp to the microsecond without a zone, as Nova shows usage times."""
+    if value.tzinfo is None and value.year >= 1000:
+        return value.isoformat(timespec="microseconds")
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 class JSONText(TypeDecorator):

@@ -14,6 +14,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import webob
 
 from transcell import exception
@@ -31,10 +32,30 @@ JSON_TYPE = "application/json"
 _REQUEST_ID = re.compile(r"^req-[0-9a-fA-F-]{1,64}$")
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-                  ) -> webob.Response:
+#: Only the types ``json.dumps`` writes natively are written by orjson; anything else
+#: (datetimes, dataclasses, subclasses of str or int) is an error there, and the body
+#: is then written by ``json.dumps`` as before, which accepts or refuses it as it did.
+_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def dump_json(body: Any) -> bytes:
+    """A body as UTF-8 JSON: the same document ``json.dumps`` writes, written by
+    orjson, which writes a page of a thousand servers about ten times faster (without
+    the spaces after separators, and non-ASCII text as UTF-8 rather than escapes)."""
+    try:
+        return orjson.dumps(body, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        # integers past 64 bits, non-string keys orjson does not take, and the rest
+        return json.dumps(body).encode()
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None,
+                  *, fast: bool = False) -> webob.Response:
+    """``fast`` writes the body with ``dump_json`` (large lists), else with
+    ``json.dumps`` byte for byte as every response always has been."""
     resp = webob.Response(status=status, content_type=JSON_TYPE, charset="UTF-8")
-    resp.body = json.dumps(body).encode()
+    resp.body = dump_json(body) if fast else json.dumps(body).encode()
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp

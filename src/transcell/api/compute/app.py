@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import webob
 
 from transcell.api.compute import microversion
@@ -51,6 +53,29 @@ class ComputeApp(JSONApp):
         resp.headers["Vary"] = f"OpenStack-API-Version, {microversion.LEGACY_HEADER}"
 
 
+#: Container allocations (net of frees) between two young-generation collections in a
+#: process serving this API; Python's default is 700.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """Collect the young generation less often than Python does by default.
+
+    A page of a thousand servers allocates tens of thousands of short-lived
+    dicts and lists (rows, bodies, links). At the default threshold they set
+    off dozens of young collections per request, and the objects that survive
+    them set off full ones, which walk every object the process holds: about
+    40 ms of a 1,000-server page was collection, none of it finding garbage
+    (the objects are freed by reference counting as the response is written).
+    Only raised, never lowered, so a process that chose a larger value keeps it.
+    """
+    young, middle, old = gc.get_threshold()
+    if 0 < young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def make_app(authenticate) -> ComputeApp:
+    """The compute API, for a process that serves it (which ``tune_gc`` prepares)."""
     from transcell.api.compute.routes import ROUTES
+    tune_gc()
     return ComputeApp(ROUTES, authenticate, nova_fault)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import unicodedata
 import urllib.parse
 import uuid as uuidlib
@@ -78,6 +79,8 @@ def page_after(items: list[Any], key, marker: Any, limit: int) -> list[Any]:
 
 
 _ROOT_KEY = "transcell.application_url"
+#: Characters ``urllib.parse.quote`` never escapes.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def resource_links(req: webob.Request, collection: str, ident: Any) -> list[dict[str, str]]:
@@ -88,7 +91,9 @@ def resource_links(req: webob.Request, collection: str, ident: Any) -> list[dict
     base = req.environ.get(_ROOT_KEY)
     if base is None:
         base = req.environ[_ROOT_KEY] = application_url(req)
-    quoted = urllib.parse.quote(str(ident), safe="")
+    text = str(ident)
+    # uuids and ids need no quoting: skip ``quote`` (a page has thousands of links)
+    quoted = text if _UNRESERVED.fullmatch(text) else urllib.parse.quote(text, safe="")
     return [{"rel": "self", "href": f"{base}/v2.1/{collection}/{quoted}"},
             {"rel": "bookmark", "href": f"{base}/{collection}/{quoted}"}]
 

@@ -21,7 +21,7 @@ from transcell.api.compute import common
 from transcell.api.compute.app import api_version
 from transcell.api.compute.common import resource_links
 from transcell.compute import server_groups, vm_states
-from transcell.db.types import isotime
+from transcell.db.types import isotime, isotime_micro
 from transcell.wsgi.app import context_of
 
 _PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
@@ -32,6 +32,40 @@ links = resource_links
 
 #: From this microversion an update answers with everything a show does.
 FULL_UPDATE_BODY = "2.75"
+
+
+#: The microversions a server's body changes at.
+_BODY_VERSIONS = ("2.3", "2.9", "2.16", "2.19", "2.26", "2.47", "2.63", "2.71", "2.73",
+                  FULL_UPDATE_BODY, "2.90")
+_AT_KEY = "transcell.server_body_versions"
+
+
+def _at(req: webob.Request) -> dict[str, bool]:
+    """Which of ``_BODY_VERSIONS`` the request's microversion has reached, worked out
+    once per request: a page of a thousand bodies would otherwise compare versions
+    ten thousand times."""
+    at = req.environ.get(_AT_KEY)
+    if at is None:
+        version = api_version(req)
+        at = req.environ[_AT_KEY] = {v: version.matches(v) for v in _BODY_VERSIONS}
+    return at
+
+
+#: Parts of bodies a page's servers share (a list's, set up by ``prepare_page``).
+_SHARED_KEY = "transcell.server_body_shared"
+
+
+def _shared(req: webob.Request, key: tuple, make) -> Any:
+    """``make()``, or within a list what it made for an earlier server of the page: the
+    page's bodies are written out once and never changed, so they may share parts."""
+    shared = req.environ.get(_SHARED_KEY)
+    if shared is None:
+        return make()
+    try:
+        return shared[key]
+    except KeyError:
+        value = shared[key] = make()
+        return value
 
 
 def host_id(server: dict) -> str:
@@ -70,7 +104,7 @@ def _flavor(req: webob.Request, server: dict) -> dict:
     if not flavor:
         # Nova's answer for a server whose flavor copy is gone: an empty object
         return {}
-    if api_version(req).matches("2.47"):
+    if _at(req)["2.47"]:
         body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"),
                 "disk": flavor.get("root_gb"), "ephemeral": flavor.get("ephemeral_gb", 0),
                 "swap": flavor.get("swap", 0), "original_name": flavor.get("name")}
@@ -79,13 +113,16 @@ def _flavor(req: webob.Request, server: dict) -> dict:
             body["extra_specs"] = flavor.get("extra_specs") or {}
         return body
     flavorid = flavor.get("flavorid")
-    return {"id": flavorid, "links": [links(req, "flavors", flavorid)[1]]}
+    return _shared(req, ("flavor", flavorid), lambda: {
+        "id": flavorid, "links": [links(req, "flavors", flavorid)[1]]})
 
 
 def _image(req: webob.Request, server: dict) -> Any:
     if not server["image_ref"]:
         return ""
-    return {"id": server["image_ref"], "links": [links(req, "images", server["image_ref"])[1]]}
+    ref = server["image_ref"]
+    return _shared(req, ("image", ref), lambda: {
+        "id": ref, "links": [links(req, "images", ref)[1]]})
 
 
 def _fault(req: webob.Request, server: dict) -> dict | None:
@@ -147,7 +184,7 @@ def unavailable(req: webob.Request, server: dict, *, shown: bool = False,
     body["OS-EXT-AZ:availability_zone"] = server["availability_zone"] or UNKNOWN
     body["OS-EXT-STS:power_state"] = server["power_state"]
     body["user_id"] = server["user_id"] or UNKNOWN
-    if api_version(req).matches("2.71"):
+    if _at(req)["2.71"]:
         # groups live in the API database: known even while the server's cell is down
         body["server_groups"] = server_groups.groups_of(server["uuid"])
     return body
@@ -161,8 +198,8 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
     leaves out the extended attributes, states, usage, volumes, keypair and
     security groups, and shows addresses without their MAC and type.
     """
-    version = api_version(req)
-    full = not updated or version.matches(FULL_UPDATE_BODY)
+    at = _at(req)
+    full = not updated or at[FULL_UPDATE_BODY]
     status = vm_states.api_status(server["vm_state"], server["task_state"])
     body: dict[str, Any] = {
         "id": server["uuid"],
@@ -192,7 +229,7 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
             "OS-EXT-STS:power_state": server["power_state"],
             "OS-SRV-USG:launched_at": _usage_time(server["launched_at"]),
             "OS-SRV-USG:terminated_at": _usage_time(server["terminated_at"]),
-            "os-extended-volumes:volumes_attached": _volumes(version, server),
+            "os-extended-volumes:volumes_attached": _volumes(at["2.3"], server),
         })
     if status in _PROGRESS_STATUSES:
         body["progress"] = server["progress"] or 0
@@ -205,7 +242,7 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
         body["OS-EXT-SRV-ATTR:host"] = server["host"]
         body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{server['id']:08x}"
         body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = server["node"]
-        if version.matches("2.3"):
+        if at["2.3"]:
             body["OS-EXT-SRV-ATTR:reservation_id"] = server["reservation_id"]
             body["OS-EXT-SRV-ATTR:launch_index"] = server["launch_index"]
             body["OS-EXT-SRV-ATTR:kernel_id"] = ""
@@ -213,24 +250,24 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
             body["OS-EXT-SRV-ATTR:hostname"] = server["hostname"]
             body["OS-EXT-SRV-ATTR:root_device_name"] = server["root_device_name"]
             body["OS-EXT-SRV-ATTR:user_data"] = None
-    if full and version.matches("2.90"):
+    if full and at["2.90"]:
         # from 2.90 a server's owner chooses its hostname, so everyone sees it
         body["OS-EXT-SRV-ATTR:hostname"] = server["hostname"]
-    if version.matches("2.9"):
+    if at["2.9"]:
         body["locked"] = bool(server["locked"])
-    if version.matches("2.73"):
+    if at["2.73"]:
         body["locked_reason"] = (server.get("system_metadata") or {}).get("locked_reason")
-    if full and version.matches("2.16") and _allowed(
+    if full and at["2.16"] and _allowed(
             req, "os_compute_api:servers:show:host_status", server["project_id"]):
         body["host_status"] = _host_status(server)
-    if version.matches("2.19"):
+    if at["2.19"]:
         body["description"] = server["display_description"]
-    if version.matches("2.26"):
+    if at["2.26"]:
         body["tags"] = server["tags"]
-    if version.matches("2.63"):
+    if at["2.63"]:
         # transcell refuses trusted certificates at create, so a server never has any
         body["trusted_image_certificates"] = None
-    if (shown or updated) and version.matches("2.71"):
+    if (shown or updated) and at["2.71"]:
         body["server_groups"] = server_groups.groups_of(server["uuid"])
     fault = _fault(req, server)
     if fault and status in ("ERROR", "DELETED"):
@@ -239,15 +276,15 @@ def detail(req: webob.Request, server: dict, *, shown: bool = False,
 
 
 def _usage_time(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+    return isotime_micro(value) if value else None
 
 
-def _volumes(version, server: dict) -> list[dict]:
+def _volumes(at_2_3: bool, server: dict) -> list[dict]:
     volumes = []
     for bdm in server["bdms"]:
         if bdm.get("volume_id"):
             entry = {"id": bdm["volume_id"]}
-            if version.matches("2.3"):
+            if at_2_3:
                 entry["delete_on_termination"] = bool(bdm["delete_on_termination"])
             volumes.append(entry)
     return volumes
@@ -255,7 +292,9 @@ def _volumes(version, server: dict) -> list[dict]:
 
 def prepare_page(req: webob.Request, servers: list[dict]) -> None:
     """Read what a page's bodies share in one go rather than per server: the host
-    status of every host the page's servers are on (2.16)."""
+    status of every host the page's servers are on (2.16), and the image and flavor
+    references servers have in common, each built once."""
+    req.environ[_SHARED_KEY] = {}
     if not api_version(req).matches("2.16"):
         return
     shown = [s for s in servers if not s.get("unavailable")]
