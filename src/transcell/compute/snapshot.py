@@ -76,7 +76,9 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
         kinds.append(kind)
     counters = {"chunks": count, "read": kinds.count("read"), "base": kinds.count("base"),
                 "zero": kinds.count("zero")}
-    reader = ExtentReader(path, fmt, extents)
+    # the backing chain's files are asked of qemu-img only when a chunk is to be read:
+    # a disk the guest never wrote is proven unchanged by its map alone
+    readers: list[ExtentReader] = []
 
     def items() -> Iterator[Any]:
         index = 0
@@ -90,7 +92,9 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
                 index += 1
             else:
                 # read by a pipeline worker, straight from the files that hold it
-                read = reader.chunk(start, min(chunk_size, size - start))
+                if not readers:
+                    readers.append(ExtentReader(path, fmt, extents))
+                read = readers[0].chunk(start, min(chunk_size, size - start))
                 yield read.length if read.reads_nothing else read
                 index += 1
     return size, items(), counters
