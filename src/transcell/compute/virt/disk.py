@@ -131,7 +131,32 @@ def info(path: str, fmt: str | None = None) -> dict:
 
 
 def virtual_size(path: str, fmt: str | None = None) -> int:
-    return int(info(path, fmt)["virtual-size"])
+    """The size the guest sees: read from the file itself when its format is known.
+
+    A raw file's virtual size is its length, and a qcow2 file's is the size
+    field of its header, which is where ``qemu-img info`` reads it too; so a
+    move or a boot does not start a process for it. Anything else (format not
+    given, a raw length qemu would round, a header not recognised) asks qemu-img.
+    """
+    quick = _header_size(path, fmt)
+    return quick if quick is not None else int(info(path, fmt)["virtual-size"])
+
+
+def _header_size(path: str, fmt: str | None) -> int | None:
+    try:
+        if fmt == "raw":
+            st = os.stat(path)
+            if st.st_size % 512 == 0 and os.path.isfile(path):
+                return st.st_size
+        elif fmt == "qcow2":
+            with open(path, "rb") as fh:
+                head = fh.read(32)
+            if len(head) == 32 and head[:4] == b"QFI\xfb" and \
+                    int.from_bytes(head[4:8], "big") in (2, 3):
+                return int.from_bytes(head[24:32], "big")
+    except OSError:
+        return None
+    return None
 
 
 # -- creation ---------------------------------------------------------------
