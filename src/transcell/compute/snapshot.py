@@ -57,10 +57,13 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
         raise NotADelta("only qcow2 overlays are described against a base")
     if base.get("disk_format") != "raw" or base.get("chunk_size") != chunk_size:
         raise NotADelta("the base image does not line up with the store's chunks")
-    info = disk.info(path, fmt)
-    if not info.get("backing-filename"):
+    header = disk.qcow2_header(path)  # what qemu-img info would say, without a process
+    if header is None:
+        info = disk.info(path, fmt)
+        header = int(info["virtual-size"]), bool(info.get("backing-filename"))
+    size, backed = header
+    if not backed:
         raise NotADelta("the disk has no backing file")
-    size = int(info["virtual-size"])
     base_size = int(base["size"])
     chunks = list(base["chunks"])
     extents = disk.allocation_map(path, fmt)

@@ -214,3 +214,15 @@ def test_virtual_size_read_from_the_file_agrees_with_qemu_img(tmp_path, kind, si
     else:
         disk._run([disk.QEMU_IMG, "create", "-q", "-f", kind, path, str(size)], "create")
     assert disk.virtual_size(path, kind) == int(disk.info(path, kind)["virtual-size"])
+
+
+def test_qcow2_header_says_what_qemu_img_info_says(tmp_path, base):
+    backed = str(tmp_path / "backed.qcow2")
+    disk.create_qcow2_overlay(base, backed, 3 * 2**20 + 4096, "raw")
+    alone = str(tmp_path / "alone.qcow2")
+    disk._run([disk.QEMU_IMG, "create", "-q", "-f", "qcow2", alone, str(2**20)], "create")
+    for path in (backed, alone):
+        info = disk.info(path, "qcow2")
+        assert disk.qcow2_header(path) == (int(info["virtual-size"]),
+                                           bool(info["backing-filename"]))
+    assert disk.qcow2_header(base) is None  # raw: not a qcow2 header
