@@ -497,8 +497,13 @@ class PlacementClient:
         if consumer == migration:
             raise exception.Invalid(reason="cannot move allocations onto the same consumer")
         wanted = _only_resources(allocations)
+        # a move's migration consumer is new: the first write says so (generation None)
+        # instead of reading it first; if it exists after all, Placement answers a
+        # generation conflict and the next attempt reads it
+        held: dict[str, Any] = {"allocations": {}, "consumer_generation": None}
         for attempt in range(MAX_ATTEMPTS):
-            held = self.get_allocations(migration)
+            if attempt:
+                held = self.get_allocations(migration)
             if _only_resources(held["allocations"]):
                 return self.claim(consumer, allocations, project_id, user_id)
             current = self.get_allocations(consumer)
@@ -526,7 +531,8 @@ class PlacementClient:
                 return False
             LOG.debug("Consumer changed while claiming %s moving to %s (attempt %d); "
                       "retrying", consumer, migration, attempt + 1)
-            _backoff(attempt)
+            if attempt:
+                _backoff(attempt)
         raise exception.AllocationConflict(
             consumer=consumer, reason=f"claiming while moving to {migration} gave up after "
                                       f"{MAX_ATTEMPTS} attempts")
