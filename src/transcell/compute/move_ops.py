@@ -30,6 +30,9 @@ LOG = logging.getLogger(__name__)
 
 #: Write progress to the server row at most this often (fraction of the disk).
 PROGRESS_STEP = 0.05
+#: ... and no sooner than this many seconds after the upload began or last wrote it: an
+#: upload that sends nothing (an unchanged disk) ends before anyone could read a figure.
+PROGRESS_SECONDS = 0.5
 
 
 class MoveOperations:
@@ -176,14 +179,15 @@ class MoveOperations:
         return sent
 
     def _progress(self, instance_uuid: str):
-        last = [0.0]
+        last = [0.0, time.monotonic()]
 
         def report(done: int, total: int | None) -> None:
             if not total:
                 return
             fraction = done / total
-            if fraction - last[0] >= PROGRESS_STEP or done >= total:
-                last[0] = fraction
+            if (fraction - last[0] >= PROGRESS_STEP or done >= total) and \
+                    time.monotonic() - last[1] >= PROGRESS_SECONDS:
+                last[0], last[1] = fraction, time.monotonic()
                 with contextlib.suppress(exception.InstanceNotFound):
                     inst.update(self.cell, instance_uuid, progress=int(fraction * 100))
         return report

@@ -16,14 +16,17 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from transcell import exception, statefiles
-from transcell.compute.virt import disk
+from transcell.compute.virt import disk, disk_chain
 from transcell.image import pipeline
+
+_PRE_SUFFIX = re.compile(r"\.pre-\d+$")
 
 #: Chunks written by one qemu-io run (each is one ``-c`` argument).
 QEMU_IO_BATCH = 256
@@ -62,27 +65,35 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
         raise NotADelta("only qcow2 overlays are described against a base")
     if base.get("disk_format") != "raw" or base.get("chunk_size") != chunk_size:
         raise NotADelta("the base image does not line up with the store's chunks")
-    info = disk.info(path, fmt)
-    if not info.get("backing-filename"):
+    header = disk.qcow2_header(path)  # what qemu-img info would say, without a process
+    if header is None:
+        info = disk.info(path, fmt)
+        header = int(info["virtual-size"]), bool(info.get("backing-filename"))
+    size, backed = header
+    if not backed:
         raise NotADelta("the disk has no backing file")
-    size = int(info["virtual-size"])
     base_size = int(base["size"])
     chunks = list(base["chunks"])
     extents = disk.allocation_map(path, fmt)
-    files = _chain_files(path, fmt)
+    # a pre-copy's frozen layers sit between the overlay and its image: the image is
+    # then deeper than 1, and only the chain itself says how deep
+    files = (_chain_files(path, fmt)
+             if disk_chain.frozen_layers(_PRE_SUFFIX.sub("", path)) else None)
     count = -(-size // chunk_size)
     kinds = []
     for index in range(count):
         start = index * chunk_size
         end = min(size, start + chunk_size)
-        kind = _classify(extents, start, end, base_size, len(files) - 1)
+        kind = _classify(extents, start, end, base_size, len(files) - 1 if files else 1)
         if kind == "base" and (index >= len(chunks) or end - start != min(
                 chunk_size, base_size - start)):
             kind = "read"
         kinds.append(kind)
     counters = {"chunks": count, "read": kinds.count("read"), "base": kinds.count("base"),
                 "zero": kinds.count("zero")}
-    reader = ExtentReader(path, fmt, extents, files)
+    # the backing chain's files are asked of qemu-img only when a chunk is to be read:
+    # a disk the guest never wrote is proven unchanged by its map alone
+    readers: list[ExtentReader] = []
 
     def items() -> Iterator[Any]:
         index = 0
@@ -96,7 +107,9 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
                 index += 1
             else:
                 # read by a pipeline worker, straight from the files that hold it
-                read = reader.chunk(start, min(chunk_size, size - start))
+                if not readers:
+                    readers.append(ExtentReader(path, fmt, extents, files))
+                read = readers[0].chunk(start, min(chunk_size, size - start))
                 yield read.length if read.reads_nothing else read
                 index += 1
     return size, items(), counters

@@ -182,22 +182,39 @@ class Timings:
 
 
 def ordered(items: Iterable[T], work: Callable[[T], Any], workers: int | None = None,
-            in_flight: int | None = None) -> Iterator[tuple[T, Any]]:
+            in_flight: int | None = None,
+            inline: Callable[[T], bool] | None = None) -> Iterator[tuple[T, Any]]:
     """``(item, work(item))`` in the items' order, ``in_flight`` of them running at once.
 
     The first failure (of a worker, of the producer or of the consumer) stops
     the pipeline: chunks not started are cancelled and those running are
     waited for before the error goes on, so a caller that cleans up after it
     never races a worker still writing.
+
+    Items for which ``inline`` is true are worked on in the calling thread as
+    they are taken: for work that reads and hashes nothing (a hole, a chunk
+    named by its digest) handing it to a worker and back costs more than the
+    work, and a disk that is all such chunks would pay that a thousand times.
     """
     workers = WORKERS if workers is None else workers
     in_flight = max(workers, IN_FLIGHT if in_flight is None else in_flight)
     source = iter(items)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="data-path")
     pending: collections.deque[tuple[T, Future]] = collections.deque()
+
+    def submit(item: T) -> Future:
+        if inline is None or not inline(item):
+            return pool.submit(work, item)
+        done: Future = Future()
+        try:
+            done.set_result(work(item))
+        except BaseException as exc:  # raised where the consumer takes it, in order
+            done.set_exception(exc)
+        return done
+
     try:
         for item in source:
-            pending.append((item, pool.submit(work, item)))
+            pending.append((item, submit(item)))
             if len(pending) >= in_flight:
                 break
         while pending:
@@ -205,7 +222,7 @@ def ordered(items: Iterable[T], work: Callable[[T], Any], workers: int | None = 
             result = future.result()
             following = next(source, _END)
             if following is not _END:
-                pending.append((following, pool.submit(work, following)))  # type: ignore[arg-type]
+                pending.append((following, submit(following)))  # type: ignore[arg-type]
             yield item, result
     finally:
         for _, future in pending:

@@ -633,7 +633,9 @@ class ImageService:
                     missing=lambda digest: ChunkMissing(digest=digest), timings=timings,
                     keep_data=not tree)
                 written = ingest.written
-                for _item, done in pipeline.ordered(chunks, ingest):
+                # a hole or a chunk named by its digest is booked without a worker
+                for _item, done in pipeline.ordered(
+                        chunks, ingest, inline=lambda item: isinstance(item, int | tuple)):
                     if done.wrote:
                         # a chunk of zeros is named by its length and never read back by
                         # a sparse download; in chunk-list mode it is not counted as sent

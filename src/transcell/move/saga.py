@@ -365,6 +365,11 @@ class Saga:
         return next((s["state"] for s in self.steps if s["name"] == name), PENDING)
 
     def _set_step(self, name: str, state: str, **extra: Any) -> None:
+        self._mark(name, state, **extra)
+        self.save()
+
+    def _mark(self, name: str, state: str, **extra: Any) -> None:
+        """Change a step's state in memory only; the next save writes it."""
         for step in self.steps:
             if step["name"] == name:
                 step["state"] = state
@@ -372,7 +377,6 @@ class Saga:
                 break
         else:
             self.steps.append({"name": name, "state": state, **extra})
-        self.save()
 
     def remember(self, **values: Any) -> None:
         """Record resources as soon as they exist, so a compensation can find them."""
@@ -442,11 +446,13 @@ class Runner:
         self.steps = steps
 
     def forward(self, saga: Saga) -> None:
-        for step in self.steps:
+        announced = None  # the step the last write already recorded as RUNNING
+        for index, step in enumerate(self.steps):
             if saga.step_state(step.name) == DONE:
                 continue
             started = time.monotonic()
-            saga._set_step(step.name, RUNNING)
+            if announced != step.name:
+                saga._set_step(step.name, RUNNING)
             step.forward(saga)
             check_fault(step.name, saga.instance_uuid)
             # the step's result and its time are one write, made only if the saga is
@@ -455,7 +461,15 @@ class Runner:
             phases[step.name] = round(phases.get(step.name, 0.0)
                                       + time.monotonic() - started, 3)
             saga.resources["phases"] = phases
+            # the same write records the next step as RUNNING (one commit, not two): a
+            # crash before it starts leaves it to a compensation that finds nothing to
+            # undo, the same state as a crash just after a write of its own
+            following = next((s.name for s in self.steps[index + 1:]
+                              if saga.step_state(s.name) != DONE), None)
+            if following is not None:
+                saga._mark(following, RUNNING)
             saga._set_step(step.name, DONE)
+            announced = following
             hold_point(step.name, saga.instance_uuid)
 
     def undo(self, saga: Saga) -> None:

@@ -167,12 +167,15 @@ class MoveTask(SagaTask):
 
     # step 1: allocations ----------------------------------------------------
     def _claim(self, saga: Saga) -> None:
-        """The source allocation goes to the migration consumer; the instance claims the target."""
-        placement = services.placement
+        """The source allocation goes to the migration consumer; the instance claims the target.
+
+        Both in the scheduler's one Placement write (``claim_moving``); a retried
+        step whose migration already holds the source claims the target alone.
+        """
         res = saga.resources
-        if not _holds(saga.uuid):
-            placement.move_allocations(saga.instance_uuid, saga.uuid)
         if res.get("dest_host"):
+            if not _holds(saga.uuid):
+                services.placement.move_allocations(saga.instance_uuid, saga.uuid)
             if "port_plan" not in res:
                 self._check_reach(saga)
             return
@@ -180,7 +183,7 @@ class MoveTask(SagaTask):
         from transcell.rpc.bus import get_bus
         from transcell.scheduler.rpcapi import SchedulerAPI
         selections = SchedulerAPI(get_bus(CONF.rpc.transport_url)).select_destinations(
-            ctx_of(saga), spec, saga.instance_uuid)
+            ctx_of(saga), spec, saga.instance_uuid, migration_uuid=saga.uuid)
         chosen, alternates = selections[0], selections[1:]
         saga.remember(dest_host=chosen["host"], dest_node=chosen["nodename"],
                       target_cell=chosen["cell_uuid"], alternates=alternates)

@@ -482,6 +482,61 @@ class PlacementClient:
             consumer=source_consumer,
             reason=f"moving to {target_consumer} gave up after {MAX_ATTEMPTS} attempts")
 
+    def claim_moving(self, consumer: str, allocations: Mapping[str, Mapping[str, Any]],
+                     project_id: str, user_id: str, migration: str) -> bool:
+        """Claim ``allocations`` for a moving server and hand what it held to ``migration``.
+
+        One write for what a move's start needs in two (``move_allocations``,
+        then ``claim``): the server's source allocation goes to the migration
+        consumer and the server's own consumer takes the target's, in one
+        transaction, so no instant exists in which either is held twice or not
+        at all. False when the target's resources are not there (nothing
+        changed). Once ``migration`` holds something (an earlier attempt moved
+        it), this is ``claim`` alone, so a retried step is harmless.
+        """
+        if consumer == migration:
+            raise exception.Invalid(reason="cannot move allocations onto the same consumer")
+        wanted = _only_resources(allocations)
+        # a move's migration consumer is new: the first write says so (generation None)
+        # instead of reading it first; if it exists after all, Placement answers a
+        # generation conflict and the next attempt reads it
+        held: dict[str, Any] = {"allocations": {}, "consumer_generation": None}
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                held = self.get_allocations(migration)
+            if _only_resources(held["allocations"]):
+                return self.claim(consumer, allocations, project_id, user_id)
+            current = self.get_allocations(consumer)
+            moving = _only_resources(current["allocations"])
+            if not moving:
+                return self.claim(consumer, allocations, project_id, user_id)
+            body = {
+                migration: {
+                    "allocations": moving, "project_id": current["project_id"],
+                    "user_id": current["user_id"],
+                    "consumer_generation": held["consumer_generation"],
+                    "consumer_type": "MIGRATION"},
+                consumer: {
+                    "allocations": wanted, "project_id": project_id, "user_id": user_id,
+                    "consumer_generation": current["consumer_generation"],
+                    "consumer_type": current.get("consumer_type") or "INSTANCE"},
+            }
+            reply = self._call("POST", "/allocations", body)
+            if reply.status == 204:
+                return True
+            if reply.status != 409:
+                raise self._fail("POST", "/allocations", reply)
+            if reply.error_code != CONCURRENT_UPDATE:
+                LOG.info("Placement refused allocations for %s: %s", consumer, reply.detail)
+                return False
+            LOG.debug("Consumer changed while claiming %s moving to %s (attempt %d); "
+                      "retrying", consumer, migration, attempt + 1)
+            if attempt:
+                _backoff(attempt)
+        raise exception.AllocationConflict(
+            consumer=consumer, reason=f"claiming while moving to {migration} gave up after "
+                                      f"{MAX_ATTEMPTS} attempts")
+
     # -- usage and audit --------------------------------------------------
 
     def get_provider_allocations(self, uuid: str) -> dict[str, dict[str, int]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 
@@ -117,10 +118,33 @@ def _build(db_url: str) -> WSGIApp:
     if is_sqlite_file:
         event.listen(db_api.get_placement_engine(), "connect", _sqlite_pragmas)
     app = deploy.loadapp(conf)
+    if is_sqlite_file:
+        _hold_open(url.database)
     LOG.info("Placement loaded in-process on %s", _safe(db_url))
     if url.drivername.startswith("sqlite"):
         return SerializedWrites(app)
     return app
+
+
+#: One idle connection to a SQLite-backed Placement's file, for the process's lifetime.
+_held_open: list[sqlite3.Connection] = []
+
+
+def _hold_open(path: str) -> None:
+    """Keep the database file open so that closing a connection is cheap.
+
+    oslo.db gives a SQLite file no pool (NullPool): every Placement
+    transaction opens a connection and closes it. SQLite's last connection
+    to close checkpoints the WAL into the database (with an fsync) and
+    deletes the WAL and its index, so without another connection open every
+    Placement request paid that, several times. This connection reads the
+    schema once and then sits idle, holding no transaction: it never blocks
+    a writer or a checkpoint, it only keeps the WAL alive between requests.
+    """
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    _held_open.append(conn)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

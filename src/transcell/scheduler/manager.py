@@ -26,15 +26,17 @@ LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
-    RPC_API_VERSION = "1.0"  # messages of major 1 up to this minor are accepted
+    #: messages of major 1 up to this minor are accepted; 1.1 added ``migration_uuid``
+    RPC_API_VERSION = "1.1"
 
     def select_destinations(self, ctx: RequestContext, request_spec: dict,
-                            instance_uuid: str, claim: bool = True) -> list[dict]:
+                            instance_uuid: str, claim: bool = True,
+                            migration_uuid: str | None = None) -> list[dict]:
         with groups.serialized(request_spec):  # members of one group: one at a time
-            return self._select(ctx, request_spec, instance_uuid, claim)
+            return self._select(ctx, request_spec, instance_uuid, claim, migration_uuid)
 
     def _select(self, ctx: RequestContext, request_spec: dict, instance_uuid: str,
-                claim: bool) -> list[dict]:
+                claim: bool, migration_uuid: str | None = None) -> list[dict]:
         spec = request_spec
         move = request.move(spec)
         flavor = spec["flavor"]
@@ -70,8 +72,7 @@ class SchedulerManager:
                                                "host or zone).")
         for index, host in enumerate(hosts):
             allocation = by_rp[host.uuid]["allocations"]
-            if claim and not services.placement.claim(
-                    instance_uuid, allocation, spec["project_id"], spec["user_id"]):
+            if claim and not self._claim(instance_uuid, allocation, spec, migration_uuid):
                 LOG.info("Claim on %s lost to a concurrent request; trying the next host",
                          host.host)
                 continue
@@ -84,6 +85,17 @@ class SchedulerManager:
             return [chosen, *alternates]
         raise exception.NoValidHost(reason="Every suitable host was taken by concurrent "
                                            "requests.")
+
+    @staticmethod
+    def _claim(instance_uuid: str, allocation: dict, spec: dict,
+               migration_uuid: str | None) -> bool:
+        """Claim the host; for a move, in the same write that hands the server's source
+        allocation to its migration (one Placement transaction, not two)."""
+        if migration_uuid is None:
+            return services.placement.claim(instance_uuid, allocation, spec["project_id"],
+                                            spec["user_id"])
+        return services.placement.claim_moving(instance_uuid, allocation, spec["project_id"],
+                                               spec["user_id"], migration_uuid)
 
     @staticmethod
     def _why_none(wanted: dict, required: list[str], move: request.Move | None,

@@ -132,6 +132,37 @@ def test_move_to_migration_and_revert_replaces_target_claim(placement, cells):
     assert placement.move_allocations(migration, instance) is False   # nothing left
 
 
+def test_claim_moving_moves_and_claims_in_one_write(placement, cells, inventory):
+    cell1, cell2 = cells
+    instance, migration = _uuid(), _uuid()
+    assert placement.claim(instance, {cell1.uuid: {"resources": FLAVOR}}, PROJECT, USER)
+    bigger = {"VCPU": 4, "MEMORY_MB": 2048, "DISK_GB": 20}
+    target = {cell2.uuid: {"resources": bigger}}
+    assert placement.claim_moving(instance, target, PROJECT, USER, migration) is True
+    everything = placement.list_all_allocations_by_consumer()
+    assert everything[migration] == {cell1.uuid: FLAVOR}
+    assert everything[instance] == {cell2.uuid: bigger}
+    held = placement.get_allocations(migration)
+    assert held["consumer_type"] == "MIGRATION" and held["project_id"] == PROJECT
+    assert placement.get_allocations(instance)["consumer_type"] == "INSTANCE"
+
+    # a retry (the migration holds the source already) claims the target alone
+    smaller = {cell2.uuid: {"resources": FLAVOR}}
+    assert placement.claim_moving(instance, smaller, PROJECT, USER, migration) is True
+    everything = placement.list_all_allocations_by_consumer()
+    assert everything[migration] == {cell1.uuid: FLAVOR}
+    assert everything[instance] == {cell2.uuid: FLAVOR}
+
+    # a target without room changes nothing
+    other, other_migration = _uuid(), _uuid()
+    assert placement.claim(other, {cell1.uuid: {"resources": FLAVOR}}, PROJECT, USER)
+    huge = {cell2.uuid: {"resources": {"VCPU": inventory["VCPU"]["total"] + 1,
+                                       "MEMORY_MB": 512, "DISK_GB": 1}}}
+    assert placement.claim_moving(other, huge, PROJECT, USER, other_migration) is False
+    assert placement.get_allocations(other_migration)["allocations"] == {}
+    assert placement.list_all_allocations_by_consumer()[other] == {cell1.uuid: FLAVOR}
+
+
 def test_delete_allocations_is_idempotent(placement, cells):
     cell1, _ = cells
     instance = _uuid()

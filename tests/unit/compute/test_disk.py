@@ -202,3 +202,27 @@ def test_stale_partials_of_dead_processes_are_swept(tmp_path):
     keep.write_bytes(b"not ours")
     assert disk.remove_stale_partials(str(tmp_path)) == [dead.name]
     assert os.path.exists(mine) and keep.exists() and not dead.exists()
+
+
+@pytest.mark.parametrize("kind,size", [("qcow2", 5 * 2**30 + 65536), ("raw", 3 * 2**20),
+                                        ("raw", 1000), ("qcow2", 1000)])
+def test_virtual_size_read_from_the_file_agrees_with_qemu_img(tmp_path, kind, size):
+    path = str(tmp_path / f"d.{kind}")
+    if kind == "raw":
+        with open(path, "wb") as fh:
+            fh.write(os.urandom(size))
+    else:
+        disk._run([disk.QEMU_IMG, "create", "-q", "-f", kind, path, str(size)], "create")
+    assert disk.virtual_size(path, kind) == int(disk.info(path, kind)["virtual-size"])
+
+
+def test_qcow2_header_says_what_qemu_img_info_says(tmp_path, base):
+    backed = str(tmp_path / "backed.qcow2")
+    disk.create_qcow2_overlay(base, backed, 3 * 2**20 + 4096, "raw")
+    alone = str(tmp_path / "alone.qcow2")
+    disk._run([disk.QEMU_IMG, "create", "-q", "-f", "qcow2", alone, str(2**20)], "create")
+    for path in (backed, alone):
+        info = disk.info(path, "qcow2")
+        assert disk.qcow2_header(path) == (int(info["virtual-size"]),
+                                           bool(info["backing-filename"]))
+    assert disk.qcow2_header(base) is None  # raw: not a qcow2 header

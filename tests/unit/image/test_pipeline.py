@@ -67,6 +67,27 @@ def test_results_come_back_in_order_whatever_order_workers_finish_in():
     assert finished != sorted(finished)  # they did overlap and finish out of order
 
 
+def test_inline_items_run_in_the_callers_thread_and_keep_their_place():
+    caller = threading.get_ident()
+    ran_in: dict[int, int] = {}
+
+    def work(n: int) -> int:
+        time.sleep(random.Random(n).random() * 0.005)
+        ran_in[n] = threading.get_ident()
+        if n == 33:
+            raise ValueError("33")
+        return -n
+
+    results = []
+    with pytest.raises(ValueError, match="33"):
+        for item, result in pipeline.ordered(range(40), work, workers=4, in_flight=8,
+                                             inline=lambda n: n % 3 == 0):
+            results.append((item, result))
+    assert results == [(n, -n) for n in range(33)]  # in order, up to the failure
+    assert all(ran_in[n] == caller for n in ran_in if n % 3 == 0)
+    assert any(ran_in[n] != caller for n in ran_in if n % 3)
+
+
 def test_chunks_really_run_at_once():
     running = 0
     peak = 0

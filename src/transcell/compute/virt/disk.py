@@ -133,7 +133,49 @@ def info(path: str, fmt: str | None = None) -> dict:
 
 
 def virtual_size(path: str, fmt: str | None = None) -> int:
-    return int(info(path, fmt)["virtual-size"])
+    """The size the guest sees: read from the file itself when its format is known.
+
+    A raw file's virtual size is its length, and a qcow2 file's is the size
+    field of its header, which is where ``qemu-img info`` reads it too; so a
+    move or a boot does not start a process for it. Anything else (format not
+    given, a raw length qemu would round, a header not recognised) asks qemu-img.
+    """
+    quick = _header_size(path, fmt)
+    return quick if quick is not None else int(info(path, fmt)["virtual-size"])
+
+
+def qcow2_header(path: str) -> tuple[int, bool] | None:
+    """(virtual size, whether it names a backing file) from a qcow2 file's header.
+
+    The same two fields ``qemu-img info`` reports as ``virtual-size`` and
+    ``backing-filename``, read without a process; None when the file is not a
+    qcow2 of version 2 or 3 (the caller then asks qemu-img).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    if len(head) < 32 or head[:4] != b"QFI\xfb" or \
+            int.from_bytes(head[4:8], "big") not in (2, 3):
+        return None
+    backing_offset = int.from_bytes(head[8:16], "big")
+    backing_length = int.from_bytes(head[16:20], "big")
+    return int.from_bytes(head[24:32], "big"), bool(backing_offset and backing_length)
+
+
+def _header_size(path: str, fmt: str | None) -> int | None:
+    try:
+        if fmt == "raw":
+            st = os.stat(path)
+            if st.st_size % 512 == 0 and os.path.isfile(path):
+                return st.st_size
+        elif fmt == "qcow2":
+            found = qcow2_header(path)
+            return found[0] if found is not None else None
+    except OSError:
+        return None
+    return None
 
 
 # -- creation ---------------------------------------------------------------
