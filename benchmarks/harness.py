@@ -253,19 +253,22 @@ def _configure_reader(state_dir: str) -> None:
 @contextmanager
 def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | None = None,
                   keep: bool = False, distributed: bool = False,
-                  env: dict[str, str] | None = None) -> Iterator[Cloud]:
+                  env: dict[str, str] | None = None, conf: str = "") -> Iterator[Cloud]:
     """Start ``transcell up`` in a fresh state directory; stop it and remove the state after.
 
     The state directory sits on the same filesystem as the system's temporary
     directory, which is also where the reference copies are made. ``distributed``
     runs every service as its own process (``up --distributed``), whose databases
     and vhosts are purged at the end, however the run ends. ``env`` is added to the
-    cloud's environment only, not the benchmark's.
+    cloud's environment only, not the benchmark's. ``conf`` is the text of the
+    cloud's ``transcell.conf`` (``disk_format`` is added as its own section).
     """
     state_dir = tempfile.mkdtemp(prefix="transcell-bench-")
-    if disk_format:
+    if disk_format or conf:
         with open(os.path.join(state_dir, "transcell.conf"), "w") as fh:
-            fh.write(f"[compute]\ndisk_format = {disk_format}\n")
+            fh.write(conf)
+            if disk_format:
+                fh.write(f"\n[compute]\ndisk_format = {disk_format}\n")
     port = _free_port()
     log = open(os.path.join(state_dir, "up.log"), "w")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(

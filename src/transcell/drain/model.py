@@ -177,7 +177,10 @@ class Drain:
 
 
 def new_server_entry(server: dict[str, Any]) -> dict[str, Any]:
+    """A server's place in the drain; ``expected_size`` (its flavor's root disk) is what
+    its move counts against the bandwidth cap until the saga measures the disk."""
     return {"name": server.get("display_name"), "state": PENDING, "attempts": 0,
+            "expected_size": int(server.get("root_gb") or 0) * 1024 ** 3,
             "source_host": server.get("host"), "migration": None, "dest_host": None,
             "target_cell": None, "bytes": None, "disk_size": None, "downtime_seconds": None,
             "errors": [], "error": None, "avoid_hosts": [], "started_at": None,
