@@ -232,7 +232,11 @@ class DrainRunner:
         if not wave:
             return drain
         drain = drain.save(owner=self.owner)
+        saved = time.monotonic()
         for server_id, ignore in wave:
+            if time.monotonic() - saved > model.LEASE_SECONDS / 3:
+                # a long wave (slow requests on a busy host) keeps its lease
+                drain, saved = drain.save(owner=self.owner), time.monotonic()
             entry = drain.servers[server_id]
             try:
                 migration = _compute_api().migrate(ctx, server_id, None, True,
