@@ -10,6 +10,7 @@ continues from it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -123,7 +124,10 @@ class Drain:
         """Write ``changes`` (and ``servers`` as it is now) if nobody wrote since it was read.
 
         With ``owner``, the write also takes (or renews) the drain's lease for
-        that owner. Raises ``DrainChanged`` when the row moved on.
+        that owner. Raises ``DrainChanged`` when the row moved on. What is returned
+        is this drain as written, not read back: the write was conditional on the
+        version, so the row holds exactly that (reading back a drain of 1,000
+        servers parsed half a megabyte of JSON per write).
         """
         values: dict[str, Any] = {"servers": self.servers, "version": self.version + 1,
                                   "updated_at": utcnow(), **changes}
@@ -139,7 +143,21 @@ class Drain:
                 am.CellDrain.version == self.version).values(**values)).rowcount
         if not done:
             raise DrainChanged(uuid=self.uuid)
-        return Drain.load(self.uuid)
+        written = {key: values[key] for key in ("status", "version", "owner",
+                                                "lease_expires_at", "started_at",
+                                                "finished_at", "updated_at")
+                   if key in values}
+        return dataclasses.replace(self, servers={k: dict(v) for k, v in self.servers.items()},
+                                   **written)
+
+    @classmethod
+    def current(cls, drain: Drain) -> Drain:
+        """``drain`` again if its row has not been written since, else the row as it is
+        now: one small read where a load parses every server's entry."""
+        with api_session() as s:
+            version = s.scalar(select(am.CellDrain.version)
+                               .where(am.CellDrain.uuid == drain.uuid))
+        return drain if version == drain.version else cls.load(drain.uuid)
 
     @classmethod
     def claim(cls, drain_uuid: str, owner: str, take_from: str | None = None) -> Drain | None:

@@ -100,16 +100,20 @@ class DrainRunner:
                              name=f"drain-{drain.uuid[:8]}").start()
 
     def _drive(self, drain_uuid: str) -> None:
+        drain: Drain | None = None
         try:
             while not self._stop.is_set():
-                drain = Drain.load(drain_uuid)
+                # the drain as this runner last wrote it, unless someone wrote since
+                drain = Drain.load(drain_uuid) if drain is None else Drain.current(drain)
                 if drain.status == model.DONE or drain.owner != self.owner:
                     return
                 try:
-                    self.step(drain)
+                    drain = self.step(drain)
                 except DrainChanged:
+                    drain = None
                     continue  # a pause, a resume or another writer: decide again
                 except Exception:
+                    drain = None
                     LOG.exception("Drain %s: a pass failed; it is retried", drain_uuid)
                 self._stop.wait(INTERVAL)
         finally:
@@ -120,11 +124,13 @@ class DrainRunner:
     def step(self, drain: Drain) -> Drain:
         """Advance every started move, start what the limits allow, finish when all ended."""
         ctx = RequestContext.from_dict(drain.context)
-        before = json.dumps(drain.servers, sort_keys=True)
-        for server_id, entry in drain.servers.items():
+        # only a started move's entry changes here: compare those, not every server's
+        started = {sid: e for sid, e in drain.servers.items() if e["state"] in model.IN_FLIGHT}
+        before = json.dumps(started, sort_keys=True)
+        for server_id, entry in started.items():
             if entry["state"] == model.STARTING:
                 self._resolve_starting(server_id, entry, drain)
-        following = {sid: e for sid, e in drain.servers.items()
+        following = {sid: e for sid, e in started.items()
                      if e["state"] in (model.MOVING, model.CONFIRMING)}
         found = _sagas([e["migration"] for e in following.values()])
         names: dict[str | None, str | None] = {}
@@ -133,7 +139,7 @@ class DrainRunner:
         if all(e["state"] in model.FINISHED for e in drain.servers.values()):
             return drain.save(owner=self.owner, status=model.DONE)
         renew_by = utcnow() + dt.timedelta(seconds=model.LEASE_SECONDS / 2)
-        if json.dumps(drain.servers, sort_keys=True) != before or \
+        if json.dumps(started, sort_keys=True) != before or \
                 drain.lease_expires_at is None or drain.lease_expires_at <= renew_by:
             drain = drain.save(owner=self.owner)
         if drain.status == model.RUNNING:

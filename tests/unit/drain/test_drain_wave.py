@@ -108,3 +108,19 @@ def test_a_race_lost_after_the_moves_were_asked_is_resolved_from_their_sagas(wir
     moving = [sid for sid, e in stored.servers.items() if e["state"] == model.MOVING]
     assert moving == compute.calls and len(moving) == 8
     assert all(stored.servers[sid]["migration"] == Saga.latest_for(sid).uuid for sid in moving)
+
+
+def test_a_save_returns_the_row_as_written_and_current_reads_only_when_it_moved(api_db):
+    drain = Drain.claim(_drain(5).uuid, "me")
+    drain.servers["server-0001"]["state"] = model.MOVING
+    saved = drain.save(owner="me", status=model.PAUSED)
+    stored = Drain.load(drain.uuid)
+    assert (saved.version, saved.status, saved.owner, saved.servers) == \
+        (stored.version, stored.status, stored.owner, stored.servers)
+    assert Drain.current(saved) is saved
+    Drain.set_paused(drain.uuid, False)
+    fresh = Drain.current(saved)
+    assert fresh is not saved and fresh.status == model.RUNNING
+    assert fresh.version == saved.version + 1
+    with pytest.raises(model.DrainChanged):
+        saved.save(owner="me")
