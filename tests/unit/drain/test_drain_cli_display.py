@@ -51,3 +51,9 @@ def test_report_counts_many_moved_servers_by_target_and_names_every_failure():
     assert "to cell2/cell2-host1: 200, 200.0 MiB" in text
     assert "downtime median 0.80 s, max 1.10 s" in text
     assert sum("FAILED" in line for line in lines) == 3
+
+
+def test_a_large_drain_is_read_less_often():
+    assert cli.poll_interval(3) == 0.5
+    assert cli.poll_interval(500) == 1.0
+    assert cli.poll_interval(1000) == cli.poll_interval(100000) == 2.0
