@@ -84,20 +84,20 @@ class DrainRunner:
 
     def pass_once(self) -> None:
         """Take every unfinished drain nobody else holds and drive it in a thread."""
-        for drain in Drain.listed(*model.UNFINISHED):
+        for drain_uuid, owner in Drain.holders(*model.UNFINISHED):
             with self._lock:
-                if drain.uuid in self._driving:
+                if drain_uuid in self._driving:
                     continue
-            take_from = drain.owner if drain.owner and _process_gone(drain.owner) else None
-            claimed = Drain.claim(drain.uuid, self.owner, take_from=take_from)
+            take_from = owner if owner and _process_gone(owner) else None
+            claimed = Drain.claim(drain_uuid, self.owner, take_from=take_from)
             if claimed is None:
                 continue
-            if drain.owner and drain.owner != self.owner:
-                LOG.warning("Took over drain %s from %s", drain.uuid, drain.owner)
+            if owner and owner != self.owner:
+                LOG.warning("Took over drain %s from %s", drain_uuid, owner)
             with self._lock:
-                self._driving.add(drain.uuid)
-            threading.Thread(target=self._drive, args=(drain.uuid,), daemon=True,
-                             name=f"drain-{drain.uuid[:8]}").start()
+                self._driving.add(drain_uuid)
+            threading.Thread(target=self._drive, args=(drain_uuid,), daemon=True,
+                             name=f"drain-{drain_uuid[:8]}").start()
 
     def _drive(self, drain_uuid: str) -> None:
         drain: Drain | None = None

@@ -46,10 +46,10 @@ class FakeCompute:
         return saga_uuid
 
 
-def _drain(count: int, **settings) -> Drain:
+def _drain(count: int, cell: str = "cell-1", **settings) -> Drain:
     servers = {f"server-{n:04d}": model.new_server_entry(
         {"display_name": f"s{n}", "host": f"h{n % 4}", "root_gb": 1}) for n in range(count)}
-    return Drain.create("cell-1", None, {**model.DEFAULTS, **settings}, servers,
+    return Drain.create(cell, None, {**model.DEFAULTS, **settings}, servers,
                         {"request_id": "req", "roles": ["admin"]})
 
 
@@ -124,3 +124,12 @@ def test_a_save_returns_the_row_as_written_and_current_reads_only_when_it_moved(
     assert fresh.version == saved.version + 1
     with pytest.raises(model.DrainChanged):
         saved.save(owner="me")
+
+
+def test_holders_names_the_unfinished_drains_and_their_owners(api_db):
+    first = Drain.claim(_drain(3).uuid, "me")
+    second = _drain(2, cell="cell-2")
+    Drain.create("cell-3", None, dict(model.DEFAULTS), {}, {}).save(status=model.DONE)
+    assert Drain.holders(*model.UNFINISHED) == [(first.uuid, "me"), (second.uuid, None)]
+    Drain.set_paused(second.uuid, True)
+    assert Drain.holders(model.PAUSED) == [(second.uuid, None)]
