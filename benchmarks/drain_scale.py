@@ -149,7 +149,7 @@ def main() -> int:
             cell = "cell2" if cell == "cell1" else "cell1"
     reference = runs[0]["moved"] / runs[0]["seconds"] if runs else 0
     print(f"\n{'drain':14} {'conc':>5} {'cap MiB':>8} {'moved':>6} {'failed':>6} "
-          f"{'seconds':>8} {'servers/s':>10} {'MiB/s':>7} {'x conc 1':>8} "
+          f"{'seconds':>8} {'servers/s':>10} {'MiB/s':>7} {'x conc ' + str(levels[0]):>8} "
           f"{'max moves':>9} {'max MiB in flight':>17}")
     for run in runs:
         rate = run["moved"] / run["seconds"]
