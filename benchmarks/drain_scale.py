@@ -12,7 +12,7 @@ moves and the most disk MiB seen in flight, and the ratio of its servers/s to
 the drain at concurrency 1 of the same run (the reference; the first value of
 ``--concurrency``).
 
-    .venv/bin/python benchmarks/drain_scale.py        # 100 servers: ~9 min on a busy machine
+    .venv/bin/python benchmarks/drain_scale.py        # 100 servers: 8 min at load 5
     .venv/bin/python benchmarks/drain_scale.py --servers 1000 --concurrency 16,64 --bandwidth 0
 """
 
