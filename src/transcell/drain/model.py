@@ -10,6 +10,7 @@ continues from it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -95,6 +96,16 @@ class Drain:
                 query = query.where(am.CellDrain.status.in_(statuses))
             return [cls._of(row) for row in s.scalars(query)]
 
+    @staticmethod
+    def holders(*statuses: str) -> list[tuple[str, str | None]]:
+        """Each drain in ``statuses`` and who holds it, without its servers: what a
+        conductor's pass needs every second, where loading the drains parses every
+        server's entry."""
+        with api_session() as s:
+            return [(row.uuid, row.owner) for row in s.execute(
+                select(am.CellDrain.uuid, am.CellDrain.owner)
+                .where(am.CellDrain.status.in_(statuses)).order_by(am.CellDrain.id))]
+
     def lease_expired(self, now: dt.datetime | None = None) -> bool:
         return self.lease_expires_at is None or self.lease_expires_at <= (now or utcnow())
 
@@ -123,7 +134,10 @@ class Drain:
         """Write ``changes`` (and ``servers`` as it is now) if nobody wrote since it was read.
 
         With ``owner``, the write also takes (or renews) the drain's lease for
-        that owner. Raises ``DrainChanged`` when the row moved on.
+        that owner. Raises ``DrainChanged`` when the row moved on. What is returned
+        is this drain as written, not read back: the write was conditional on the
+        version, so the row holds exactly that (reading back a drain of 1,000
+        servers parsed half a megabyte of JSON per write).
         """
         values: dict[str, Any] = {"servers": self.servers, "version": self.version + 1,
                                   "updated_at": utcnow(), **changes}
@@ -139,7 +153,21 @@ class Drain:
                 am.CellDrain.version == self.version).values(**values)).rowcount
         if not done:
             raise DrainChanged(uuid=self.uuid)
-        return Drain.load(self.uuid)
+        written = {key: values[key] for key in ("status", "version", "owner",
+                                                "lease_expires_at", "started_at",
+                                                "finished_at", "updated_at")
+                   if key in values}
+        return dataclasses.replace(self, servers={k: dict(v) for k, v in self.servers.items()},
+                                   **written)
+
+    @classmethod
+    def current(cls, drain: Drain) -> Drain:
+        """``drain`` again if its row has not been written since, else the row as it is
+        now: one small read where a load parses every server's entry."""
+        with api_session() as s:
+            version = s.scalar(select(am.CellDrain.version)
+                               .where(am.CellDrain.uuid == drain.uuid))
+        return drain if version == drain.version else cls.load(drain.uuid)
 
     @classmethod
     def claim(cls, drain_uuid: str, owner: str, take_from: str | None = None) -> Drain | None:
@@ -177,7 +205,10 @@ class Drain:
 
 
 def new_server_entry(server: dict[str, Any]) -> dict[str, Any]:
+    """A server's place in the drain; ``expected_size`` (its flavor's root disk) is what
+    its move counts against the bandwidth cap until the saga measures the disk."""
     return {"name": server.get("display_name"), "state": PENDING, "attempts": 0,
+            "expected_size": int(server.get("root_gb") or 0) * 1024 ** 3,
             "source_host": server.get("host"), "migration": None, "dest_host": None,
             "target_cell": None, "bytes": None, "disk_size": None, "downtime_seconds": None,
             "errors": [], "error": None, "avoid_hosts": [], "started_at": None,

@@ -90,15 +90,37 @@ def create(req: webob.Request) -> webob.Response:
 
 
 def _servers_of(ctx, cell: cells.Cell) -> dict[str, dict[str, Any]]:
-    """Every server of the cell now, in the order they were mapped (the waves' order)."""
+    """Every server of the cell now, in the order they were mapped (the waves' order).
+
+    The cell's rows are read in one query per 500 servers; only a server whose row
+    is not where its mapping says (a move flipping it this instant) is read on its
+    own, following the mapping as any read of one server does. Reading each server
+    through ``get`` took two queries per server before the 202.
+    """
+    from sqlalchemy import select
+
     from transcell.compute.api import API
+    from transcell.db import cell_models as cm
+    from transcell.db.session import cell_session
+    mapped = [m["uuid"] for m in cells.mappings_in_cell(cell)]
+    rows: dict[str, dict[str, Any]] = {}
+    columns = (cm.Instance.uuid, cm.Instance.display_name, cm.Instance.host,
+               cm.Instance.root_gb)
+    for start in range(0, len(mapped), 500):
+        with cell_session(cell) as s:
+            for row in s.execute(select(*columns).where(
+                    cm.Instance.uuid.in_(mapped[start:start + 500]),
+                    cm.Instance.deleted == 0, cm.Instance.hidden.is_(False))):
+                rows[row.uuid] = dict(row._mapping)
     compute = API()
     found: dict[str, dict[str, Any]] = {}
-    for mapping in cells.mappings_in_cell(cell):
-        try:
-            _, server = compute.get(ctx, mapping["uuid"])
-        except exception.InstanceNotFound:
-            continue
+    for uuid in mapped:
+        server = rows.get(uuid)
+        if server is None:
+            try:
+                _, server = compute.get(ctx, uuid)
+            except exception.InstanceNotFound:
+                continue
         found[server["uuid"]] = model.new_server_entry(server)
     return found
 
