@@ -39,6 +39,7 @@ class Guest(threading.Thread):
         self.path, self.data, self.rate = path, data, rate_mib
         self.stop = threading.Event()
         self.written = 0
+        self.error: BaseException | None = None
 
     def _running(self) -> bool:
         guest = os.path.join(os.path.dirname(self.path), "guest.json")
@@ -49,6 +50,12 @@ class Guest(threading.Thread):
             return False
 
     def run(self) -> None:
+        try:
+            self._write()
+        except BaseException as exc:  # reported by the measurement, not lost in a thread
+            self.error = exc
+
+    def _write(self) -> None:
         if self.rate <= 0:
             return
         started = time.monotonic()
@@ -59,7 +66,8 @@ class Guest(threading.Thread):
                 time.sleep(min(0.01, due - time.monotonic()))
                 continue
             offset = rng.randrange(0, self.data // BLOCK) * BLOCK
-            disk.guest_write(self.path, offset, os.urandom(BLOCK), "qcow2")
+            # no format given: a disk a pre-copy froze has a qcow2 top whatever it was built as
+            disk.guest_write(self.path, offset, os.urandom(BLOCK))
             self.written += BLOCK
 
 
@@ -88,6 +96,8 @@ def measure(label: str, rates: list[float], data: int, options: dict) -> list[di
             seconds = time.monotonic() - started
             guest.stop.set()
             guest.join()
+            if guest.error is not None:
+                raise RuntimeError(f"the guest's writer failed: {guest.error}")
             migration = cloud.migration_uuid(sid)
             report = cloud.migration_show(migration)
             cloud.action(sid, {"confirmResize": None}, 204)
