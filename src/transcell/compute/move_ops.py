@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from transcell import exception
@@ -116,18 +117,19 @@ class MoveOperations:
         root = self.driver.root_disk_path(instance_uuid)
         if self.driver.root_disk_format(instance_uuid) != "qcow2":
             return None  # no layer on top: the pre-copy's freeze did not stand
-        started = time.monotonic()
-        try:
+        chunk_size = 0
+
+        def describe() -> tuple[int, Any, list[int]]:
+            nonlocal chunk_size
             previous = services.image.get(ctx, previous_id)
-            size, items, changed = snapshot.round_items(root, "qcow2", previous, zero_digest)
-            sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
-                                                self._progress(instance_uuid))
-        except (snapshot.NotADelta, ChunkMissing, exception.NotFound,
-                exception.DiskError) as exc:
-            LOG.info("Uploading %s without its pre-copy: %s", instance_uuid, exc)
+            chunk_size = int(previous["chunk_size"])
+            return snapshot.round_items(root, "qcow2", previous, zero_digest)
+        done = self._upload_items(ctx, instance_uuid, snapshot_id, describe,
+                                  "without its pre-copy")
+        if done is None:
             return None
-        stats.update(upload_seconds=round(time.monotonic() - started, 3),
-                     bytes_read=len(changed) * int(previous["chunk_size"]),
+        sent, changed, seconds = done
+        stats.update(upload_seconds=seconds, bytes_read=len(changed) * chunk_size,
                      final_chunks=len(changed), data_path=sent.get("stages"))
         return sent
 
@@ -139,21 +141,35 @@ class MoveOperations:
         if base_id is None:
             return None
         root = path or self.driver.root_disk_path(instance_uuid)
-        started = time.monotonic()
-        try:
+
+        def describe() -> tuple[int, Any, dict[str, int]]:
             base = services.image.get(RequestContext.admin(), base_id)
-            size, items, counters = snapshot.delta_items(root, "qcow2", base, chunk_size)
-            sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
-                                                self._progress(instance_uuid))
-        except (snapshot.NotADelta, ChunkMissing, exception.NotFound,
-                exception.DiskError) as exc:
-            LOG.info("Uploading the whole disk of %s: %s", instance_uuid, exc)
+            return snapshot.delta_items(root, "qcow2", base, chunk_size)
+        done = self._upload_items(ctx, instance_uuid, snapshot_id, describe, "whole")
+        if done is None:
             return None
-        stats.update(upload_seconds=round(time.monotonic() - started, 3), delta=counters,
+        sent, counters, seconds = done
+        stats.update(upload_seconds=seconds, delta=counters,
                      bytes_read=counters["read"] * chunk_size, data_path=sent.get("stages"))
         LOG.info("Uploaded the disk of %s in %.3f s: %s", instance_uuid,
                  stats["upload_seconds"], sent.get("stages"))
         return sent
+
+    def _upload_items(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
+                      describe: Callable[[], tuple[int, Any, Any]], otherwise: str
+                      ) -> tuple[dict[str, Any], Any, float] | None:
+        """Upload the chunk items ``describe`` gives; None when the disk cannot be
+        described that way, so the caller falls back to a plainer upload (``otherwise``)."""
+        started = time.monotonic()
+        try:
+            size, items, extra = describe()
+            sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
+                                                self._progress(instance_uuid))
+        except (snapshot.NotADelta, ChunkMissing, exception.NotFound,
+                exception.DiskError) as exc:
+            LOG.info("Uploading the disk of %s %s: %s", instance_uuid, otherwise, exc)
+            return None
+        return sent, extra, round(time.monotonic() - started, 3)
 
     def _upload_whole(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
                       stats: dict[str, Any], path: str | None = None,

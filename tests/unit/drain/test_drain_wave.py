@@ -7,26 +7,11 @@ import uuid as uuidlib
 
 import pytest
 
-from transcell.conf import CONF
-from transcell.db import migration
-from transcell.db.session import dispose_all
 from transcell.drain import model, runner
 from transcell.drain.model import Drain
 from transcell.move.saga import Saga
 
 GIB = 1024 ** 3
-
-
-@pytest.fixture
-def api_db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'api.sqlite'}"
-    migration.sync(url, "api")
-    CONF.set_override("connection", url, group="api_database")
-    CONF.set_override("state_dir", str(tmp_path))
-    yield tmp_path
-    CONF.clear_override("connection", group="api_database")
-    CONF.clear_override("state_dir")
-    dispose_all()
 
 
 class FakeCompute:
