@@ -153,9 +153,10 @@ conductor_opts = [
                     "what the guest wrote meanwhile); 0 copies only once the guest has "
                     "stopped."),
     cfg.IntOpt("precopy_stop_mib", default=16, min=0,
-               help="Pre-copy stops once the guest has written no more than this many "
-                    "MiB since the last round (or once that stops shrinking): the rest "
-                    "is sent after the stop, and is most of the downtime."),
+               help="Pre-copy stops once the chunks the guest wrote to since the last "
+                    "round hold no more than this many MiB (or once that stops "
+                    "shrinking): they are sent after the stop, and are most of the "
+                    "downtime."),
     cfg.IntOpt("move_undo_attempts", default=5, min=1,
                help="Times a failed move's compensation is retried before the move is "
                     "marked failed for an operator to look at."),

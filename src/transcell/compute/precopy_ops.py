@@ -45,10 +45,8 @@ class PrecopyOperations:
         """Freeze the running guest's disk and upload it as ``snapshot_id``.
 
         With ``previous_id`` (the last round's image) only the chunks written
-        since that round are read and sent. Returns what was sent and
-        ``pending_bytes``: what the guest has written since this freeze by the
-        time the upload ended, which tells the conductor whether another round
-        is worth it.
+        since that round are read and sent. Returns what was sent, and the
+        store's chunk size, in which ``precopy_pending`` counts what is left.
         """
         hold_point("compute-precopy", instance_uuid)
         started = time.monotonic()
@@ -62,7 +60,7 @@ class PrecopyOperations:
             size, items, changed = snapshot.round_items(frozen["path"], frozen["format"],
                                                         previous, zero_digest)
             sent = services.image.upload_chunks(ctx, snapshot_id, items, size)
-            stats.update(changed_chunks=len(changed),
+            stats.update(changed_chunks=len(changed), chunk_size=int(previous["chunk_size"]),
                          changed_bytes=len(changed) * int(previous["chunk_size"]))
         else:
             record = services.image.get(ctx, snapshot_id)
@@ -70,7 +68,7 @@ class PrecopyOperations:
                                        stats, path=frozen["path"])
                     or self._upload_whole(ctx, instance_uuid, snapshot_id, stats,
                                           path=frozen["path"], fmt=frozen["format"]))
-            stats.update(changed_bytes=sent["bytes_sent"])
+            stats.update(changed_bytes=sent["bytes_sent"], chunk_size=int(record["chunk_size"]))
         stats.update(checksum=sent["os_hash_value"], bytes_uploaded=sent["bytes_sent"],
                      disk_size=sent["bytes_total"],
                      seconds=round(time.monotonic() - started, 3))
@@ -78,12 +76,20 @@ class PrecopyOperations:
                  stats["bytes_uploaded"])
         return stats
 
-    def precopy_pending(self, ctx: RequestContext, instance_uuid: str) -> int:
-        """Bytes the guest wrote since the last freeze: what another round would send.
-        Read from the top layer's metadata, no data."""
-        root = self.driver.root_disk_path(instance_uuid)
-        return sum(e["length"] for e in disk.allocation_map(root, "qcow2")
-                   if e["depth"] == 0 and e.get("present", True))
+    def precopy_pending(self, ctx: RequestContext, instance_uuid: str,
+                        chunk_size: int = 0) -> int:
+        """What another round would send now: the whole chunks (of ``chunk_size``) the
+        guest's writes since the last freeze touched, or without a chunk size the
+        bytes it wrote. Read from the top layer's metadata, no data.
+
+        Chunks, not bytes, are what travel: scattered small writes touch many
+        chunks, and the stop must wait for every one of them.
+        """
+        extents = disk.allocation_map(self.driver.root_disk_path(instance_uuid), "qcow2")
+        if chunk_size <= 0:
+            return sum(e["length"] for e in extents
+                       if e["depth"] == 0 and e.get("present", True))
+        return len(snapshot.own_chunks(extents, chunk_size)) * chunk_size
 
     def end_precopy(self, ctx: RequestContext, instance_uuid: str) -> bool:
         """The move will not use the frozen layers: fold them back into the disk."""

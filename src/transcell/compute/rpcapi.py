@@ -115,9 +115,11 @@ class ComputeAPI:
         return self._bus(host).call(ctx, topic_for(host), "prebuild_at_dest", rpc_version="1.5",
                                     **self._long(), instance=instance, snapshot_id=snapshot_id)
 
-    def precopy_pending(self, ctx: RequestContext, host: str, instance_uuid: str) -> int:
+    def precopy_pending(self, ctx: RequestContext, host: str, instance_uuid: str,
+                        chunk_size: int) -> int:
         return self._bus(host).call(ctx, topic_for(host), "precopy_pending",
-                                    rpc_version="1.5", instance_uuid=instance_uuid)
+                                    rpc_version="1.5", instance_uuid=instance_uuid,
+                                    chunk_size=chunk_size)
 
     def end_precopy(self, ctx: RequestContext, host: str, instance_uuid: str) -> bool:
         return self._bus(host).call(ctx, topic_for(host), "end_precopy", rpc_version="1.5",

@@ -202,6 +202,17 @@ def whole_items(path: str, fmt: str, chunk_size: int
     return size, ExtentReader(path, fmt).items(size, chunk_size)
 
 
+def own_chunks(extents: list[dict], chunk_size: int) -> list[int]:
+    """Indexes of the chunks the top layer's own clusters touch (``depth`` 0 in a map)."""
+    touched: set[int] = set()
+    for extent in extents:
+        if extent["depth"] == 0 and extent.get("present", True) and extent["length"]:
+            first = extent["start"] // chunk_size
+            last = (extent["start"] + extent["length"] - 1) // chunk_size
+            touched.update(range(first, last + 1))
+    return sorted(touched)
+
+
 def round_items(layer: str, fmt: str, previous: dict[str, Any], zero_digest
                 ) -> tuple[int, Iterator[Any], list[int]]:
     """(virtual size, items, changed indexes) of a disk whose top layer ``layer``
@@ -219,12 +230,7 @@ def round_items(layer: str, fmt: str, previous: dict[str, Any], zero_digest
     if size != int(previous["size"]):
         raise NotADelta(f"the disk is {size} bytes, the previous copy {previous['size']}")
     chunks = list(previous["chunks"])
-    changed: set[int] = set()
-    for extent in extents:
-        if extent["depth"] == 0 and extent.get("present", True):
-            first = extent["start"] // chunk_size
-            last = (extent["start"] + extent["length"] - 1) // chunk_size
-            changed.update(range(first, last + 1))
+    changed = set(own_chunks(extents, chunk_size))
     reader = ExtentReader(layer, fmt, extents)
 
     def items() -> Iterator[Any]:

@@ -1,9 +1,10 @@
 """The saga's pre-copy step: copy a running guest's disk in rounds before it stops.
 
 Round 1 sends everything the guest changed since its image; each later round
-sends only what it wrote during the previous one, and the target patches the
-disk it is building. Rounds go on while what is left to send shrinks and is
-larger than ``[conductor] precopy_stop_mib``, at most
+sends only the chunks it wrote to during the previous one, and the target
+patches the disk it is building. Rounds go on while what is left to send (the
+chunks written to since the last freeze) shrinks and is larger than
+``[conductor] precopy_stop_mib``, at most
 ``[conductor] precopy_max_rounds`` times. Then ``prep_source`` stops the
 guest and sends the last chunks, and the downtime is that last, small round
 plus the target's patch, check and start.
@@ -74,8 +75,9 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
             return
         built = compute.prebuild_at_dest(ctx, res["dest_host"], guest, image_id)
         saga.fence()
-        # what the guest wrote since this round's freeze, while the round was sent and built
-        written = compute.precopy_pending(ctx, res["source_host"], uuid)
+        # the chunks the guest wrote to since this round's freeze, while it was sent and built
+        written = compute.precopy_pending(ctx, res["source_host"], uuid,
+                                          int(sent.get("chunk_size") or 0))
         rounds.append({"round": number, "bytes_sent": sent["bytes_uploaded"],
                        "changed_bytes": sent.get("changed_bytes"),
                        "bytes_written_at_target": built.get("bytes_downloaded"),

@@ -144,3 +144,17 @@ def test_writes_racing_freezes_all_land_in_the_guest_view(root):
     assert disk_chain.collapse(path, fmt)
     for offset, data in writes.items():
         assert disk.guest_read(path, offset, len(data), fmt) == data
+
+
+def test_own_chunks_are_the_chunks_the_top_layer_touches():
+    extents = [
+        {"start": 0, "length": 3 * MiB, "depth": 1, "present": True},
+        {"start": 3 * MiB, "length": 2 * MiB, "depth": 0, "present": True},    # chunks 0, 1
+        {"start": 5 * MiB, "length": 11 * MiB, "depth": 1, "present": False},
+        {"start": 16 * MiB, "length": 4096, "depth": 0, "present": True},      # chunk 4
+        {"start": 16 * MiB + 4096, "length": 8 * MiB - 4096, "depth": 2,
+         "present": False},
+    ]
+    assert snapshot.own_chunks(extents, CHUNK) == [0, 1, 4]
+    assert snapshot.own_chunks(extents, 1 * MiB) == [3, 4, 16]
+    assert snapshot.own_chunks([e for e in extents if e["depth"]], CHUNK) == []
