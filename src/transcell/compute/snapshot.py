@@ -78,7 +78,7 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
     # a pre-copy's frozen layers sit between the overlay and its image: the image is
     # then deeper than 1, and only the chain itself says how deep
     files = (_chain_files(path, fmt)
-             if disk_chain.frozen_layers(_PRE_SUFFIX.sub("", path)) else None)
+             if disk_chain.chained(_PRE_SUFFIX.sub("", path)) else None)
     count = -(-size // chunk_size)
     kinds = []
     for index in range(count):

@@ -158,3 +158,27 @@ def test_own_chunks_are_the_chunks_the_top_layer_touches():
     assert snapshot.own_chunks(extents, CHUNK) == [0, 1, 4]
     assert snapshot.own_chunks(extents, 1 * MiB) == [3, 4, 16]
     assert snapshot.own_chunks([e for e in extents if e["depth"]], CHUNK) == []
+
+
+@pytest.mark.parametrize("freeze_first", [False, True])
+def test_a_fold_that_died_after_its_rename_is_finished_by_the_next(root, freeze_first):
+    path, fmt = root
+    disk_chain.freeze(path, fmt)
+    disk.guest_write(path, 2 * MiB, _data("a", 100), "qcow2")
+    disk_chain.freeze(path, "qcow2")
+    disk.guest_write(path, 13 * MiB, _data("b", 100), "qcow2")
+    view = _view(path)
+    # what a fold killed between its rename and deleting the other layers leaves
+    disk._run([disk.QEMU_IMG, "commit", "-q", "-f", "qcow2", "-b", path + ".pre-1", path],
+              "commit")
+    os.replace(path + ".pre-1", path)
+    assert disk_chain.frozen_layers(path) == [path + ".pre-2"]
+    assert not disk_chain.chained(path)  # the disk reads as its own format again
+    if freeze_first:  # the next move's freeze comes before any fold
+        frozen, _ = disk_chain.freeze(path, fmt)
+        assert frozen == path + ".pre-1"
+        assert disk_chain.frozen_layers(path) == [frozen]
+        assert _view(path) == view
+    assert disk_chain.collapse(path, fmt) is True
+    assert disk_chain.frozen_layers(path) == []
+    assert disk.guest_read(path, 0, SIZE, fmt) == view

@@ -48,6 +48,13 @@ def frozen_layers(root: str) -> list[str]:
     return [path for _, path in sorted(found)]
 
 
+def chained(root: str) -> bool:
+    """Whether a chain of frozen layers stands under ``root`` (its top is then qcow2,
+    whatever the disk was built as)."""
+    layers = frozen_layers(root)
+    return bool(layers) and layers[0].endswith(".pre-1")
+
+
 def freeze(root: str, fmt: str) -> tuple[str, str]:
     """Freeze the top layer of ``root``; returns (frozen layer's path, its format).
 
@@ -59,7 +66,7 @@ def freeze(root: str, fmt: str) -> tuple[str, str]:
     with disk.writer_lock(root):
         if not os.path.exists(root):
             raise exception.DiskError(reason=f"no disk at {root}")
-        layers = frozen_layers(root)
+        layers = _standing(root)
         if layers and os.path.samefile(layers[-1], root):
             frozen = layers[-1]  # linked by a freeze that died before its swap
         else:
@@ -86,23 +93,35 @@ def collapse(root: str, fmt: str) -> bool:
     False when there was no chain.
 
     Writes only what the guest wrote while the chain stood. Safe to repeat after
-    a crash at any point: until the final rename the chain reads the same.
+    a crash at any point: until the rename the chain reads the same, and after
+    it only layers nothing reads are left, which the next call deletes.
     """
     root = os.path.abspath(root)
     with disk.writer_lock(root):
-        layers = frozen_layers(root)
-        if not layers:
+        if not frozen_layers(root):
             return False
-        oldest = layers[0]
         disk._check_format(fmt)
-        if os.path.exists(root) and not os.path.samefile(root, oldest):
-            disk._run([disk.QEMU_IMG, "commit", "-q", "-f", "qcow2", "-b", oldest, root],
-                      f"qemu-img commit {root} into {oldest}")
-            os.replace(oldest, root)
-        elif not os.path.exists(root):
-            os.replace(oldest, root)
-        else:
-            os.unlink(oldest)  # a link of the top itself: nothing was frozen under it
-        for layer in layers[1:]:
-            disk._unlink_quietly(layer)
+        layers = _standing(root)
+        if layers:
+            oldest = layers[0]
+            if os.path.samefile(root, oldest):
+                os.unlink(oldest)  # a link of the top itself: nothing was frozen under it
+            else:
+                disk._run([disk.QEMU_IMG, "commit", "-q", "-f", "qcow2", "-b", oldest, root],
+                          f"qemu-img commit {root} into {oldest}")
+                os.replace(oldest, root)
+            for layer in layers[1:]:
+                disk._unlink_quietly(layer)
     return True
+
+
+def _standing(root: str) -> list[str]:
+    """The layers of the chain under ``root``, after deleting those of a fold that got
+    as far as its rename: the disk before the first freeze is layer 1 as long as the
+    chain stands, so layers without it are leftovers nothing reads."""
+    layers = frozen_layers(root)
+    if layers and not layers[0].endswith(".pre-1"):
+        for layer in layers:
+            disk._unlink_quietly(layer)
+        return []
+    return layers

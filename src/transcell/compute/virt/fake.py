@@ -406,7 +406,7 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
     @_injectable
     def root_disk_format(self, uuid: str) -> str:
         root = self._existing_root(uuid)
-        if disk_chain.frozen_layers(root):
+        if disk_chain.chained(root):
             return "qcow2"  # the top of a chain a pre-copy froze
         return self._own_format(uuid)
 
