@@ -62,6 +62,7 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
     rounds: list[dict[str, Any]] = []
     previous = None
     pending = None
+    saga.remember(precopy_started=True)  # before any freeze: the undo knows to look
     for number in range(1, CONF.conductor.precopy_max_rounds + 1):
         image_id = round_snapshot_id(saga.uuid, number)
         create_image(image_id)
@@ -99,6 +100,8 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
 def abandon(compute: ComputeAPI, saga: Saga, ctx: RequestContext) -> None:
     """Undo a pre-copy wherever it stopped: the guest has run at the source throughout."""
     res = saga.resources
+    if not res.get("precopy_started"):
+        return  # a stopped or volume-backed server: nothing was frozen or sent
     if res.get("dest_host"):
         compute.cleanup_move_at_dest(ctx, res["dest_host"], saga.instance_uuid)
     compute.end_precopy(ctx, res["source_host"], saga.instance_uuid)
