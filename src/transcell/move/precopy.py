@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from typing import Any
 
 from transcell import exception
@@ -49,7 +50,7 @@ def wanted(saga: Saga) -> bool:
 
 
 def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, Any],
-        create_image) -> None:
+        create_image: Callable[[str], None]) -> None:
     """Copy rounds until the rest is small or stops shrinking; remember the last image.
 
     ``create_image(image_id)`` makes an empty image the source host uploads into.
