@@ -247,9 +247,8 @@ class MoveOperations:
         built = self._rebuild_on_base(ctx, instance, snapshot_id, checksum, stats)
         if built is not None:
             return built
-        directory = os.path.join(self.driver.instances_dir, uuid)
-        os.makedirs(directory, exist_ok=True)
-        part = os.path.join(directory, "disk.incoming")
+        part = self._incoming(uuid)
+        os.makedirs(os.path.dirname(part), exist_ok=True)
         started = time.monotonic()
         got = services.image.download_to_file(ctx, snapshot_id, part)
         stats["download_seconds"] = round(time.monotonic() - started, 3)
@@ -267,6 +266,10 @@ class MoveOperations:
                 expected=checksum, actual=actual)
         stats["verified_checksum"] = actual
         return {"path": part, "format": "raw", "base_image_id": None}
+
+    def _incoming(self, uuid: str) -> str:
+        """Where a disk arriving at this host is written before it is imported."""
+        return os.path.join(self.driver.instances_dir, uuid, "disk.incoming")
 
     def _rebuild_on_base(self, ctx: RequestContext, instance: dict, snapshot_id: str,
                          checksum: str | None, stats: dict[str, Any]) -> dict[str, Any] | None:
@@ -305,7 +308,7 @@ class MoveOperations:
                 RequestContext.admin(), image_id, dest))
         if base_path is None:
             return None
-        part = os.path.join(self.driver.instances_dir, instance["uuid"], "disk.incoming")
+        part = self._incoming(instance["uuid"])
         os.makedirs(os.path.dirname(part), exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(part)

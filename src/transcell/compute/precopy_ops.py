@@ -33,7 +33,6 @@ LOG = logging.getLogger(__name__)
 
 #: The target's record of the disk it is building, beside ``disk.incoming``.
 PREBUILT = "prebuilt.json"
-INCOMING = "disk.incoming"
 
 
 class PrecopyOperations:
@@ -54,7 +53,6 @@ class PrecopyOperations:
         if frozen is None:
             return {"supported": False}
         stats: dict[str, Any] = {"supported": True}
-        sent = None
         if previous_id is not None:
             previous = services.image.get(ctx, previous_id)
             size, items, changed = snapshot.round_items(frozen["path"], frozen["format"],
@@ -123,16 +121,15 @@ class PrecopyOperations:
         return {"prebuilt": True, "bytes_downloaded": written,
                 "seconds": round(time.monotonic() - started, 3)}
 
-    def _incoming(self, uuid: str) -> str:
-        return os.path.join(self.driver.instances_dir, uuid, INCOMING)
+    def _prebuilt_path(self, uuid: str) -> str:
+        return os.path.join(self.driver.instances_dir, uuid, PREBUILT)
 
     def _prebuilt(self, uuid: str) -> dict[str, Any] | None:
         """The record of a pre-built disk, if one is whole on this host."""
         if not hasattr(self.driver, "instances_dir"):
             return None
-        path = os.path.join(self.driver.instances_dir, uuid, PREBUILT)
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(self._prebuilt_path(uuid), encoding="utf-8") as f:
                 built = json.load(f)
         except FileNotFoundError:
             return None
@@ -140,8 +137,7 @@ class PrecopyOperations:
 
     def _save_prebuilt(self, uuid: str, record: dict[str, Any], fmt: str,
                        base_image_id: str | None) -> None:
-        path = os.path.join(self.driver.instances_dir, uuid, PREBUILT)
-        statefiles.write_atomic(path, json.dumps({
+        statefiles.write_atomic(self._prebuilt_path(uuid), json.dumps({
             "snapshot_id": record["id"], "chunks": record["chunks"],
             "chunk_size": record["chunk_size"], "size": record["size"],
             "os_hash_value": record["os_hash_value"], "format": fmt,
@@ -189,5 +185,5 @@ class PrecopyOperations:
                                      fmt=built["format"],
                                      base_image_id=built.get("base_image_id"))
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.driver.instances_dir, uuid, PREBUILT))
+            os.unlink(self._prebuilt_path(uuid))
         return True

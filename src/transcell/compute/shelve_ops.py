@@ -234,9 +234,8 @@ class ShelveOperations:
 
     def _import_snapshot(self, ctx: RequestContext, uuid: str, image_id: str,
                          checksum: str | None, disk_gb: int, stats: dict[str, Any]) -> None:
-        directory = os.path.join(self.driver.instances_dir, uuid)
-        os.makedirs(directory, exist_ok=True)
-        part = os.path.join(directory, "disk.incoming")
+        part = self._incoming(uuid)  # type: ignore[attr-defined]
+        os.makedirs(os.path.dirname(part), exist_ok=True)
         got = services.image.download_to_file(ctx, image_id, part)
         actual = got.get("written_digest")
         if checksum and actual != checksum:
