@@ -91,13 +91,18 @@ def test_round_items_refuse_a_disk_of_another_size(root):
                                                 "chunks": []}, pipeline.zero_digest)
 
 
-def test_collapse_folds_every_layer_back_into_one_file_of_the_own_format(root):
-    path, fmt = root
+def _two_rounds_written(path: str, fmt: str) -> bytes:
+    """Freeze twice with a write after each, as two pre-copy rounds; the guest's view."""
     disk_chain.freeze(path, fmt)
     disk.guest_write(path, 2 * MiB, _data("a", 100), "qcow2")
     disk_chain.freeze(path, "qcow2")
     disk.guest_write(path, 13 * MiB, _data("b", 100), "qcow2")
-    view = _view(path)
+    return _view(path)
+
+
+def test_collapse_folds_every_layer_back_into_one_file_of_the_own_format(root):
+    path, fmt = root
+    view = _two_rounds_written(path, fmt)
     assert disk_chain.collapse(path, fmt) is True
     assert disk_chain.frozen_layers(path) == []
     assert disk.info(path)["format"] == fmt
@@ -163,11 +168,7 @@ def test_own_chunks_are_the_chunks_the_top_layer_touches():
 @pytest.mark.parametrize("freeze_first", [False, True])
 def test_a_fold_that_died_after_its_rename_is_finished_by_the_next(root, freeze_first):
     path, fmt = root
-    disk_chain.freeze(path, fmt)
-    disk.guest_write(path, 2 * MiB, _data("a", 100), "qcow2")
-    disk_chain.freeze(path, "qcow2")
-    disk.guest_write(path, 13 * MiB, _data("b", 100), "qcow2")
-    view = _view(path)
+    view = _two_rounds_written(path, fmt)
     # what a fold killed between its rename and deleting the other layers leaves
     disk._run([disk.QEMU_IMG, "commit", "-q", "-f", "qcow2", "-b", path + ".pre-1", path],
               "commit")
