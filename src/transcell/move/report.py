@@ -106,7 +106,7 @@ def render(report: dict[str, Any]) -> str:
         f"written at the target {size(report['bytes_downloaded'])}",
         f"  downtime: {report['downtime_seconds']} s",
         *(f"  pre-copy: round {r['round']}: sent {size(r['bytes_sent'])} while running, "
-          f"{size(r['pending_bytes'])} written meanwhile ({r['seconds']} s)"
+          f"{size(r['pending_bytes'])} of chunks written meanwhile ({r['seconds']} s)"
           for r in report.get("precopy_rounds") or []),
         "  steps:    " + ", ".join(
             f"{s['name']}={s['state']}"

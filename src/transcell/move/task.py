@@ -287,12 +287,10 @@ class MoveTask(SagaTask):
 
     # step 4: copy the disk while the guest still runs ---------------------------
     def _precopy(self, saga: Saga) -> None:
+        if not precopy.wanted(saga):  # volume_backed is known since the allocations step
+            return
         source = source_cell(saga)
         server = inst.get(source, saga.instance_uuid)
-        if "volume_backed" not in saga.resources:
-            saga.remember(volume_backed=_volume_backed(source, server))
-        if not precopy.wanted(saga):
-            return
         ctx = ctx_of(saga)
         with actions.event(ctx, source, saga.instance_uuid, PRECOPY_EVENT,
                            saga.resources["source_host"]):

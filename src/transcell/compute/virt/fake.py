@@ -428,10 +428,7 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
     @_injectable
     def settle_root_disk(self, uuid: str) -> bool:
         """Fold a pre-copy's frozen layers back into the disk; False if there were none."""
-        root = self._root_path(uuid)
-        if not os.path.exists(root) and not disk_chain.frozen_layers(root):
-            return False
-        return disk_chain.collapse(root, self._own_format(uuid))
+        return disk_chain.collapse(self._existing_root(uuid), self._own_format(uuid))
 
     # -- moves ----------------------------------------------------------------
 
