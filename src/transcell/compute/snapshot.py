@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -25,8 +24,6 @@ from typing import Any
 from transcell import exception, statefiles
 from transcell.compute.virt import disk, disk_chain
 from transcell.image import pipeline
-
-_PRE_SUFFIX = re.compile(r"\.pre-\d+$")
 
 #: Chunks written by one qemu-io run (each is one ``-c`` argument).
 QEMU_IO_BATCH = 256
@@ -78,7 +75,7 @@ def delta_items(path: str, fmt: str, base: dict[str, Any], chunk_size: int
     # a pre-copy's frozen layers sit between the overlay and its image: the image is
     # then deeper than 1, and only the chain itself says how deep
     files = (_chain_files(path, fmt)
-             if disk_chain.chained(_PRE_SUFFIX.sub("", path)) else None)
+             if disk_chain.chained(disk_chain.root_of(path)) else None)
     count = -(-size // chunk_size)
     kinds = []
     for index in range(count):

@@ -45,6 +45,7 @@ def test_freeze_keeps_the_guest_view_and_later_writes_go_on_top(root):
     before = _view(path)
     frozen, frozen_fmt = disk_chain.freeze(path, fmt)
     assert frozen_fmt == fmt and frozen == path + ".pre-1"
+    assert disk_chain.root_of(frozen) == disk_chain.root_of(path) == path
     assert disk.info(path)["format"] == "qcow2"
     assert _view(path) == before
     disk.guest_write(path, 9 * MiB, _data("second", 2 * MiB), "qcow2")  # inside chunk 2

@@ -48,6 +48,13 @@ def frozen_layers(root: str) -> list[str]:
     return [path for _, path in sorted(found)]
 
 
+def root_of(path: str) -> str:
+    """The disk a frozen layer belongs to (``path`` itself when it is no layer)."""
+    directory, name = os.path.split(path)
+    match = _PRE_RE.match(name)
+    return os.path.join(directory, match["name"]) if match else path
+
+
 def chained(root: str) -> bool:
     """Whether a chain of frozen layers stands under ``root`` (its top is then qcow2,
     whatever the disk was built as)."""
