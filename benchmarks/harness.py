@@ -250,6 +250,12 @@ def _configure_reader(state_dir: str) -> None:
     CONF.set_override("state_dir", state_dir)
 
 
+def _debug() -> list[str]:
+    """``TRANSCELL_BENCH_DEBUG=1`` logs the cloud at DEBUG into the state directory's
+    ``up.log`` (with ``--keep``), where the hosts' data-path stage timings are."""
+    return ["--debug"] if os.environ.get("TRANSCELL_BENCH_DEBUG") else []
+
+
 @contextmanager
 def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | None = None,
                   keep: bool = False, distributed: bool = False,
@@ -277,7 +283,7 @@ def running_cloud(cells: int = 2, hosts_per_cell: int = 1, disk_format: str | No
     proc = subprocess.Popen(
         [sys.executable, "-m", "transcell.cli.main", "up", "--state-dir", state_dir,
          "--port", str(port), "--cells", str(cells), "--hosts-per-cell", str(hosts_per_cell),
-         *(["--distributed"] if distributed else [])],
+         *(["--distributed"] if distributed else []), *_debug()],
         stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, **(env or {})))
     try:
         deadline = time.monotonic() + (600 if distributed else 120)

@@ -194,16 +194,18 @@ def release_ports(network: Any, device: str) -> Repair:
 
 def fold_layers(root: str, host: str, uuid: str) -> Repair:
     """Fold a pre-copy's frozen layers back into the disk, as its host would have. The
-    fold is safe to repeat and leaves the guest's bytes as they are; a move whose
-    pre-copy starts between the check and the fold loses its frozen layer, fails and
-    is undone, with nothing lost."""
+    fold is safe to repeat and leaves the guest's bytes as they are. No move may be
+    under way: that is checked again under the disk's writer lock, which a pre-copy
+    takes to freeze and holds the saga of its move before it does, so a move that
+    starts meanwhile either shows up in the check or freezes after the fold."""
     def repair() -> str | None:
         from transcell.compute.virt import disk_chain
-        if _state().recheck(uuid).moves_of(uuid, *sagas.IN_FLIGHT):
-            return None
         with open(os.path.join(os.path.dirname(root), "disk.json")) as fh:
             fmt = json.load(fh).get("format", "qcow2")
-        if not disk_chain.collapse(root, fmt):
+
+        def moving() -> bool:
+            return bool(_state().recheck(uuid).moves_of(uuid, *sagas.IN_FLIGHT))
+        if not disk_chain.collapse(root, fmt, unless=moving):
             return None
         return f"folded the pre-copy layers of {uuid} on {host} back into its disk"
     return repair

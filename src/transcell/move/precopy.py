@@ -84,6 +84,8 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
                        "changed_bytes": sent.get("changed_bytes"),
                        "bytes_written_at_target": built.get("bytes_downloaded"),
                        "pending_bytes": written,
+                       "upload_seconds": sent.get("seconds"),
+                       "build_seconds": built.get("seconds"),
                        "seconds": round(time.monotonic() - started, 3)})
         saga.remember(precopy_rounds=rounds, precopy_image=image_id)
         check_fault("precopy-round", uuid)

@@ -106,7 +106,9 @@ def render(report: dict[str, Any]) -> str:
         f"written at the target {size(report['bytes_downloaded'])}",
         f"  downtime: {report['downtime_seconds']} s",
         *(f"  pre-copy: round {r['round']}: sent {size(r['bytes_sent'])} while running, "
-          f"{size(r['pending_bytes'])} of chunks written meanwhile ({r['seconds']} s)"
+          f"{size(r['pending_bytes'])} of chunks written meanwhile ({r['seconds']} s"
+          + (f": upload {r['upload_seconds']} s, target {r['build_seconds']} s"
+             if r.get("upload_seconds") is not None else "") + ")"
           for r in report.get("precopy_rounds") or []),
         "  steps:    " + ", ".join(
             f"{s['name']}={s['state']}"

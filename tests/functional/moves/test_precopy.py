@@ -84,6 +84,7 @@ def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
     # written after its freeze, so nothing was left for after the stop
     assert rounds[1]["bytes_sent"] == 7 * 4 * MiB, rounds
     assert rounds[1]["pending_bytes"] == 0 and shown["chunks_after_stop"] == 0, shown
+    assert all(r["upload_seconds"] > 0 and r["build_seconds"] > 0 for r in rounds), rounds
     assert shown["downtime_seconds"] is not None and shown["downtime_seconds"] > 0
     assert {s["name"]: s["state"] for s in shown["steps"]}["precopy"] == "done"
     mh.action(cloud, sid, {"confirmResize": None}, expect=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import threading
@@ -110,6 +111,33 @@ def test_collapse_folds_every_layer_back_into_one_file_of_the_own_format(root):
     assert disk.guest_read(path, 0, SIZE, fmt) == view
     assert disk_chain.collapse(path, fmt) is False
     assert sorted(os.listdir(os.path.dirname(path))) == ["base.raw", "disk"]
+
+
+def test_a_fold_asks_whether_to_go_on_under_the_lock_a_freeze_takes(root):
+    """The audit's 'no move uses this chain' must hold until the fold is done: it is
+    asked with the writer lock held, and a true answer leaves the chain alone."""
+    path, fmt = root
+    view = _two_rounds_written(path, fmt)
+    layers = disk_chain.frozen_layers(path)
+    asked = []
+
+    def moving() -> bool:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # a freeze would wait here
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        asked.append(True)
+        return True
+
+    assert disk_chain.collapse(path, fmt, unless=moving) is False
+    assert asked == [True]
+    assert disk_chain.frozen_layers(path) == layers
+    assert _view(path) == view
+    assert disk_chain.collapse(path, fmt, unless=lambda: False) is True
+    assert disk_chain.frozen_layers(path) == []
+    assert disk.guest_read(path, 0, SIZE, fmt) == view
 
 
 def test_a_freeze_that_died_before_its_swap_is_finished_by_the_next(root):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 
 from transcell import exception
 from transcell.compute.virt import disk
@@ -94,10 +95,15 @@ def freeze(root: str, fmt: str) -> tuple[str, str]:
     return frozen, fmt
 
 
-def collapse(root: str, fmt: str) -> bool:
+def collapse(root: str, fmt: str, unless: Callable[[], bool] | None = None) -> bool:
     """Fold every frozen layer and the top back into the oldest layer (of format
     ``fmt``, the disk's own before any freeze), which becomes ``root`` again;
-    False when there was no chain.
+    False when there was no chain, or when ``unless()`` is true.
+
+    ``unless`` is asked under the disk's writer lock, which every freeze takes:
+    a caller outside the move (the audit) re-checks there that no move uses
+    the chain, and a pre-copy that starts after that check freezes only once
+    the fold is done, so a fold never pulls a layer from under a round reading it.
 
     Writes only what the guest wrote while the chain stood. Safe to repeat after
     a crash at any point: until the rename the chain reads the same, and after
@@ -105,7 +111,7 @@ def collapse(root: str, fmt: str) -> bool:
     """
     root = os.path.abspath(root)
     with disk.writer_lock(root):
-        if not frozen_layers(root):
+        if not frozen_layers(root) or (unless is not None and unless()):
             return False
         disk._check_format(fmt)
         layers = _standing(root)
