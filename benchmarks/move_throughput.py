@@ -8,6 +8,10 @@ from the resize request to VERIFY_RESIZE and compared with ``shutil.copyfile``
 of a file holding the same bytes, in the same run: the least a host-to-host
 copy could cost.
 
+Each of ``--runs`` moves (3) is of a new server filled anew, timed against
+its own copy; the medians are shown, and each run's split of the pre-copy
+round between the source's upload and the target's build.
+
     .venv/bin/python benchmarks/move_throughput.py [--disk-format qcow2|raw] [--data-mib 512]
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 from harness import MiB, load_note, machine, running_cloud, steps_line, timed_copy
@@ -31,6 +36,48 @@ def fill(path: str, fmt: str, size: int) -> None:
         disk.guest_write(path, offset, os.urandom(min(PIECE, size - offset)), fmt)
 
 
+def one_move(cloud, old: str, new: str, data: int, number: int) -> dict:
+    """Boot, fill and move one server; its figures, the copy's of the same bytes first."""
+    server = cloud.boot(f"full-disk-{number}", old)
+    sid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
+    path, fmt = cloud.root_disk(sid, source)
+    started = time.monotonic()
+    fill(path, fmt, data)
+    print(f"run {number}: filled {data / MiB:.0f} MiB of the 1 GiB disk with random data in "
+          f"{time.monotonic() - started:.1f}s ({fmt} file of "
+          f"{os.path.getsize(path) / MiB:.0f} MiB on {source})")
+
+    # the reference copies a file of exactly the bytes the move must carry
+    reference = os.path.join(os.path.dirname(path), "reference.raw")
+    with open(reference, "wb") as out:
+        out.write(disk.guest_read(path, 0, data, fmt))
+    copy_seconds = timed_copy(reference)
+    copy_size = os.path.getsize(reference)
+    os.unlink(reference)
+
+    os.sync()  # the fill's and the copies' writeback is not the move's cost
+    started = time.monotonic()
+    cloud.action(sid, {"resize": {"flavorRef": new}})
+    found = cloud.wait_status(sid, "VERIFY_RESIZE")
+    move_seconds = time.monotonic() - started
+    migration = cloud.migration_uuid(sid)
+    report = cloud.migration_show(migration)
+    cloud.action(sid, {"confirmResize": None}, 204)
+    cloud.wait_status(sid, "ACTIVE")
+    cloud.wait_move_ended(migration)
+    cloud.delete(sid)
+    ratio = (data / move_seconds) / (copy_size / copy_seconds)
+    rounds = report.get("precopy_rounds") or []
+    split = "; ".join(f"round {r['round']}: upload {r.get('upload_seconds')}s, target "
+                      f"{r.get('build_seconds')}s" for r in rounds)
+    print(f"  move {source} -> {found['OS-EXT-SRV-ATTR:host']} {move_seconds:.2f}s "
+          f"({data / MiB / move_seconds:.0f} MiB/s, downtime {report['downtime_seconds']:.2f}s)"
+          f", copy {copy_seconds:.3f}s, ratio {ratio:.2f}")
+    print("    steps: " + steps_line(report) + (f"\n    pre-copy {split}" if split else ""))
+    return {"move": move_seconds, "copy": copy_seconds, "copy_size": copy_size,
+            "ratio": ratio, "report": report}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--disk-format", choices=("qcow2", "raw"), default="qcow2",
@@ -38,60 +85,30 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
     parser.add_argument("--data-mib", type=int, default=1024,
                         help="MiB of new data written from the start of the 1 GiB disk")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="moves, each of a new server filled anew; medians are shown")
     args = parser.parse_args()
     data = min(args.data_mib, 1024) * MiB
     print(f"move throughput ({args.disk_format} root disks) on {machine()}")
     with running_cloud(disk_format=args.disk_format, keep=args.keep) as cloud:
         old = cloud.create_flavor("bench.gen1.1g", 1, "CUSTOM_HW_GEN1")
         new = cloud.create_flavor("bench.gen2.1g", 1, "CUSTOM_HW_GEN2")
-        server = cloud.boot("full-disk", old)
-        sid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
-        path, fmt = cloud.root_disk(sid, source)
-        started = time.monotonic()
-        fill(path, fmt, data)
-        print(f"filled {data / MiB:.0f} MiB of the 1 GiB disk with random data in "
-              f"{time.monotonic() - started:.1f}s ({fmt} file of "
-              f"{os.path.getsize(path) / MiB:.0f} MiB on {source})")
-
-        # the reference copies a file of exactly the bytes the move must carry
-        reference = os.path.join(os.path.dirname(path), "reference.raw")
-        with open(reference, "wb") as out:
-            out.write(disk.guest_read(path, 0, data, fmt))
-        copy_seconds = timed_copy(reference)
-        copy_size = os.path.getsize(reference)
-        os.unlink(reference)
-
-        os.sync()  # the fill's and the copies' writeback is not the move's cost
-        started = time.monotonic()
-        cloud.action(sid, {"resize": {"flavorRef": new}})
-        found = cloud.wait_status(sid, "VERIFY_RESIZE")
-        move_seconds = time.monotonic() - started
-        migration = cloud.migration_uuid(sid)
-        report = cloud.migration_show(migration)
-        cloud.action(sid, {"confirmResize": None}, 204)
-        cloud.wait_status(sid, "ACTIVE")
-        cloud.wait_move_ended(migration)
-        cloud.delete(sid)
+        runs = [one_move(cloud, old, new, data, n + 1) for n in range(max(1, args.runs))]
         vanished, polls = cloud.vanished, cloud.polls
 
-    size = data
-    move_rate = size / MiB / move_seconds
-    copy_rate = copy_size / MiB / copy_seconds
-    print(f"\nmove {source} -> {found['OS-EXT-SRV-ATTR:host']}: {report['disk_size'] / MiB:.0f}"
-          f" MiB disk holding {size / MiB:.0f} MiB of data, "
-          f"{report['bytes_uploaded'] / MiB:.0f} MiB uploaded, "
-          f"{(report['bytes_downloaded'] or 0) / MiB:.0f} MiB written at the target")
-    print(f"  move (resize -> VERIFY_RESIZE)  {move_seconds:6.2f}s  {move_rate:7.1f} MiB/s  "
-          f"downtime {report['downtime_seconds']:.2f}s")
-    print(f"  shutil.copyfile of the disk      {copy_seconds:6.2f}s  {copy_rate:7.1f} MiB/s  "
-          f"(median of 3, {copy_size / MiB:.0f} MiB)")
-    print(f"  ratio move / copy: {move_rate / copy_rate:.2f} "
-          f"(the move takes {move_seconds / copy_seconds:.1f} x the copy's time)")
-    print("\nwhere the move's time goes (migration show, seconds):")
-    print("  steps: " + steps_line(report))
-    for key, seconds in report["host_seconds"].items():
-        if seconds:
-            print(f"    {key:<8} {seconds:6.2f}s = {size / MiB / seconds:7.1f} MiB/s of data")
+    move_seconds = statistics.median(r["move"] for r in runs)
+    copy_seconds = statistics.median(r["copy"] for r in runs)
+    report = runs[0]["report"]
+    print(f"\nmedian of {len(runs)} moves of a {report['disk_size'] / MiB:.0f} MiB disk holding "
+          f"{data / MiB:.0f} MiB of data ({report['bytes_uploaded'] / MiB:.0f} MiB uploaded, "
+          f"{(report['bytes_downloaded'] or 0) / MiB:.0f} MiB written at the target):")
+    print(f"  move (resize -> VERIFY_RESIZE)  {move_seconds:6.2f}s  "
+          f"{data / MiB / move_seconds:7.1f} MiB/s")
+    print(f"  shutil.copyfile of the same bytes {copy_seconds:6.3f}s  "
+          f"{runs[0]['copy_size'] / MiB / copy_seconds:7.1f} MiB/s  (median of 3 each run)")
+    each = ", ".join(f"{r['ratio']:.2f}" for r in runs)
+    print(f"  ratio move / copy: median {statistics.median(r['ratio'] for r in runs):.2f} "
+          f"(runs {each}; goal at least 0.25)")
     if vanished:
         print(f"  the server answered 404 to {vanished} of {polls} polls while it was being "
               "moved (it existed throughout)")
