@@ -96,12 +96,14 @@ def finish_event(ctx: RequestContext, cell: Cell, instance_uuid: str, event: str
 
 @contextmanager
 def event(ctx: RequestContext, cell: Cell, instance_uuid: str, name: str,
-          host: str | None = None) -> Iterator[None]:
-    """Wrap a unit of work in an action event that ends in Success or Error."""
+          host: str | None = None) -> Iterator[dict[str, str]]:
+    """Wrap a unit of work in an action event that ends in Success or Error; what the
+    work puts under ``"details"`` in the dict it is given becomes the event's details."""
     start_event(ctx, cell, instance_uuid, name, host)
+    said: dict[str, str] = {}
     try:
-        yield
+        yield said
     except BaseException as exc:
         finish_event(ctx, cell, instance_uuid, name, exc)
         raise
-    finish_event(ctx, cell, instance_uuid, name)
+    finish_event(ctx, cell, instance_uuid, name, details=said.get("details"))

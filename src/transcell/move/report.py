@@ -81,6 +81,29 @@ def _written_at_target(res: dict[str, Any]) -> int | None:
     return sum(r.get("bytes_written_at_target") or 0 for r in rounds) + (final or 0)
 
 
+def downtime_summary(res: dict[str, Any], finished: dict[str, Any]) -> str:
+    """The line the target's finish event carries (``details``, read from 2.84): the
+    Compute API has no field for a move's downtime, and an operator reading the
+    server's actions should not need the saga to see what the move cost the guest."""
+    rounds = res.get("precopy_rounds") or []
+    before = sum(r.get("bytes_sent") or 0 for r in rounds)
+    after = res.get("bytes_uploaded") or 0
+    stopped, running = res.get("stopped_at"), finished.get("running_at")
+    if stopped and running and res.get("power_on", True):
+        down = f"guest down {running - stopped:.2f} s"
+    else:
+        down = "guest not running during the move"  # stopped before it: nothing to lose
+    sent = f"root disk: {_mib(after)} sent after the stop"
+    if rounds:
+        sent += f", {_mib(before)} while running ({len(rounds)} pre-copy round" \
+                f"{'s' if len(rounds) != 1 else ''})"
+    return f"{down}; {sent}"[:255]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"
+
+
 def _name(cell_uuid: str | None) -> str | None:
     if not cell_uuid:
         return None

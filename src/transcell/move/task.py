@@ -27,7 +27,7 @@ from transcell.compute.rpcapi import ComputeAPI
 from transcell.compute.virt import power_state
 from transcell.conf import CONF
 from transcell.context import RequestContext
-from transcell.move import binding, copy, plan, precopy, reach, records
+from transcell.move import binding, copy, plan, precopy, reach, records, report
 from transcell.move import saga as sagas
 from transcell.move import volumes as volume_moves
 from transcell.move.saga import Runner, Saga, Step
@@ -390,13 +390,14 @@ class MoveTask(SagaTask):
         server = inst.get(source, uuid, include_hidden=True)
         if is_cross_cell(saga):
             inst.update(target_cell(saga), uuid, task_state=vm.RESIZE_FINISH)
-        with actions.event(ctx, source, uuid, FINISH_DEST_EVENT, res["dest_host"]):
+        with actions.event(ctx, source, uuid, FINISH_DEST_EVENT, res["dest_host"]) as said:
             result = self.compute.finish_move_at_dest(
                 ctx, res["dest_host"], self._guest(
                     server, res["new_flavor"], source,
                     volume_moves.dest_block_devices(saga, source)),
                 res.get("snapshot_id"), res["checksum"], res["new_flavor"]["root_gb"],
                 bool(res["power_on"]))
+            said["details"] = report.downtime_summary(res, result)
         saga.fence()
         if result.get("verified_checksum", res["checksum"]) != res["checksum"]:
             raise exception.ChecksumMismatch(what=f"disk of instance {uuid}",

@@ -87,6 +87,13 @@ def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
     assert all(r["upload_seconds"] > 0 and r["build_seconds"] > 0 for r in rounds), rounds
     assert shown["downtime_seconds"] is not None and shown["downtime_seconds"] > 0
     assert {s["name"]: s["state"] for s in shown["steps"]}["precopy"] == "done"
+    # the Compute API shows it too, in the target's finish event (details, 2.84)
+    finish = [e for e in mh.actions(cloud, sid)["migrate"]
+              if e["event"] == "compute_finish_snapshot_based_resize_at_dest"][0]
+    assert finish["details"] == (
+        f"guest down {shown['downtime_seconds']:.2f} s; root disk: 0.0 MiB sent after the "
+        f"stop, {sum(r['bytes_sent'] for r in rounds) / MiB:.1f} MiB while running "
+        f"(2 pre-copy rounds)"), finish
     mh.action(cloud, sid, {"confirmResize": None}, expect=204)
     mh.wait_status(cloud, sid, "ACTIVE")
     mh.assert_audit_clean(cloud)
