@@ -37,7 +37,7 @@ a small seed (2 cells x 10 hosts by default), to show how scheduling scales.
 Seeded hosts never run, so their services' heartbeats are as old as the seed:
 ``[compute] service_down_time`` is raised for the run so that they count as up.
 
-    .venv/bin/python benchmarks/schedule_scale.py       # ~2 min: seeds, then 20 rounds a case
+    .venv/bin/python benchmarks/schedule_scale.py       # ~4 min: seeds, then 20 rounds a case
     .venv/bin/python benchmarks/schedule_scale.py --state-dir DIR --rounds 50
 """
 
