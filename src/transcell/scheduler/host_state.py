@@ -11,6 +11,7 @@ from transcell import cell as cells
 from transcell.compute import service_state
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
+from transcell.db.types import utcnow
 
 
 @dataclass
@@ -33,18 +34,31 @@ class HostState:
 
 
 def all_host_states() -> dict[str, HostState]:
+    """Every compute node of every cell, as the scheduler sees it, read afresh per request.
+
+    Only the columns a host state needs are selected, not whole rows: at 1,000
+    hosts, loading full ``ComputeNode`` and ``Service`` entities was most of
+    the time the scheduler spent outside Placement (about 100 ms a request).
+    """
+    now = utcnow()
+
     def read(cell: cells.Cell) -> list[HostState]:
         with cell_session(cell) as s:
-            services = {svc.host: svc for svc in s.scalars(select(cm.Service).where(
-                cm.Service.binary == "nova-compute", cm.Service.deleted == 0))}
+            services = {svc.host: svc for svc in s.execute(select(
+                cm.Service.host, cm.Service.disabled, cm.Service.forced_down,
+                cm.Service.last_seen_up, cm.Service.updated_at, cm.Service.created_at,
+            ).where(cm.Service.binary == service_state.COMPUTE, cm.Service.deleted == 0))}
             states = []
-            for node in s.scalars(select(cm.ComputeNode).where(cm.ComputeNode.deleted == 0)):
+            for node in s.execute(select(cm.ComputeNode.host,
+                                         cm.ComputeNode.hypervisor_hostname,
+                                         cm.ComputeNode.uuid)
+                                  .where(cm.ComputeNode.deleted == 0)):
                 svc = services.get(node.host)
                 states.append(HostState(
                     host=node.host, nodename=node.hypervisor_hostname, uuid=node.uuid,
                     cell=cell,
-                    service_up=svc is not None and service_state.is_up(svc),
-                    service_disabled=svc is None or svc.disabled))
+                    service_up=svc is not None and service_state.is_up(svc, now),
+                    service_disabled=svc is None or bool(svc.disabled)))
             return states
 
     result: dict[str, HostState] = {}
