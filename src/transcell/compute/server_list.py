@@ -43,11 +43,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
     Text,
     and_,
     case,
+    cast,
     false,
     literal,
+    null,
     or_,
     select,
     true,
@@ -396,31 +401,65 @@ LIST_COLUMNS = (
     "reservation_id", "root_device_name", "launch_index", "created_at", "updated_at")
 
 
-def _pairs(among, system_keys: tuple[str, ...] | None) -> Any:
+def _pairs(among) -> Any:
     """Tags, metadata and system metadata of a page in one query: (kind, uuid, key,
-    value), metadata in the order it was written; of the system metadata, only
-    ``system_keys`` when given."""
-    system = cm.InstanceSystemMetadata
+    value), metadata in the order it was written."""
     pairs = union_all(
         select(literal("tags").label("kind"), cm.Tag.resource_id.label("uuid"),
                cm.Tag.tag.label("key"), literal(None, Text).label("value"),
                literal(0).label("position")).where(among(cm.Tag.resource_id)),
-        select(literal("metadata"), cm.InstanceMetadata.instance_uuid,
-               cm.InstanceMetadata.key, cm.InstanceMetadata.value, cm.InstanceMetadata.id)
-        .where(among(cm.InstanceMetadata.instance_uuid), cm.InstanceMetadata.deleted == 0),
-        select(literal("system_metadata"), system.instance_uuid, system.key, system.value,
-               system.id)
-        .where(among(system.instance_uuid), system.deleted == 0,
-               *(() if system_keys is None else (system.key.in_(system_keys),)))
-    ).subquery()
+        *(select(literal(kind), model.instance_uuid, model.key, model.value, model.id)
+          .where(among(model.instance_uuid), model.deleted == 0)
+          for kind, model in (("metadata", cm.InstanceMetadata),
+                              ("system_metadata", cm.InstanceSystemMetadata)))).subquery()
     return select(pairs).order_by(pairs.c.position)
 
 
-def _owned(model, columns: Sequence[str] | None, *where) -> InList:
+def _shown(among) -> Any:
+    """Everything but the row a list's body shows of a page's servers, in one query:
+    (kind, uuid, position, key, value, code, flag, at, info), in the order each
+    kind was written. Tags, metadata and ``locked_reason``; a port's network,
+    address and info (JSON text); a volume's id and ``delete_on_termination``; a
+    fault's message, details, code and time. Four queries of a cell that has none
+    of these (a server of the seeded clouds has none) cost more than one that
+    returns them all; the first select types the columns every kind shares."""
+    def none(kind) -> Any:
+        if kind is Boolean:
+            # a boolean NULL: MariaDB has no CAST to one, and PostgreSQL will not
+            # match an untyped NULL with a boolean column across a union
+            return case((false(), true()))
+        return cast(null(), kind)
+    tag, meta, system = cm.Tag, cm.InstanceMetadata, cm.InstanceSystemMetadata
+    vif, bdm, fault = cm.VirtualInterface, cm.BlockDeviceMapping, cm.InstanceFault
+    shown = union_all(
+        select(literal("tags").label("kind"), tag.resource_id.label("uuid"),
+               cast(literal(0), Integer).label("position"), tag.tag.label("key"),
+               none(Text).label("value"), none(Integer).label("code"),
+               none(Boolean).label("flag"), none(DateTime).label("at"),
+               none(Text).label("info")).where(among(tag.resource_id)),
+        select(literal("metadata"), meta.instance_uuid, meta.id, meta.key, meta.value,
+               none(Integer), none(Boolean), none(DateTime), none(Text))
+        .where(among(meta.instance_uuid), meta.deleted == 0),
+        select(literal("system_metadata"), system.instance_uuid, system.id, system.key,
+               system.value, none(Integer), none(Boolean), none(DateTime), none(Text))
+        .where(among(system.instance_uuid), system.deleted == 0,
+               system.key == "locked_reason"),
+        select(literal("vifs"), vif.instance_uuid, vif.id, vif.network_id, vif.address,
+               none(Integer), none(Boolean), none(DateTime), type_coerce(vif.info, Text))
+        .where(among(vif.instance_uuid), vif.deleted == 0),
+        select(literal("bdms"), bdm.instance_uuid, bdm.id, bdm.volume_id, none(Text),
+               none(Integer), bdm.delete_on_termination, none(DateTime), none(Text))
+        .where(among(bdm.instance_uuid), bdm.deleted == 0, bdm.volume_id.is_not(None)),
+        select(literal("fault"), fault.instance_uuid, fault.id, fault.message,
+               fault.details, fault.code, none(Boolean), fault.created_at, none(Text))
+        .where(among(fault.instance_uuid))).subquery()
+    return select(shown).order_by(shown.c.position)
+
+
+def _owned(model, *order) -> InList:
     table = model.__table__
-    chosen = [table] if columns is None else [table.c[name] for name in columns]
-    return InList(lambda among: select(*chosen).where(
-        among(table.c.instance_uuid), table.c.deleted == 0, *where).order_by(table.c.id))
+    return InList(lambda among: select(table).where(
+        among(table.c.instance_uuid), table.c.deleted == 0).order_by(*order))
 
 
 @dataclass(frozen=True)
@@ -432,40 +471,34 @@ class _Shape:
     extras: tuple[str, ...]
     #: a server's row and its extra in one query (``instance_uuid`` is unique in extras)
     instances: InList
-    pairs: InList
-    owned: tuple[tuple[str, InList], ...]
-    faults: InList
+    #: whole: tags and metadata (``_pairs``), then ports, block devices, faults
+    pairs: InList | None = None
+    owned: tuple[tuple[str, InList], ...] = ()
+    faults: InList | None = None
+    #: as a list shows it: all of that in one query (``_shown``)
+    shown: InList | None = None
 
 
-def _shape(columns: Sequence[str] | None, extras: tuple[str, ...],
-           system_keys: tuple[str, ...] | None, vif_columns: Sequence[str] | None,
-           bdm_columns: Sequence[str] | None, fault_columns: Sequence[str] | None
-           ) -> _Shape:
+def _instances(columns: Sequence[str] | None, extras: tuple[str, ...]) -> InList:
     chosen = [_INSTANCES] if columns is None else [_INSTANCES.c[name] for name in columns]
     labelled = [type_coerce(_EXTRAS.c[name], Text).label(f"_extra_{name}") for name in extras]
-    faults = cm.InstanceFault.__table__
-    fault_chosen = [faults] if fault_columns is None else [faults.c[n] for n in fault_columns]
-    # a list's body shows only the volumes among the block devices
-    bdm_where = () if bdm_columns is None else (cm.BlockDeviceMapping.volume_id.is_not(None),)
-    return _Shape(
-        extras=extras,
-        instances=InList(lambda among: (
-            select(*chosen, *labelled)
-            .select_from(_INSTANCES.outerjoin(
-                _EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
-            .where(among(_INSTANCES.c.uuid)))),
-        pairs=InList(lambda among: _pairs(among, system_keys)),
-        owned=(("vifs", _owned(cm.VirtualInterface, vif_columns)),
-               ("bdms", _owned(cm.BlockDeviceMapping, bdm_columns, *bdm_where))),
-        faults=InList(lambda among: select(*fault_chosen).where(
-            among(faults.c.instance_uuid)).order_by(faults.c.id.desc())))
+    return InList(lambda among: (
+        select(*chosen, *labelled)
+        .select_from(_INSTANCES.outerjoin(_EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
+        .where(among(_INSTANCES.c.uuid))))
 
 
-_FULL = _shape(None, ("flavor", "keypairs", "request_networks"), None, None, None, None)
-_BRIEF = _shape(LIST_COLUMNS, ("flavor",), ("locked_reason",),
-                ("instance_uuid", "network_id", "address", "info"),
-                ("instance_uuid", "volume_id", "delete_on_termination"),
-                ("instance_uuid", "code", "created_at", "message", "details"))
+_FAULTS = cm.InstanceFault.__table__
+_FULL_EXTRAS = ("flavor", "keypairs", "request_networks")
+_FULL = _Shape(
+    extras=_FULL_EXTRAS, instances=_instances(None, _FULL_EXTRAS),
+    pairs=InList(_pairs),
+    owned=(("vifs", _owned(cm.VirtualInterface, cm.VirtualInterface.id)),
+           ("bdms", _owned(cm.BlockDeviceMapping, cm.BlockDeviceMapping.id))),
+    faults=InList(lambda among: select(_FAULTS).where(
+        among(_FAULTS.c.instance_uuid)).order_by(_FAULTS.c.id.desc())))
+_BRIEF = _Shape(extras=("flavor",), instances=_instances(LIST_COLUMNS, ("flavor",)),
+                shown=InList(_shown))
 
 
 def _records(s, stmt: InList, uuids: list[str]) -> Iterable[dict[str, Any]]:
@@ -515,6 +548,10 @@ def _load_part(s, uuids: list[str], shape: _Shape) -> dict[str, dict]:
     if not servers:
         return servers
     found = list(servers)
+    if shape.shown is not None:
+        _load_shown(s, shape.shown, servers, decode)
+        return servers
+    assert shape.pairs is not None and shape.faults is not None
     for kind, uuid, key, value, _ in shape.pairs.execute(s, found):
         if kind == "tags":
             servers[uuid]["tags"].append(key)
@@ -531,6 +568,29 @@ def _load_part(s, uuids: list[str], shape: _Shape) -> dict[str, dict]:
         if data["fault"] is None:
             data["fault"] = fault
     return servers
+
+
+def _load_shown(s, stmt: InList, servers: dict[str, dict],
+                decode: Callable[[str | None], Any]) -> None:
+    """``_shown``'s rows into the servers, each part as ``_load_part`` shapes it whole
+    but with only the keys a list's body reads."""
+    for kind, uuid, _, key, value, code, flag, at, info in stmt.execute(s, list(servers)):
+        data = servers[uuid]
+        if kind == "tags":
+            data["tags"].append(key)
+        elif kind == "vifs":
+            data["vifs"].append({"network_id": key, "address": value, "info": decode(info)})
+        elif kind == "bdms":
+            data["bdms"].append({"volume_id": key, "delete_on_termination": flag})
+        elif kind == "fault":
+            # in the order written: the last is the newest, the one a body shows
+            data["fault"] = {"code": code, "message": key, "details": value,
+                             "created_at": at}
+        else:
+            data[kind][key] = value
+    for data in servers.values():
+        if data["tags"]:
+            data["tags"].sort()
 
 
 # --- the list ---------------------------------------------------------------
