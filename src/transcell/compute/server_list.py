@@ -14,13 +14,14 @@ Two ways to read a cell, both returning rows in order:
 
 - *keys only*, when every filter is a column test the database can apply: each
   cell returns the sort values and uuid of at most ``limit`` rows, and only
-  the rows that win the merge are loaded in full, per cell in five queries
-  (rows joined to their extras; tags, metadata and system metadata in one
-  union; interfaces; volumes; faults), whatever the page's size;
+  the rows that win the merge are loaded, with just what a list's body shows,
+  per cell in two queries (the row's columns joined to its flavor copy; tags,
+  metadata, ``locked_reason``, interfaces, volumes and faults in one union),
+  whatever the page's size;
 - *checked*, when a filter is a regular expression or needs a server's joined
   data (name, flavor, tags, addresses, ...): the cell is read in sorted chunks
-  loaded in full the same batched way, and rows are tested in Python until
-  ``limit`` pass or the cell is exhausted.
+  loaded in full (every column, five queries: a filter may test any of them),
+  and rows are tested in Python until ``limit`` pass or the cell is exhausted.
 
 The marker is found through its instance mapping, in its own cell; its sort
 values then stand for it in every cell ("after the marker" is a keyset
