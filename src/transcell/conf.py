@@ -286,7 +286,7 @@ api_opts = [
                      "waiting on round trips, and one after the other when every cell "
                      "is a local SQLite file: turning those rows into Python values "
                      "holds the interpreter lock, so threads add switching and buy "
-                     "nothing (on two cores they cost about half as much CPU again)."),
+                     "nothing (on two cores they cost up to two thirds more CPU)."),
 ]
 
 audit_opts = [
