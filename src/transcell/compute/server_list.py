@@ -377,9 +377,10 @@ def load(session, uuids: list[str], brief: bool = False) -> dict[str, dict]:
     """Live, visible servers by uuid, each as ``instance.to_dict`` shapes it, in five
     queries for the lot (tests hold the two to the same answer on every engine).
 
-    ``brief``: only what a server's body in a list shows (``LIST_COLUMNS``), which
-    is what a page whose servers are already chosen needs; ``checks`` may test
-    any column, so the servers they are tested on are loaded whole.
+    ``brief``: only what a server's body in a list shows (``LIST_COLUMNS``, and the
+    rest through ``_shown``), in two queries; that is all a page whose servers are
+    already chosen needs, while ``checks`` may test any column, so the servers they
+    are tested on are loaded whole.
     """
     shape = _BRIEF if brief else _FULL
     servers: dict[str, dict] = {}
@@ -392,8 +393,8 @@ _INSTANCES = cm.Instance.__table__
 _EXTRAS = cm.InstanceExtra.__table__
 
 #: The instance columns a server's body in a list is built from (``views.servers``),
-#: with ``deleted`` and ``hidden`` for telling live rows: a row of every column is
-#: about a third more to step through and turn into Python values for nothing.
+#: with ``deleted`` and ``hidden`` for telling live rows: a row of every column has a
+#: third more values to step through and turn into Python values for nothing.
 LIST_COLUMNS = (
     "id", "uuid", "hidden", "deleted", "display_name", "display_description", "hostname",
     "user_id", "project_id", "image_ref", "key_name", "availability_zone", "host", "node",
