@@ -278,10 +278,15 @@ api_opts = [
     cfg.BoolOpt("enable_instance_password", default=True,
                 help="Return the administrator password a rescue sets (rescue's "
                      "adminPass), as Nova's option of the same name does."),
-    cfg.BoolOpt("list_parallel_cells", default=True,
+    cfg.BoolOpt("list_parallel_cells", default=None,
                 help="Read every cell at once when listing servers (each cell returns "
-                     "one sorted page, merged by the sort keys). Off, cells are read one "
-                     "after the other: kept to measure what the parallel reads buy."),
+                     "one sorted page, merged by the sort keys), or, false, one after "
+                     "the other. Unset (the default), cells are read at once only when "
+                     "one of them is a database across a network, where a read is mostly "
+                     "waiting on round trips, and one after the other when every cell "
+                     "is a local SQLite file: turning those rows into Python values "
+                     "holds the interpreter lock, so threads add switching and buy "
+                     "nothing (on two cores they cost up to two thirds more CPU)."),
 ]
 
 audit_opts = [

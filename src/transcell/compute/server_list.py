@@ -14,22 +14,22 @@ Two ways to read a cell, both returning rows in order:
 
 - *keys only*, when every filter is a column test the database can apply: each
   cell returns the sort values and uuid of at most ``limit`` rows, and only
-  the rows that win the merge are loaded in full, per cell in five queries
-  (rows joined to their extras; tags, metadata and system metadata in one
-  union; interfaces; volumes; faults), whatever the page's size;
+  the rows that win the merge are loaded, with just what a list's body shows,
+  per cell in two queries (the row's columns joined to its flavor copy; tags,
+  metadata, ``locked_reason``, interfaces, volumes and faults in one union),
+  whatever the page's size;
 - *checked*, when a filter is a regular expression or needs a server's joined
   data (name, flavor, tags, addresses, ...): the cell is read in sorted chunks
-  loaded in full the same batched way, and rows are tested in Python until
-  ``limit`` pass or the cell is exhausted.
+  loaded in full (every column, five queries: a filter may test any of them),
+  and rows are tested in Python until ``limit`` pass or the cell is exhausted.
 
 The marker is found through its instance mapping, in its own cell; its sort
 values then stand for it in every cell ("after the marker" is a keyset
 predicate in SQL), which is what Nova does with its local markers.
 
-Cells are read in parallel (``[api] list_parallel_cells``, on by default;
-off reads them one after the other, kept to measure what parallelism buys),
+Cells are read in parallel or one after the other (``parallel_cells``),
 each with the per-cell timeout of ``cell.gather``: a cell that is down or
-slow is reported as down, exactly as before.
+slow is reported as down either way.
 """
 
 from __future__ import annotations
@@ -44,11 +44,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
     Text,
     and_,
     case,
+    cast,
     false,
     literal,
+    null,
     or_,
     select,
     true,
@@ -368,29 +373,34 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[start:start + IN_CHUNK]
 
 
-def load(session, uuids: list[str]) -> dict[str, dict]:
+def load(session, uuids: list[str], brief: bool = False) -> dict[str, dict]:
     """Live, visible servers by uuid, each as ``instance.to_dict`` shapes it, in five
-    queries for the lot (tests hold the two to the same answer on every engine)."""
+    queries for the lot (tests hold the two to the same answer on every engine).
+
+    ``brief``: only what a server's body in a list shows (``LIST_COLUMNS``, and the
+    rest through ``_shown``), in two queries; that is all a page whose servers are
+    already chosen needs, while ``checks`` may test any column, so the servers they
+    are tested on are loaded whole.
+    """
+    shape = _BRIEF if brief else _FULL
     servers: dict[str, dict] = {}
     for part in _chunks(list(uuids)):
-        servers.update(_load_part(session, part))
+        servers.update(_load_part(session, part, shape))
     return servers
 
 
 _INSTANCES = cm.Instance.__table__
 _EXTRAS = cm.InstanceExtra.__table__
-#: The extra's JSON columns as stored text, decoded once per distinct text (``_decoder``).
-_EXTRA_COLUMNS = ("flavor", "keypairs", "request_networks")
-_EXTRA_LABELS = tuple(f"_extra_{name}" for name in _EXTRA_COLUMNS)
 
-# Every statement is built once, over the page's uuids bound at execution (``InList``).
-
-#: A server's row and its extra in one query (``instance_uuid`` is unique in extras).
-_LOAD_INSTANCES = InList(lambda among: (
-    select(_INSTANCES, *(type_coerce(_EXTRAS.c[name], Text).label(label)
-                         for name, label in zip(_EXTRA_COLUMNS, _EXTRA_LABELS, strict=True)))
-    .select_from(_INSTANCES.outerjoin(_EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
-    .where(among(_INSTANCES.c.uuid))))
+#: The instance columns a server's body in a list is built from (``views.servers``),
+#: with ``deleted`` and ``hidden`` for telling live rows: a row of every column has a
+#: third more values to step through and turn into Python values for nothing.
+LIST_COLUMNS = (
+    "id", "uuid", "hidden", "deleted", "display_name", "display_description", "hostname",
+    "user_id", "project_id", "image_ref", "key_name", "availability_zone", "host", "node",
+    "vm_state", "task_state", "power_state", "progress", "launched_at", "terminated_at",
+    "access_ip_v4", "access_ip_v6", "config_drive", "auto_disk_config", "locked",
+    "reservation_id", "root_device_name", "launch_index", "created_at", "updated_at")
 
 
 def _pairs(among) -> Any:
@@ -407,7 +417,45 @@ def _pairs(among) -> Any:
     return select(pairs).order_by(pairs.c.position)
 
 
-_LOAD_PAIRS = InList(_pairs)
+def _shown(among) -> Any:
+    """Everything but the row a list's body shows of a page's servers, in one query:
+    (kind, uuid, position, key, value, code, flag, at, info), in the order each
+    kind was written. Tags, metadata and ``locked_reason``; a port's network,
+    address and info (JSON text); a volume's id and ``delete_on_termination``; a
+    fault's message, details, code and time. Four queries of a cell that has none
+    of these (a server of the seeded clouds has none) cost more than one that
+    returns them all; the first select types the columns every kind shares."""
+    def none(kind) -> Any:
+        if kind is Boolean:
+            # a boolean NULL: MariaDB has no CAST to one, and PostgreSQL will not
+            # match an untyped NULL with a boolean column across a union
+            return case((false(), true()))
+        return cast(null(), kind)
+    tag, meta, system = cm.Tag, cm.InstanceMetadata, cm.InstanceSystemMetadata
+    vif, bdm, fault = cm.VirtualInterface, cm.BlockDeviceMapping, cm.InstanceFault
+    shown = union_all(
+        select(literal("tags").label("kind"), tag.resource_id.label("uuid"),
+               cast(literal(0), Integer).label("position"), tag.tag.label("key"),
+               none(Text).label("value"), none(Integer).label("code"),
+               none(Boolean).label("flag"), none(DateTime).label("at"),
+               none(Text).label("info")).where(among(tag.resource_id)),
+        select(literal("metadata"), meta.instance_uuid, meta.id, meta.key, meta.value,
+               none(Integer), none(Boolean), none(DateTime), none(Text))
+        .where(among(meta.instance_uuid), meta.deleted == 0),
+        select(literal("system_metadata"), system.instance_uuid, system.id, system.key,
+               system.value, none(Integer), none(Boolean), none(DateTime), none(Text))
+        .where(among(system.instance_uuid), system.deleted == 0,
+               system.key == "locked_reason"),
+        select(literal("vifs"), vif.instance_uuid, vif.id, vif.network_id, vif.address,
+               none(Integer), none(Boolean), none(DateTime), type_coerce(vif.info, Text))
+        .where(among(vif.instance_uuid), vif.deleted == 0),
+        select(literal("bdms"), bdm.instance_uuid, bdm.id, bdm.volume_id, none(Text),
+               none(Integer), bdm.delete_on_termination, none(DateTime), none(Text))
+        .where(among(bdm.instance_uuid), bdm.deleted == 0, bdm.volume_id.is_not(None)),
+        select(literal("fault"), fault.instance_uuid, fault.id, fault.message,
+               fault.details, fault.code, none(Boolean), fault.created_at, none(Text))
+        .where(among(fault.instance_uuid))).subquery()
+    return select(shown).order_by(shown.c.position)
 
 
 def _owned(model, *order) -> InList:
@@ -416,10 +464,43 @@ def _owned(model, *order) -> InList:
         among(table.c.instance_uuid), table.c.deleted == 0).order_by(*order))
 
 
-_LOAD_OWNED = (("vifs", _owned(cm.VirtualInterface, cm.VirtualInterface.id)),
-               ("bdms", _owned(cm.BlockDeviceMapping, cm.BlockDeviceMapping.id)))
-_LOAD_FAULTS = InList(lambda among: select(cm.InstanceFault.__table__).where(
-    among(cm.InstanceFault.instance_uuid)).order_by(cm.InstanceFault.id.desc()))
+@dataclass(frozen=True)
+class _Shape:
+    """The statements that load a page one way (whole, or as a list shows it). Each is
+    built once, over the page's uuids bound at execution (``InList``)."""
+
+    #: the JSON columns of the extra read, as stored text (see ``_decoder``)
+    extras: tuple[str, ...]
+    #: a server's row and its extra in one query (``instance_uuid`` is unique in extras)
+    instances: InList
+    #: whole: tags and metadata (``_pairs``), then ports, block devices, faults
+    pairs: InList | None = None
+    owned: tuple[tuple[str, InList], ...] = ()
+    faults: InList | None = None
+    #: as a list shows it: all of that in one query (``_shown``)
+    shown: InList | None = None
+
+
+def _instances(columns: Sequence[str] | None, extras: tuple[str, ...]) -> InList:
+    chosen = [_INSTANCES] if columns is None else [_INSTANCES.c[name] for name in columns]
+    labelled = [type_coerce(_EXTRAS.c[name], Text).label(f"_extra_{name}") for name in extras]
+    return InList(lambda among: (
+        select(*chosen, *labelled)
+        .select_from(_INSTANCES.outerjoin(_EXTRAS, _EXTRAS.c.instance_uuid == _INSTANCES.c.uuid))
+        .where(among(_INSTANCES.c.uuid))))
+
+
+_FAULTS = cm.InstanceFault.__table__
+_FULL_EXTRAS = ("flavor", "keypairs", "request_networks")
+_FULL = _Shape(
+    extras=_FULL_EXTRAS, instances=_instances(None, _FULL_EXTRAS),
+    pairs=InList(_pairs),
+    owned=(("vifs", _owned(cm.VirtualInterface, cm.VirtualInterface.id)),
+           ("bdms", _owned(cm.BlockDeviceMapping, cm.BlockDeviceMapping.id))),
+    faults=InList(lambda among: select(_FAULTS).where(
+        among(_FAULTS.c.instance_uuid)).order_by(_FAULTS.c.id.desc())))
+_BRIEF = _Shape(extras=("flavor",), instances=_instances(LIST_COLUMNS, ("flavor",)),
+                shown=InList(_shown))
 
 
 def _records(s, stmt: InList, uuids: list[str]) -> Iterable[dict[str, Any]]:
@@ -447,26 +528,33 @@ def _decoder() -> Callable[[str | None], Any]:
     return decode
 
 
-def _load_part(s, uuids: list[str]) -> dict[str, dict]:
+def _load_part(s, uuids: list[str], shape: _Shape) -> dict[str, dict]:
     servers: dict[str, dict] = {}
     decode = _decoder()
+    labels = [f"_extra_{name}" for name in shape.extras]
     # live and visible are tested here, not in SQL: given "deleted = 0" next to the uuids,
     # SQLite may walk the (deleted, created_at) index, every row of the cell, instead of
     # looking up each uuid
-    for data in _records(s, _LOAD_INSTANCES, uuids):
-        flavors, keypairs, networks = (decode(data.pop(label)) for label in _EXTRA_LABELS)
+    for data in _records(s, shape.instances, uuids):
+        extras = dict(zip(shape.extras, (decode(data.pop(label)) for label in labels),
+                          strict=True))
         if data["deleted"] or data["hidden"]:
             continue
-        flavors = flavors or {}
-        data.update(flavor=flavors.get("cur"), old_flavor=flavors.get("old"),
-                    new_flavor=flavors.get("new"), keypairs=keypairs,
-                    request_networks=networks, tags=[], metadata={}, system_metadata={},
+        flavors = extras.pop("flavor") or {}
+        data.update(flavor=flavors.get("cur"), tags=[], metadata={}, system_metadata={},
                     vifs=[], bdms=[], fault=None)
+        if shape is _FULL:
+            data.update(old_flavor=flavors.get("old"), new_flavor=flavors.get("new"),
+                        **extras)
         servers[data["uuid"]] = data
     if not servers:
         return servers
     found = list(servers)
-    for kind, uuid, key, value, _ in _LOAD_PAIRS.execute(s, found):
+    if shape.shown is not None:
+        _load_shown(s, shape.shown, servers, decode)
+        return servers
+    assert shape.pairs is not None and shape.faults is not None
+    for kind, uuid, key, value, _ in shape.pairs.execute(s, found):
         if kind == "tags":
             servers[uuid]["tags"].append(key)
         else:
@@ -474,14 +562,37 @@ def _load_part(s, uuids: list[str]) -> dict[str, dict]:
     for data in servers.values():
         if data["tags"]:
             data["tags"].sort()
-    for key, stmt in _LOAD_OWNED:
+    for key, stmt in shape.owned:
         for owned in _records(s, stmt, found):
             servers[owned["instance_uuid"]][key].append(owned)
-    for fault in _records(s, _LOAD_FAULTS, found):
+    for fault in _records(s, shape.faults, found):
         data = servers[fault["instance_uuid"]]
         if data["fault"] is None:
             data["fault"] = fault
     return servers
+
+
+def _load_shown(s, stmt: InList, servers: dict[str, dict],
+                decode: Callable[[str | None], Any]) -> None:
+    """``_shown``'s rows into the servers, each part as ``_load_part`` shapes it whole
+    but with only the keys a list's body reads."""
+    for kind, uuid, _, key, value, code, flag, at, info in stmt.execute(s, list(servers)):
+        data = servers[uuid]
+        if kind == "tags":
+            data["tags"].append(key)
+        elif kind == "vifs":
+            data["vifs"].append({"network_id": key, "address": value, "info": decode(info)})
+        elif kind == "bdms":
+            data["bdms"].append({"volume_id": key, "delete_on_termination": flag})
+        elif kind == "fault":
+            # in the order written: the last is the newest, the one a body shows
+            data["fault"] = {"code": code, "message": key, "details": value,
+                             "created_at": at}
+        else:
+            data[kind][key] = value
+    for data in servers.values():
+        if data["tags"]:
+            data["tags"].sort()
 
 
 # --- the list ---------------------------------------------------------------
@@ -526,17 +637,31 @@ def _gather(cell_list: list[cells.Cell], fn: Callable[[cells.Cell], Any],
     return gathered
 
 
-def parallel_cells() -> bool:
+def parallel_cells(cell_list: Sequence[cells.Cell] = ()) -> bool:
+    """Whether to read ``cell_list`` in parallel threads: as ``[api]
+    list_parallel_cells`` says, or, unset, only when some cell is not a SQLite file.
+
+    A cell across a network spends a read waiting on round trips, with the
+    interpreter lock released, so reading the cells at once overlaps those
+    waits. A SQLite cell spends it stepping through rows and turning them
+    into Python values, nearly all of it holding the lock: threads then
+    overlap nothing, and their switching costs CPU (a 1,000-server page of
+    ten SQLite cells took 100 ms of CPU read one after the other and 166 ms in
+    threads, on two cores).
+    """
     from transcell.conf import CONF
-    return bool(CONF.api.list_parallel_cells)
+    chosen = CONF.api.list_parallel_cells
+    if chosen is not None:
+        return bool(chosen)
+    return any(not c.database_connection.startswith("sqlite") for c in cell_list)
 
 
 def list_servers(ctx, query: ListQuery, parallel: bool | None = None) -> Listed:
     """A page of servers across every cell, in ``query.sort`` order, after the marker."""
-    if parallel is None:
-        parallel = parallel_cells()
     after = _marker_values(ctx, query) if query.marker else None
     cell_list = cells.list_cells()
+    if parallel is None:
+        parallel = parallel_cells(cell_list)
     if query.limit <= 0:
         return Listed([], [], set())
     if query.checks:
@@ -553,7 +678,7 @@ def list_servers(ctx, query: ListQuery, parallel: bool | None = None) -> Listed:
 
     def read_full(cell: cells.Cell) -> dict[str, dict]:
         with cell_session(cell) as s:
-            return load(s, by_cell[cell])
+            return load(s, by_cell[cell], brief=True)
 
     loaded = _gather(list(by_cell), read_full, parallel)
     full: dict[str, dict] = {}

@@ -45,6 +45,9 @@ class Instance(SoftDeleteMixin, CellBase):
         Index("instances_host_deleted_idx", "host", "deleted"),
         # lists read each cell's first page in creation order (see compute.server_list)
         Index("instances_deleted_created_at_idx", "deleted", "created_at"),
+        # and a project's first page likewise (see migration 0004)
+        Index("instances_project_id_deleted_created_at_idx", "project_id", "deleted",
+              "created_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36))

@@ -104,3 +104,65 @@ def test_a_list_bound_at_execution_matches_exactly_its_values(cell_db):
             got = sorted(key for (key,) in among.execute(s, wanted))
             assert got == sorted(set(wanted) & set(names))
     assert "json_each" in str(among.statements[True])
+
+
+def _subset(part: dict, whole: dict) -> bool:
+    return all(key in whole and whole[key] == value for key, value in part.items())
+
+
+def test_a_brief_load_holds_what_a_list_shows_on_every_engine(cell_db):
+    """``load(brief=True)`` reads the row's list columns and the rest in one union
+    whose columns the first select types: every value it holds must equal the
+    whole load's, typed alike (booleans, times, decoded JSON) on every engine."""
+    with session_for(cell_db) as s:
+        rich = _server(s, 1, host="h1", locked=True, display_description="d",
+                       updated_at=T0 + dt.timedelta(hours=1))
+        plain = _server(s, 2)
+        hidden = _server(s, 3, hidden=True)
+        s.flush()
+        s.add(cm.InstanceExtra(instance_uuid=rich, flavor=SMALL, keypairs=[],
+                               request_networks=[]))
+        for tag in ("zeta", "alpha"):
+            s.add(cm.Tag(resource_id=rich, tag=tag))
+        for n, key in enumerate(("k2", "k1")):
+            s.add(cm.InstanceMetadata(instance_uuid=rich, key=key, value=f"v{n}"))
+        s.add(cm.InstanceSystemMetadata(instance_uuid=rich, key="locked_reason", value="why"))
+        s.add(cm.InstanceSystemMetadata(instance_uuid=rich, key="other", value="x"))
+        for n in range(2):
+            s.add(cm.VirtualInterface(uuid=f"vif-{n}", address=f"fa:16:3e:00:00:0{n}",
+                                      network_id=f"net-{n}", instance_uuid=rich,
+                                      info={"fixed_ips": [{"ip_address": f"10.0.0.{n}"}],
+                                            "network_name": f"n{n}"}))
+            s.add(cm.InstanceFault(instance_uuid=rich, code=500 + n, message=f"boom {n}",
+                                   details="trace", created_at=T0 + dt.timedelta(seconds=n)))
+        for n, volume in enumerate((None, "vol-1", "vol-2")):
+            s.add(cm.BlockDeviceMapping(
+                uuid=str(uuidlib.uuid4()), instance_uuid=rich,
+                source_type="volume" if volume else "image",
+                destination_type="volume" if volume else "local", volume_id=volume,
+                delete_on_termination=n == 1, device_name=f"/dev/vd{'abc'[n]}",
+                boot_index=None if volume else 0))
+    with session_for(cell_db) as s:
+        whole = server_list.load(s, [rich, plain, hidden])
+        brief = server_list.load(s, [rich, plain, hidden], brief=True)
+    assert set(brief) == set(whole) == {rich, plain}
+    for uuid in (rich, plain):
+        parts = ("vifs", "bdms", "fault", "system_metadata")
+        columns = {k: v for k, v in brief[uuid].items() if k not in parts}
+        assert set(columns) == {*server_list.LIST_COLUMNS, "flavor", "tags", "metadata"}
+        assert _subset(columns, whole[uuid])
+    got, full = brief[rich], whole[rich]
+    assert got["tags"] == ["alpha", "zeta"]
+    assert list(got["metadata"].items()) == [("k2", "v0"), ("k1", "v1")]
+    assert got["system_metadata"] == {"locked_reason": "why"}
+    assert len(got["vifs"]) == 2 and all(
+        _subset(b, w) for b, w in zip(got["vifs"], full["vifs"], strict=True))
+    assert got["vifs"][1]["info"]["fixed_ips"] == [{"ip_address": "10.0.0.1"}]
+    volumes = [b for b in full["bdms"] if b["volume_id"]]
+    assert [b["volume_id"] for b in got["bdms"]] == ["vol-1", "vol-2"]
+    assert all(_subset(b, w) for b, w in zip(got["bdms"], volumes, strict=True))
+    assert got["bdms"][0]["delete_on_termination"] is True
+    assert got["bdms"][1]["delete_on_termination"] is False
+    assert got["fault"]["message"] == "boom 1" and _subset(got["fault"], full["fault"])
+    assert got["fault"]["created_at"] == T0 + dt.timedelta(seconds=1)
+    assert brief[plain]["fault"] is None and brief[plain]["vifs"] == []

@@ -105,16 +105,26 @@ def _flavor(req: webob.Request, server: dict) -> dict:
         # Nova's answer for a server whose flavor copy is gone: an empty object
         return {}
     if _at(req)["2.47"]:
-        body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"),
-                "disk": flavor.get("root_gb"), "ephemeral": flavor.get("ephemeral_gb", 0),
-                "swap": flavor.get("swap", 0), "original_name": flavor.get("name")}
-        if _allowed(req, "os_compute_api:os-flavor-extra-specs:index",
-                    server["project_id"]):
-            body["extra_specs"] = flavor.get("extra_specs") or {}
-        return body
+        specs = _allowed(req, "os_compute_api:os-flavor-extra-specs:index",
+                         server["project_id"])
+        # a page's servers share their flavor copies (``server_list._decoder``), so the
+        # copy's identity names the body; the copy rides along so it cannot be freed
+        # and its id reused while the page is written
+        return _shared(req, ("flavor-2.47", id(flavor), specs),
+                       lambda: (flavor, _embedded_flavor(flavor, specs)))[1]
     flavorid = flavor.get("flavorid")
     return _shared(req, ("flavor", flavorid), lambda: {
         "id": flavorid, "links": [links(req, "flavors", flavorid)[1]]})
+
+
+def _embedded_flavor(flavor: dict, specs: bool) -> dict:
+    """The flavor a server's body embeds from 2.47 (a copy, no link)."""
+    body = {"vcpus": flavor.get("vcpus"), "ram": flavor.get("memory_mb"),
+            "disk": flavor.get("root_gb"), "ephemeral": flavor.get("ephemeral_gb", 0),
+            "swap": flavor.get("swap", 0), "original_name": flavor.get("name")}
+    if specs:
+        body["extra_specs"] = flavor.get("extra_specs") or {}
+    return body
 
 
 def _image(req: webob.Request, server: dict) -> Any:
