@@ -289,6 +289,8 @@ class MoveTask(SagaTask):
     def _precopy(self, saga: Saga) -> None:
         if not precopy.wanted(saga):  # volume_backed is known since the allocations step
             return
+        if precopy.skipped(self.compute, saga, ctx_of(saga)):
+            return  # before the server is read or an event written: a skip costs one call
         source = source_cell(saga)
         server = inst.get(source, saga.instance_uuid)
         ctx = ctx_of(saga)
@@ -489,6 +491,7 @@ def _stats(saga: Saga) -> dict[str, Any]:
         "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds",
         "volume_bytes", "volume_bytes_sent", "final_chunks")}
     stats["precopy_rounds"] = res.get("precopy_rounds") or []
+    stats["precopy_skipped"] = res.get("precopy_skipped")
     stats["volumes"] = [{k: v.get(k) for k in ("volume_id", "action", "from_backend",
                                                 "to_backend", "bytes_sent")}
                         for v in res.get("volumes") or []]
