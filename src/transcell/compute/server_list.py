@@ -447,6 +447,12 @@ def _decoder() -> Callable[[str | None], Any]:
     return decode
 
 
+def load_one(s, uuid: str) -> dict[str, Any] | None:
+    """One live, visible server as ``instance.get`` returns it, read as a page of one:
+    five queries over plain rows instead of nine over ORM objects."""
+    return _load_part(s, [uuid]).get(uuid)
+
+
 def _load_part(s, uuids: list[str]) -> dict[str, dict]:
     servers: dict[str, dict] = {}
     decode = _decoder()

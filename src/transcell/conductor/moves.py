@@ -96,7 +96,8 @@ class MoveTasks:
         undoes or finishes the move from the record.
         """
         try:
-            with LeaseKeeper(saga):
+            # one pass of a saga maps its cells and hosts once (cells.remembered)
+            with LeaseKeeper(saga), cells.remembered():
                 work()
         except SagaLost:
             LOG.warning("Move %s was taken over by another conductor; %s stopped working "
