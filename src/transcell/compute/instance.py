@@ -70,10 +70,10 @@ def to_dict(session, row: cm.Instance) -> dict[str, Any]:
 
 def get(cell: Cell, uuid: str, read_deleted: bool = False, include_hidden: bool = False
         ) -> dict[str, Any]:
-    if not read_deleted and not include_hidden:  # what the API and a move read most
+    if not read_deleted:  # what the API and a move read most
         from transcell.compute import server_list
         with cell_session(cell) as s:
-            found = server_list.load_one(s, uuid)
+            found = server_list.load_one(s, uuid, include_hidden)
         if found is None:
             raise exception.InstanceNotFound(instance_id=uuid)
         return found

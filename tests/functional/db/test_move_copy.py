@@ -178,4 +178,11 @@ def test_a_server_read_as_a_page_of_one_equals_the_orm_read(two_cells):
         s.execute(sa.update(cm.Instance).where(cm.Instance.uuid == uuid).values(hidden=True))
     with pytest.raises(exception.InstanceNotFound):
         inst.get(cell, uuid)
-    assert inst.get(cell, uuid, include_hidden=True)["uuid"] == uuid
+    hidden = inst.get(cell, uuid, include_hidden=True)
+    assert hidden == dict(orm, hidden=True, updated_at=hidden["updated_at"])
+    # a deleted row is read (by the ORM) only when asked for
+    with cell_session(cell) as s:
+        s.execute(sa.update(cm.Instance).where(cm.Instance.uuid == uuid).values(deleted=1))
+    with pytest.raises(exception.InstanceNotFound):
+        inst.get(cell, uuid, include_hidden=True)
+    assert inst.get(cell, uuid, read_deleted=True, include_hidden=True)["deleted"] == 1
