@@ -13,9 +13,11 @@ behaviour from microversion 2.69) or leave them out.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
@@ -82,12 +84,47 @@ class Cell:
         return {"uuid": self.uuid, "name": self.name}
 
 
-def list_cells(include_cell0: bool = True) -> list[Cell]:
+#: Cell and host mappings already read in this request or saga pass (``remembered``).
+_seen: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cells_seen", default=None)
+
+
+@contextlib.contextmanager
+def remembered() -> Iterator[None]:
+    """Read cell mappings and host mappings at most once within the block.
+
+    A move asks for its two cells some twenty-five times and for a host's cell
+    at every call to that host; all of it is the same answer for the length of
+    one saga pass or one read-only request, since cells and hosts are mapped by
+    an operator, not by a move. Instance mappings are never remembered: a move
+    changes them. Per context variable, so each thread and request has its own,
+    and a process that maps a new cell sees it in its next block. Nested blocks
+    share the outer one's.
+    """
+    if _seen.get() is not None:
+        yield
+        return
+    token = _seen.set({})
+    try:
+        yield
+    finally:
+        _seen.reset(token)
+
+
+def _all_cells() -> list[Cell]:
+    seen = _seen.get()
+    if seen is not None and "cells" in seen:
+        return seen["cells"]
     # Core rows, not ORM objects: every list request asks twice
     table = am.CellMapping.__table__
     with api_session() as s:
         cells = [Cell.of(r) for r in s.execute(select(table).order_by(table.c.id))]
-    return [c for c in cells if include_cell0 or not c.is_cell0]
+    if seen is not None:
+        seen["cells"] = cells
+    return cells
+
+
+def list_cells(include_cell0: bool = True) -> list[Cell]:
+    return [c for c in _all_cells() if include_cell0 or not c.is_cell0]
 
 
 def get_cell(uuid_or_name: str) -> Cell:
@@ -102,11 +139,17 @@ def cell0() -> Cell:
 
 
 def cell_of_host(host: str) -> Cell:
+    seen = _seen.get()
+    if seen is not None and ("host", host) in seen:
+        return seen[("host", host)]
     with api_session() as s:
         row = s.scalar(select(am.HostMapping).where(am.HostMapping.host == host))
         if row is None:
             raise exception.ComputeHostNotFound(host=host)
-        return Cell.of(row.cell)
+        cell = Cell.of(row.cell)
+    if seen is not None:
+        seen[("host", host)] = cell
+    return cell
 
 
 def instance_mapping(instance_uuid: str) -> dict | None:

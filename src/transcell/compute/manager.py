@@ -49,8 +49,9 @@ class ComputeManager(MoveOperations, PrecopyOperations, VolumeOperations, PowerO
                      ImageOperations, ShelveOperations, EventOperations):
     #: messages of major 1 up to this minor are accepted (1.2: attach_volume,
     #: detach_volume; 1.3: the everyday server actions, snapshots and shelving;
-    #: 1.4: external events and assisted volume snapshots; 1.5: pre-copy)
-    RPC_API_VERSION = "1.5"
+    #: 1.4: external events and assisted volume snapshots; 1.5: pre-copy; 1.6: measuring
+    #: what a first pre-copy round would send)
+    RPC_API_VERSION = "1.6"
 
     def __init__(self, host: str, cell: Cell, driver: ComputeDriver, traits: list[str]):
         self.host = host

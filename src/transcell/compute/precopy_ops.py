@@ -89,6 +89,21 @@ class PrecopyOperations:
                        if e["depth"] == 0 and e.get("present", True))
         return len(snapshot.own_chunks(extents, chunk_size)) * chunk_size
 
+    def precopy_measure(self, ctx: RequestContext, instance_uuid: str,
+                        chunk_size: int) -> dict[str, Any]:
+        """Before any freeze: what a first round would send (the whole chunks of
+        ``chunk_size`` the guest wrote since its image), from the disk's metadata alone.
+
+        So a move of a guest that has written next to nothing can skip the
+        pre-copy without freezing, uploading or building anything: what little
+        there is goes after the stop. ``pending_bytes`` None: the host cannot
+        tell (a raw disk has no layer metadata), and the move pre-copies.
+        """
+        extents = self.driver.root_disk_own_extents(instance_uuid)
+        if extents is None:
+            return {"pending_bytes": None}
+        return {"pending_bytes": len(snapshot.own_chunks(extents, chunk_size)) * chunk_size}
+
     def end_precopy(self, ctx: RequestContext, instance_uuid: str) -> bool:
         """The move will not use the frozen layers: fold them back into the disk."""
         if not self.driver.get_disk_paths(instance_uuid):

@@ -121,6 +121,13 @@ class ComputeAPI:
                                     rpc_version="1.5", instance_uuid=instance_uuid,
                                     chunk_size=chunk_size)
 
+    def precopy_measure(self, ctx: RequestContext, host: str, instance_uuid: str,
+                        chunk_size: int) -> dict:
+        """Since 1.6: what a first pre-copy round would send, measured without a freeze."""
+        return self._bus(host).call(ctx, topic_for(host), "precopy_measure",
+                                    rpc_version="1.6", instance_uuid=instance_uuid,
+                                    chunk_size=chunk_size)
+
     def end_precopy(self, ctx: RequestContext, host: str, instance_uuid: str) -> bool:
         return self._bus(host).call(ctx, topic_for(host), "end_precopy", rpc_version="1.5",
                                     **self._long(), instance_uuid=instance_uuid)

@@ -528,7 +528,14 @@ def _decoder() -> Callable[[str | None], Any]:
     return decode
 
 
-def _load_part(s, uuids: list[str], shape: _Shape) -> dict[str, dict]:
+def load_one(s, uuid: str, include_hidden: bool = False) -> dict[str, Any] | None:
+    """One live server (visible, or also hidden) as ``instance.get`` returns it, read as
+    a page of one: five queries over plain rows instead of nine over ORM objects."""
+    return _load_part(s, [uuid], _FULL, include_hidden).get(uuid)
+
+
+def _load_part(s, uuids: list[str], shape: _Shape,
+               include_hidden: bool = False) -> dict[str, dict]:
     servers: dict[str, dict] = {}
     decode = _decoder()
     labels = [f"_extra_{name}" for name in shape.extras]
@@ -538,7 +545,7 @@ def _load_part(s, uuids: list[str], shape: _Shape) -> dict[str, dict]:
     for data in _records(s, shape.instances, uuids):
         extras = dict(zip(shape.extras, (decode(data.pop(label)) for label in labels),
                           strict=True))
-        if data["deleted"] or data["hidden"]:
+        if data["deleted"] or (data["hidden"] and not include_hidden):
             continue
         flavors = extras.pop("flavor") or {}
         data.update(flavor=flavors.get("cur"), tags=[], metadata={}, system_metadata={},

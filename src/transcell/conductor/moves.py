@@ -73,7 +73,8 @@ class MoveTasks:
         self.move = move or MoveTask()
         self.finish = finish or FinishTask()
         self._running: set[str] = set()
-        self._lock = threading.Lock()
+        #: guards ``_running``; notified when a server is released
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._swept_at = float("-inf")
 
@@ -84,9 +85,18 @@ class MoveTasks:
             self._running.add(instance_uuid)
             return True
 
+    def _claim_waiting(self, instance_uuid: str) -> None:
+        """Claim the server once whatever this conductor runs on it ended: woken by its
+        release, not polling (a resize sent right after a confirm would wait a poll)."""
+        with self._lock:
+            while instance_uuid in self._running:
+                self._lock.wait()
+            self._running.add(instance_uuid)
+
     def _release(self, instance_uuid: str) -> None:
         with self._lock:
             self._running.discard(instance_uuid)
+            self._lock.notify_all()
 
     def _work(self, saga: Saga, work: Callable[[], None]) -> None:
         """Run ``work`` on a claimed saga while a keeper renews its lease.
@@ -96,7 +106,8 @@ class MoveTasks:
         undoes or finishes the move from the record.
         """
         try:
-            with LeaseKeeper(saga):
+            # one pass of a saga maps its cells and hosts once (cells.remembered)
+            with LeaseKeeper(saga), cells.remembered():
                 work()
         except SagaLost:
             LOG.warning("Move %s was taken over by another conductor; %s stopped working "
@@ -113,8 +124,7 @@ class MoveTasks:
         the saga first, it runs there and this message has nothing to do.
         """
         hold_point("accepted-move", instance_uuid)
-        while not self._claim(instance_uuid):
-            time.sleep(0.05)
+        self._claim_waiting(instance_uuid)
         try:
             saga = Saga.claim(migration_uuid, (sagas.MOVING,), from_owner=None,
                               owner=self.owner)
@@ -138,8 +148,7 @@ class MoveTasks:
         that waits on its confirm deletes only a confirmed server.
         """
         hold_point(f"accepted-{ending}", instance_uuid)
-        while not self._claim(instance_uuid):
-            time.sleep(0.05)
+        self._claim_waiting(instance_uuid)
         try:
             saga = Saga.latest_for(instance_uuid)
             if saga is None or saga.status not in (ending, done):

@@ -74,7 +74,7 @@ def _insert(session: Session, rows: dict[str, list[dict[str, Any]]], hidden: boo
     for values in rows[cm.Instance.__tablename__]:
         session.add(cm.Instance(**(values | {"hidden": hidden})))
     session.flush()
-    new_action_ids: dict[int, int] = {}
+    actions: list[tuple[int, Any]] = []
     for model in cm.INSTANCE_OWNED:
         for values in rows[model.__tablename__]:
             values = dict(values)
@@ -82,8 +82,11 @@ def _insert(session: Session, rows: dict[str, list[dict[str, Any]]], hidden: boo
             row = model(**values)
             session.add(row)
             if model is cm.InstanceAction:
-                session.flush()
-                new_action_ids[old_id] = row.id
+                actions.append((old_id, row))
+    # one flush numbers every action (batched inserts), not one round trip per action:
+    # a server that has moved often carries a long history
+    session.flush()
+    new_action_ids = {old_id: row.id for old_id, row in actions}
     for values in rows[cm.InstanceActionEvent.__tablename__]:
         values = dict(values)
         values["action_id"] = new_action_ids[values["action_id"]]

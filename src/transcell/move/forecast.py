@@ -86,8 +86,11 @@ def plan_server(ctx: RequestContext, server: dict, cell: cells.Cell, *,
     volume_bytes = sum(v.get("bytes") or 0 for v in plan["volumes"]
                        if v["action"] == reach.MIGRATE)
     plan["bytes_to_move"] = disk_bytes + volume_bytes
+    disk = plan["disk"] or {}
+    # a disk that holds next to nothing over its image is not pre-copied (``precopy.skipped``)
+    quiet = bool(disk.get("on_image")) and disk_bytes <= CONF.conductor.precopy_stop_mib * MIB
     precopied = (server["vm_state"] == vm.ACTIVE and CONF.conductor.precopy_max_rounds > 0
-                 and bool((plan["disk"] or {}).get("exists")))
+                 and bool(disk.get("exists")) and not quiet)
     plan["predicted"] = predict(disk_bytes, volume_bytes, history, precopied)
     plan["movable"] = not blockers
     return plan

@@ -49,6 +49,35 @@ def wanted(saga: Saga) -> bool:
             and not res.get("volume_backed"))
 
 
+def skipped(compute: ComputeAPI, saga: Saga, ctx: RequestContext) -> bool:
+    """Whether the guest wrote so little since its image that no round is worth it.
+
+    One call to the source host, which measures its disk's own chunks without
+    freezing it (``precopy_measure``). At most ``precopy_stop_mib`` there means
+    a first round would send what the stop may send anyway, and every round
+    costs a freeze, an image and a build at the target; the move goes straight
+    to the stop. The reason is kept with the move's resources, written by the
+    step's own commit: a crash before it skipped nothing that needs undoing.
+    A host that cannot tell (a raw disk, an older host) gets the rounds.
+    """
+    stop_bytes = CONF.conductor.precopy_stop_mib * MIB
+    try:
+        measured = compute.precopy_measure(ctx, saga.resources["source_host"],
+                                           saga.instance_uuid, CONF.image.chunk_size)
+    except exception.RPCVersionUnsupported:
+        return False
+    pending = measured.get("pending_bytes")
+    if pending is None or pending > stop_bytes:
+        return False
+    saga.resources["precopy_skipped"] = {
+        "reason": f"{pending} bytes of chunks written since the image, at most "
+                  f"[conductor] precopy_stop_mib ({CONF.conductor.precopy_stop_mib} MiB)",
+        "pending_bytes": pending, "stop_bytes": stop_bytes}
+    LOG.info("Not pre-copying %s: %d bytes of chunks to send, all after the stop",
+             saga.instance_uuid, pending)
+    return True
+
+
 def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, Any],
         create_image: Callable[[str], None]) -> None:
     """Copy rounds until the rest is small or stops shrinking; remember the last image.

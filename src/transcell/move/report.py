@@ -57,6 +57,8 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "downtime_seconds": downtime,
         # rounds copied while the guest ran, then what was left once it stopped
         "precopy_rounds": res.get("precopy_rounds") or [],
+        # why there was none: the guest had written next to nothing since its image
+        "precopy_skipped": res.get("precopy_skipped"),
         "chunks_after_stop": res.get("final_chunks"),
         "checksum": res.get("checksum"),
         "volumes": [{key: v.get(key) for key in (
@@ -133,6 +135,8 @@ def render(report: dict[str, Any]) -> str:
           + (f": upload {r['upload_seconds']} s, target {r['build_seconds']} s"
              if r.get("upload_seconds") is not None else "") + ")"
           for r in report.get("precopy_rounds") or []),
+        *([f"  pre-copy: skipped, {report['precopy_skipped']['reason']}"]
+          if report.get("precopy_skipped") else []),
         "  steps:    " + ", ".join(
             f"{s['name']}={s['state']}"
             + (f" ({report['phases_seconds'][s['name']]} s)"

@@ -383,6 +383,17 @@ class Saga:
         self.resources.update(values)
         self.save()
 
+    def note(self, **values: Any) -> None:
+        """Record resources that only later steps and the report read, with the running
+        step's own commit rather than a write of their own.
+
+        For what no compensation needs: a crash before the step's commit
+        loses them together with the step, which is then undone or run again
+        and finds them again. A resource a compensation must find goes
+        through ``remember``.
+        """
+        self.resources.update(values)
+
     def phase(self, name: str, seconds: float) -> None:
         phases = dict(self.resources.get("phases") or {})
         phases[name] = round(phases.get(name, 0.0) + seconds, 3)

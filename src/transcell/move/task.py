@@ -173,13 +173,14 @@ class MoveTask(SagaTask):
         step whose migration already holds the source claims the target alone.
         """
         res = saga.resources
+        server = inst.get(source_cell(saga), saga.instance_uuid)  # one read for both
         if res.get("dest_host"):
             if not _holds(saga.uuid):
                 services.placement.move_allocations(saga.instance_uuid, saga.uuid)
             if "port_plan" not in res:
-                self._check_reach(saga)
+                self._check_reach(saga, server)
             return
-        spec = self._move_spec(saga)
+        spec = self._move_spec(saga, server)
         from transcell.rpc.bus import get_bus
         from transcell.scheduler.rpcapi import SchedulerAPI
         selections = SchedulerAPI(get_bus(CONF.rpc.transport_url)).select_destinations(
@@ -189,9 +190,9 @@ class MoveTask(SagaTask):
                       target_cell=chosen["cell_uuid"], alternates=alternates)
         records.update_migration(saga.uuid, [source_cell(saga)], dest_compute=chosen["host"],
                                  dest_node=chosen["nodename"], dest_host=chosen["host"])
-        self._check_reach(saga)
+        self._check_reach(saga, server)
 
-    def _check_reach(self, saga: Saga) -> None:
+    def _check_reach(self, saga: Saga, server: dict) -> None:
         """Refuse, before anything stops, a move its volumes or ports cannot follow.
 
         The same check as a move plan's (``move.reach``), on the host the
@@ -200,8 +201,7 @@ class MoveTask(SagaTask):
         """
         res = saga.resources
         source = source_cell(saga)
-        server = inst.get(source, saga.instance_uuid)
-        target = cells.get_cell(res["target_cell"])
+        target = target_cell(saga)
         found = reach.check(ctx_of(saga), records.volume_ids(source, saga.instance_uuid),
                             records.port_ids(server), res["dest_host"], target.name,
                             bool(res.get("readdress")))
@@ -209,12 +209,11 @@ class MoveTask(SagaTask):
             raise exception.MoveBlocked(target=f"{target.name}/{res['dest_host']}",
                                         reasons="; ".join(found["blockers"]))
         volume_moves.remember_plan(saga, found["volumes"], source)
-        saga.remember(port_plan=found["ports"],
-                      volume_backed=_volume_backed(source, server))
+        # what the later steps go by; undoing the claim needs none of it
+        saga.note(port_plan=found["ports"], volume_backed=_volume_backed(source, server))
 
-    def _move_spec(self, saga: Saga) -> dict:
+    def _move_spec(self, saga: Saga, server: dict) -> dict:
         res = saga.resources
-        server = inst.get(source_cell(saga), saga.instance_uuid)
         return plan.move_spec(server, res["source_cell"], res["new_flavor"],
                               res.get("requested_host"), bool(res["allow_cross_cell"]),
                               sorted({res["source_host"], *(res.get("ignore_hosts") or [])}),
@@ -289,6 +288,8 @@ class MoveTask(SagaTask):
     def _precopy(self, saga: Saga) -> None:
         if not precopy.wanted(saga):  # volume_backed is known since the allocations step
             return
+        if precopy.skipped(self.compute, saga, ctx_of(saga)):
+            return  # before the server is read or an event written: a skip costs one call
         source = source_cell(saga)
         server = inst.get(source, saga.instance_uuid)
         ctx = ctx_of(saga)
@@ -307,7 +308,7 @@ class MoveTask(SagaTask):
         res = saga.resources
         source = source_cell(saga)
         uuid = saga.instance_uuid
-        server = inst.update(source, uuid, task_state=vm.RESIZE_MIGRATING)
+        server = inst.update(source, uuid, task_state=vm.RESIZE_MIGRATING, full=False)
         inst.set_flavors(source, uuid, old=res["old_flavor"], new=res["new_flavor"])
         inst.set_system_metadata(source, uuid, "old_vm_state", res["old_vm_state"])
         records.update_migration(saga.uuid, both_cells(saga), status="migrating")
@@ -323,14 +324,15 @@ class MoveTask(SagaTask):
         self._readdress(saga, source)
         binding.activate(ctx, res.get("ports") or [], res["dest_host"])
         inst.update(source, uuid, task_state=vm.RESIZE_MIGRATED,
-                    power_state=power_state.SHUTDOWN)
+                    power_state=power_state.SHUTDOWN, full=False)
         records.update_migration(saga.uuid, both_cells(saga), status="post-migrating")
-        saga.remember(checksum=result["checksum"], disk_size=result["disk_size"],
-                      bytes_uploaded=result["bytes_uploaded"], stopped_at=result["stopped_at"],
-                      flatten_seconds=result.get("flatten_seconds"),
-                      upload_seconds=result.get("upload_seconds"),
-                      bytes_read=result.get("bytes_read"), delta=result.get("delta"),
-                      final_chunks=result.get("final_chunks"))
+        # the snapshot's figures; restoring the source goes by snapshot_id, saved above
+        saga.note(checksum=result["checksum"], disk_size=result["disk_size"],
+                  bytes_uploaded=result["bytes_uploaded"], stopped_at=result["stopped_at"],
+                  flatten_seconds=result.get("flatten_seconds"),
+                  upload_seconds=result.get("upload_seconds"),
+                  bytes_read=result.get("bytes_read"), delta=result.get("delta"),
+                  final_chunks=result.get("final_chunks"))
 
     def _readdress(self, saga: Saga, source: cells.Cell) -> None:
         """The guest is stopped: ports that need it get their target cell's addresses."""
@@ -376,7 +378,7 @@ class MoveTask(SagaTask):
     # step 5: volumes the target cell cannot reach ---------------------------------
     def _migrate_volumes(self, saga: Saga) -> None:
         moved = volume_moves.migrate(ctx_of(saga), saga, saga.resources["dest_host"])
-        saga.remember(**moved)
+        saga.note(**moved)  # totals; each volume's own progress is remembered as it goes
 
     def _unmigrate_volumes(self, saga: Saga) -> None:
         volume_moves.unmigrate(ctx_of(saga), saga)
@@ -389,7 +391,7 @@ class MoveTask(SagaTask):
         source = source_cell(saga)
         server = inst.get(source, uuid, include_hidden=True)
         if is_cross_cell(saga):
-            inst.update(target_cell(saga), uuid, task_state=vm.RESIZE_FINISH)
+            inst.update(target_cell(saga), uuid, task_state=vm.RESIZE_FINISH, full=False)
         with actions.event(ctx, source, uuid, FINISH_DEST_EVENT, res["dest_host"]) as said:
             result = self.compute.finish_move_at_dest(
                 ctx, res["dest_host"], self._guest(
@@ -406,10 +408,10 @@ class MoveTask(SagaTask):
         _delete_snapshot(res.get("snapshot_id"))
         _delete_snapshot(res.get("precopy_image"))
         volume_moves.complete(ctx, saga)
-        saga.remember(running_at=result["running_at"],
-                      bytes_downloaded=result.get("bytes_downloaded", 0),
-                      download_seconds=result.get("download_seconds"),
-                      verify_seconds=result.get("verify_seconds"))
+        saga.note(running_at=result["running_at"],
+                  bytes_downloaded=result.get("bytes_downloaded", 0),
+                  download_seconds=result.get("download_seconds"),
+                  verify_seconds=result.get("verify_seconds"))
 
     def _clean_dest(self, saga: Saga) -> None:
         res = saga.resources
@@ -432,7 +434,7 @@ class MoveTask(SagaTask):
         saga.fence()
         if not is_cross_cell(saga):
             volume_moves.point_rows(saga, source, at_dest=True)
-            inst.update(source, uuid, **values)
+            inst.update(source, uuid, full=False, **values)
             inst.set_flavors(source, uuid, cur=new, old=res["old_flavor"], new=new)
             records.update_migration(saga.uuid, [source], status="finished", stats=stats)
             saga.flipped = True
@@ -440,7 +442,7 @@ class MoveTask(SagaTask):
             return
         copy.copy_action(source, owner, uuid, saga.context["request_id"])
         volume_moves.point_rows(saga, owner, at_dest=True)
-        inst.update(owner, uuid, **values)
+        inst.update(owner, uuid, full=False, **values)
         inst.set_flavors(owner, uuid, cur=new, old=res["old_flavor"], new=new)
         inst.set_system_metadata(owner, uuid, "old_vm_state", res["old_vm_state"])
         records.update_migration(saga.uuid, [source, owner], status="finished", stats=stats,
@@ -490,6 +492,7 @@ def _stats(saga: Saga) -> dict[str, Any]:
         "flatten_seconds", "upload_seconds", "download_seconds", "verify_seconds",
         "volume_bytes", "volume_bytes_sent", "final_chunks")}
     stats["precopy_rounds"] = res.get("precopy_rounds") or []
+    stats["precopy_skipped"] = res.get("precopy_skipped")
     stats["volumes"] = [{k: v.get(k) for k in ("volume_id", "action", "from_backend",
                                                 "to_backend", "bytes_sent")}
                         for v in res.get("volumes") or []]

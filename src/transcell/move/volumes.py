@@ -37,10 +37,11 @@ def connector(host: str) -> dict[str, Any]:
 
 
 def remember_plan(saga: Saga, volume_plan: list[dict], source: cells.Cell) -> None:
-    """Record each volume's fate and its source attachment before anything changes."""
+    """Record each volume's fate and its source attachment before anything changes
+    (with the claim's commit: nothing of a volume changes before the next step)."""
     by_volume = {bd["volume_id"]: bd for bd in records.block_devices(source,
                                                                      saga.instance_uuid)}
-    saga.remember(volumes=[{
+    saga.note(volumes=[{
         "volume_id": entry["volume_id"], "action": entry["action"],
         "from_backend": entry.get("from_backend"), "to_backend": entry.get("to_backend"),
         "bytes": entry.get("bytes"),

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import webob
 
+from transcell import cell as cells
 from transcell import exception
 from transcell.context import RequestContext, new_request_id
 from transcell.wsgi import router
@@ -279,7 +280,10 @@ class JSONApp:
                 ctx = self.authenticate(req)
                 ctx.request_id = request_id
                 req.environ["transcell.context"] = ctx
-            return handler(req, **params)
+            # a request reads each cell and host mapping once (only bootstrap and host
+            # discovery write them, never a request)
+            with cells.remembered():
+                return handler(req, **params)
         except router.NotFound:
             return self.error_response(404, "The resource could not be found.")
         except router.MethodNotAllowed as exc:

@@ -154,3 +154,35 @@ def test_every_table_keyed_by_a_server_travels_with_it():
         keyed = {"instance_uuid", "resource_id"} & set(table.columns.keys())
         if keyed:
             assert table.name in travelling, f"{table.name} is keyed by a server but not copied"
+
+
+def test_a_server_read_as_a_page_of_one_equals_the_orm_read(two_cells):
+    """``instance.get`` of a live server reads it as the server list does; every key
+    and value matches the ORM read it replaced, on every engine."""
+    from transcell.compute import instance as inst
+
+    cell, _ = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate(cell, uuid)
+    with cell_session(cell) as s:  # a deleted row of each kind that has one stays out
+        s.add(_row(cm.InstanceMetadata, uuid, 7, deleted=1, key="gone"))
+        s.add(_row(cm.VirtualInterface, uuid, 8, deleted=1, uuid=str(uuidlib.uuid4())))
+    fast = inst.get(cell, uuid)
+    with cell_session(cell) as s:
+        row = s.scalar(select(cm.Instance).where(cm.Instance.uuid == uuid))
+        orm = inst.to_dict(s, row)
+    assert fast == orm
+    assert fast["vifs"] and fast["bdms"] and fast["fault"] and fast["metadata"]
+    assert "gone" not in fast["metadata"] and len(fast["vifs"]) == 2
+    with cell_session(cell) as s:
+        s.execute(sa.update(cm.Instance).where(cm.Instance.uuid == uuid).values(hidden=True))
+    with pytest.raises(exception.InstanceNotFound):
+        inst.get(cell, uuid)
+    hidden = inst.get(cell, uuid, include_hidden=True)
+    assert hidden == dict(orm, hidden=True, updated_at=hidden["updated_at"])
+    # a deleted row is read (by the ORM) only when asked for
+    with cell_session(cell) as s:
+        s.execute(sa.update(cm.Instance).where(cm.Instance.uuid == uuid).values(deleted=1))
+    with pytest.raises(exception.InstanceNotFound):
+        inst.get(cell, uuid, include_hidden=True)
+    assert inst.get(cell, uuid, read_deleted=True, include_hidden=True)["deleted"] == 1

@@ -33,6 +33,11 @@ def _chunk_requests(state_dir: str) -> list[tuple[str, str]]:
 @pytest.fixture
 def cloud(tmp_path):
     state = str(tmp_path / "cloud")
+    os.makedirs(state)
+    # a guest this quiet would not be pre-copied at the default threshold; at 0 its
+    # chunks take one round through the image API while it runs
+    with open(os.path.join(state, "transcell.conf"), "w") as fh:
+        fh.write("[conductor]\nprecopy_stop_mib = 0\n")
     # this cloud's hosts use the HTTP image client: embedded layout only
     proc = start_cloud(state, layout="embedded", program=(sys.executable, SCRIPT))
     try:

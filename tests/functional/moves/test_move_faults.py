@@ -49,6 +49,8 @@ def test_failure_in_each_step_is_undone(mcloud, step):
     old = mh.flavor(cloud, "11")
     srv = mh.boot(cloud, f"fail-{step}", stopped=(step == "prep_source"))
     sid, src = srv["id"], mh.host_of(srv)
+    if step == "precopy":  # more than precopy_stop_mib, so a round runs and is undone
+        disk.guest_write(mh.root_disk(cloud, sid, src), 0, os.urandom(20 * 1024 * 1024))
     with open(os.path.join(mh.fault_dir(cloud), step), "w") as fh:
         fh.write(f"injected failure in {step}")
     mh.action(cloud, sid, {"resize": {"flavorRef": "21"}})
@@ -158,7 +160,9 @@ def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud, running):
     srv = mh.boot(cloud, "corrupted", stopped=not running)
     sid, src = srv["id"], mh.host_of(srv)
     path = mh.root_disk(cloud, sid, src)
-    disk.guest_write(path, 2 * 1024 * 1024, os.urandom(8192))
+    # a running guest's changes are pre-copied only past precopy_stop_mib (16)
+    disk.guest_write(path, 2 * 1024 * 1024, os.urandom((20 if running else 0) * 1024 * 1024
+                                                        + 8192))
     before = disk.guest_checksum(path)
     faults = mh.fault_dir(cloud)
     point = f"compute-prebuild@{sid}" if running else "prep_source"

@@ -52,7 +52,8 @@ def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
     srv = mh.boot(cloud, "precopy-writes")
     sid, src = srv["id"], mh.host_of(srv)
     root = mh.root_disk(cloud, sid, src)
-    written = {4096: os.urandom(3000), 9 * MiB + 7: os.urandom(2 * MiB)}
+    # more than [conductor] precopy_stop_mib (16) since the image, or nothing is pre-copied
+    written = {4096: os.urandom(3000), 9 * MiB + 7: os.urandom(18 * MiB)}
     for offset, data in written.items():
         disk.guest_write(root, offset, data)
     # the target builds from round 1 while the guest, still running, writes again
@@ -99,12 +100,53 @@ def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
     mh.assert_audit_clean(cloud)
 
 
+def test_a_quiet_server_moves_without_a_round_and_the_record_says_why(mcloud):
+    """A guest that wrote less than precopy_stop_mib since its image is measured once
+    and stopped at once: nothing frozen, no round image, its chunks sent after the stop."""
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-quiet")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    # chunks 0, 1 and 3: 12 MiB of chunks, under the 16 MiB threshold
+    written = {4096: os.urandom(3000), 5 * MiB: os.urandom(MiB), 13 * MiB: os.urandom(4096)}
+    for offset, data in written.items():
+        disk.guest_write(root, offset, data)
+    resp = cloud.request("POST", f"{mh.COMPUTE}/os-transcell-move-plans",
+                         json={"move_plan": {"server_id": sid}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["move_plans"][0]["predicted"]["precopy"] is False
+    mh.action(cloud, sid, {"migrate": None})
+    moved = mh.wait_status(cloud, sid, "VERIFY_RESIZE")
+    dest = mh.host_of(moved)
+    target = mh.root_disk(cloud, sid, dest)
+    for offset, data in written.items():
+        assert disk.guest_read(target, offset, len(data)) == data, offset
+    assert disk_chain.frozen_layers(root) == []  # never frozen
+    mig = mh.migrations(cloud, sid)[0]
+    shown = _show(cloud, mig["uuid"])
+    assert shown["precopy_rounds"] == [], shown
+    assert shown["precopy_skipped"]["pending_bytes"] == 3 * 4 * MiB, shown
+    assert shown["precopy_skipped"]["stop_bytes"] == 16 * MiB, shown
+    assert "precopy_stop_mib" in shown["precopy_skipped"]["reason"]
+    # everything went after the stop, in one image
+    assert shown["bytes_uploaded_after_stop"] == 3 * 4 * MiB, shown
+    text = cloud.transcell("migration", "show", mig["uuid"]).stdout
+    assert "pre-copy: skipped" in text, text
+    events = [e["event"] for e in mh.actions(cloud, sid)["migrate"]]
+    assert "conductor_precopy_disk" not in events, events
+    images = cloud.request("GET", "/image/v2/images?os_hidden=true").json()["images"]
+    assert [i["id"] for i in images if i.get("transcell_migration") == mig["uuid"]] == []
+    mh.action(cloud, sid, {"confirmResize": None}, expect=204)
+    mh.wait_status(cloud, sid, "ACTIVE")
+    mh.assert_audit_clean(cloud)
+
+
 def test_revert_after_precopy_folds_the_source_disk_back(mcloud):
     cloud = mcloud
     srv = mh.boot(cloud, "precopy-revert")
     sid, src = srv["id"], mh.host_of(srv)
     root = mh.root_disk(cloud, sid, src)
-    data = os.urandom(MiB)
+    data = os.urandom(20 * MiB)  # more than precopy_stop_mib: worth pre-copying
     disk.guest_write(root, 2 * MiB, data)
     # the plan of a running server counts its disk's transfer in the move, not the downtime
     resp = cloud.request("POST", f"{mh.COMPUTE}/os-transcell-move-plans",
@@ -120,7 +162,7 @@ def test_revert_after_precopy_folds_the_source_disk_back(mcloud):
     back = mh.wait_status(cloud, sid, "ACTIVE")
     assert mh.host_of(back) == src
     assert disk_chain.frozen_layers(root) == []
-    assert disk.guest_read(root, 2 * MiB, MiB) == data
+    assert disk.guest_read(root, 2 * MiB, len(data)) == data
     mh.assert_audit_clean(cloud)
 
 
@@ -154,7 +196,7 @@ def test_a_failure_during_precopy_leaves_the_guest_running_where_it_was(mcloud):
     srv = mh.boot(cloud, "precopy-fails")
     sid, src = srv["id"], mh.host_of(srv)
     root = mh.root_disk(cloud, sid, src)
-    written = {8192: os.urandom(MiB)}
+    written = {8192: os.urandom(20 * MiB)}
     for offset, data in written.items():
         disk.guest_write(root, offset, data)
     boots = _boots(cloud, sid, src)
@@ -180,7 +222,7 @@ def test_a_kill_during_precopy_leaves_the_guest_running_where_it_was(tmp_path):
         srv = mh.boot(cloud, "precopy-killed")
         sid, src = srv["id"], mh.host_of(srv)
         root = mh.root_disk(cloud, sid, src)
-        written = {4096: os.urandom(2 * MiB)}
+        written = {4096: os.urandom(20 * MiB)}
         for offset, data in written.items():
             disk.guest_write(root, offset, data)
         boots = _boots(cloud, sid, src)
@@ -188,8 +230,8 @@ def test_a_kill_during_precopy_leaves_the_guest_running_where_it_was(tmp_path):
         mh.action(cloud, sid, {"migrate": None})
         _wait_reached(held)
         late = os.urandom(4096)
-        disk.guest_write(root, 6 * MiB, late)  # on top of the frozen layer
-        written[6 * MiB] = late
+        disk.guest_write(root, 30 * MiB, late)  # on top of the frozen layer
+        written[30 * MiB] = late
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         os.unlink(held[0])

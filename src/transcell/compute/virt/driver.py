@@ -258,6 +258,17 @@ class ComputeDriver(abc.ABC):
         """Fold what ``freeze_root_disk`` layered back into the disk; False if nothing was."""
         return False
 
+    def root_disk_own_extents(self, uuid: str) -> list[dict] | None:
+        """The extents (``qemu-img map`` entries, ``depth`` 0 being the disk's own) the
+        root disk holds over its image, read from layer metadata without reading data.
+
+        Asked before a pre-copy freezes anything: a guest that wrote next to
+        nothing since its image is not worth a round. None when this driver
+        cannot tell, a raw disk (no layers) or a chain a pre-copy already froze
+        (its top holds only the last round's writes): the move then pre-copies.
+        """
+        return None
+
     # volumes ------------------------------------------------------------------
     # A volume reaches a guest as connection info from the volume service; a file
     # backend's names the volume's file ({"data": {"device_path": ...}}). Drivers

@@ -430,6 +430,13 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
         """Fold a pre-copy's frozen layers back into the disk; False if there were none."""
         return disk_chain.collapse(self._existing_root(uuid), self._own_format(uuid))
 
+    @_injectable
+    def root_disk_own_extents(self, uuid: str) -> list[dict] | None:
+        root = self._existing_root(uuid)
+        if self.root_disk_image(uuid) is None or disk_chain.frozen_layers(root):
+            return None  # no image under it, or a pre-copy's layers: cannot tell
+        return disk.allocation_map(root, "qcow2")
+
     # -- moves ----------------------------------------------------------------
 
     @_injectable
