@@ -221,6 +221,21 @@ class Cloud:
             time.sleep(0.02)
         time.sleep(0.1)
 
+    def timed_resize(self, server_id: str, flavor: str) -> tuple[float, dict]:
+        """Seconds from a resize request to VERIFY_RESIZE, and the move's report; then
+        confirmed, and waited for until it has ended (untimed)."""
+        os.sync()  # earlier writeback is not the move's cost
+        started = time.monotonic()
+        self.action(server_id, {"resize": {"flavorRef": flavor}})
+        self.wait_status(server_id, "VERIFY_RESIZE")
+        seconds = time.monotonic() - started
+        migration = self.migration_uuid(server_id)
+        report = self.migration_show(migration)
+        self.action(server_id, {"confirmResize": None}, 204)
+        self.wait_status(server_id, "ACTIVE")
+        self.wait_move_ended(migration)
+        return seconds, report
+
     def migration_show(self, migration_uuid: str) -> dict:
         """``transcell migration show --json``, plus the host-side timings the saga keeps."""
         from transcell.move.report import show
@@ -248,6 +263,26 @@ def _configure_reader(state_dir: str) -> None:
     CONF([], project="transcell",
          default_config_files=[os.path.join(state_dir, "transcell.conf")])
     CONF.set_override("state_dir", state_dir)
+
+
+def seed(state_dir: str, n_cells: int, n_hosts: int, n_servers: int,
+         n_projects: int | None = None) -> float:
+    """Fill ``state_dir`` with ``transcell dev seed`` (the bulk loader); its seconds."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "transcell.cli.main", "dev", "seed",
+                    "--state-dir", state_dir, "--cells", str(n_cells), "--hosts",
+                    str(n_hosts), "--servers", str(n_servers),
+                    *(["--projects", str(n_projects)] if n_projects else [])],
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def drop_state(state_dir: str, own: bool, keep: bool) -> None:
+    """Remove a state directory this run seeded, unless asked to keep it (then say where)."""
+    if own and not keep:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    elif own:
+        print(f"state directory kept: {state_dir}")
 
 
 def _debug() -> list[str]:

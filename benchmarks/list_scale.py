@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,15 +41,6 @@ import harness  # noqa: E402
 GOAL_MS = 100.0
 #: CPU milliseconds (every thread of this process) of each request, in order
 CPU: list[float] = []
-
-
-def _seed(args: argparse.Namespace, state_dir: str) -> float:
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "transcell.cli.main", "dev", "seed",
-                    "--state-dir", state_dir, "--cells", str(args.cells), "--hosts",
-                    str(args.hosts), "--servers", str(args.servers),
-                    "--projects", str(args.projects)], check=True)
-    return time.monotonic() - started
 
 
 def _app(state_dir: str):
@@ -110,7 +99,7 @@ def main() -> int:
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="list-scale-")
     try:
         if own:
-            took = _seed(args, state_dir)
+            took = harness.seed(state_dir, args.cells, args.hosts, args.servers, args.projects)
             print(f"seeded {args.cells} cells, {args.hosts} hosts, {args.servers} servers "
                   f"in {took:.1f} s")
         app = _app(state_dir)
@@ -152,10 +141,7 @@ def main() -> int:
                       f"{ratio} {statistics.median(cpu[(name, mode)]):8.1f}")
         print(harness.load_note())
     finally:
-        if own and not args.keep:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        elif own:
-            print(f"state directory kept: {state_dir}")
+        harness.drop_state(state_dir, own, args.keep)
     return 0
 
 

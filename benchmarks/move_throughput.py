@@ -55,22 +55,14 @@ def one_move(cloud, old: str, new: str, data: int, number: int) -> dict:
     copy_size = os.path.getsize(reference)
     os.unlink(reference)
 
-    os.sync()  # the fill's and the copies' writeback is not the move's cost
-    started = time.monotonic()
-    cloud.action(sid, {"resize": {"flavorRef": new}})
-    found = cloud.wait_status(sid, "VERIFY_RESIZE")
-    move_seconds = time.monotonic() - started
-    migration = cloud.migration_uuid(sid)
-    report = cloud.migration_show(migration)
-    cloud.action(sid, {"confirmResize": None}, 204)
-    cloud.wait_status(sid, "ACTIVE")
-    cloud.wait_move_ended(migration)
+    # the fill's and the copies' writeback is synced first, not counted
+    move_seconds, report = cloud.timed_resize(sid, new)
     cloud.delete(sid)
     ratio = (data / move_seconds) / (copy_size / copy_seconds)
     rounds = report.get("precopy_rounds") or []
     split = "; ".join(f"round {r['round']}: upload {r.get('upload_seconds')}s, target "
                       f"{r.get('build_seconds')}s" for r in rounds)
-    print(f"  move {source} -> {found['OS-EXT-SRV-ATTR:host']} {move_seconds:.2f}s "
+    print(f"  move {source} -> {report['target']['host']} {move_seconds:.2f}s "
           f"({data / MiB / move_seconds:.0f} MiB/s, downtime {report['downtime_seconds']:.2f}s)"
           f", copy {copy_seconds:.3f}s, ratio {ratio:.2f}")
     print("    steps: " + steps_line(report) + (f"\n    pre-copy {split}" if split else ""))

@@ -52,20 +52,6 @@ def volume_path(cloud, volume_id: str) -> str:
                         f"volume-{volume_id}")
 
 
-def move(cloud, sid: str, flavor: str) -> tuple[float, dict]:
-    os.sync()  # earlier writeback is not the move's cost
-    started = time.monotonic()
-    cloud.action(sid, {"resize": {"flavorRef": flavor}})
-    cloud.wait_status(sid, "VERIFY_RESIZE")
-    seconds = time.monotonic() - started
-    migration = cloud.migration_uuid(sid)
-    report = cloud.migration_show(migration)
-    cloud.action(sid, {"confirmResize": None}, 204)
-    cloud.wait_status(sid, "ACTIVE")
-    cloud.wait_move_ended(migration)
-    return seconds, report
-
-
 def line(label: str, seconds: float, size: int, report: dict, copy_rate: float) -> str:
     rate = size / MiB / seconds
     (entry,) = report["volumes"]
@@ -97,13 +83,13 @@ def main() -> int:
         copy_seconds = timed_copy(path)
         copy_rate = GiB / MiB / copy_seconds
 
-        there, first = move(cloud, sid, gen2)
+        there, first = cloud.timed_resize(sid, gen2)
         moved_to = volume_path(cloud, vid)
         with open(moved_to, "r+b") as fh:
             for offset, length in CHANGES:
                 fh.seek(offset)
                 fh.write(os.urandom(length))
-        back, second = move(cloud, sid, gen1)
+        back, second = cloud.timed_resize(sid, gen1)
         cloud.delete(sid)
 
     print(f"  shutil.copyfile of the volume file  {copy_seconds:6.2f}s  {copy_rate:7.1f} MiB/s "

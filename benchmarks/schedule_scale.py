@@ -65,15 +65,6 @@ import harness  # noqa: E402
 TRAIT = "CUSTOM_HW_GEN2"  # cell2's hosts have it, and only they
 
 
-def _seed(state_dir: str, n_cells: int, n_hosts: int, n_servers: int) -> float:
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "transcell.cli.main", "dev", "seed",
-                    "--state-dir", state_dir, "--cells", str(n_cells), "--hosts",
-                    str(n_hosts), "--servers", str(n_servers)], check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.monotonic() - started
-
-
 def _setup(state_dir: str) -> None:
     from transcell.conf import CONF
     from transcell.placement import client, embedded
@@ -248,13 +239,13 @@ def main() -> int:
     small_dir = tempfile.mkdtemp(prefix="schedule-small-")
     try:
         if own:
-            took = _seed(state_dir, args.cells, args.hosts, args.servers)
+            took = harness.seed(state_dir, args.cells, args.hosts, args.servers)
             print(f"seeded {args.cells} cells, {args.hosts} hosts, {args.servers} servers "
                   f"in {took:.1f} s")
         big = measure(state_dir, args.rounds)
         small = None
         if args.small_cells:
-            _seed(small_dir, args.small_cells, args.small_hosts, args.small_servers)
+            harness.seed(small_dir, args.small_cells, args.small_hosts, args.small_servers)
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--json",
                                   "--state-dir", small_dir, "--rounds", str(args.rounds)],
                                  check=True, capture_output=True, text=True).stdout
@@ -276,10 +267,7 @@ def main() -> int:
         print(harness.load_note())
     finally:
         shutil.rmtree(small_dir, ignore_errors=True)
-        if own and not args.keep:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        elif own:
-            print(f"state directory kept: {state_dir}")
+        harness.drop_state(state_dir, own, args.keep)
     return 0
 
 
