@@ -97,7 +97,8 @@ class DatabaseFactory:
         self.workdir = workdir
         self.urls: list[str] = []
 
-    def create(self) -> str:
+    def create(self, collation: str | None = None) -> str:
+        """``collation``: a MariaDB database's own (a deployment's, say); else the server's."""
         name = NAME_PREFIX + uuid.uuid4().hex[:8]
         if self.backend == SQLITE:
             url = f"sqlite:///{self.workdir / (name + '.db')}"
@@ -108,7 +109,9 @@ class DatabaseFactory:
                     if self.backend == POSTGRESQL:
                         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
                     else:
-                        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+                        conn.execute(sa.text(
+                            f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+                            + (f" COLLATE {collation}" if collation else "")))
             finally:
                 engine.dispose()
             url = (make_url(ADMIN_URLS[self.backend]).set(database=name)

@@ -430,6 +430,11 @@ def _shown(among) -> Any:
             # a boolean NULL: MariaDB has no CAST to one, and PostgreSQL will not
             # match an untyped NULL with a boolean column across a union
             return case((false(), true()))
+        if kind is Text:
+            # a plain NULL: a cast to text takes the connection's collation, which
+            # MariaDB will not mix with the columns' (a deployment's databases have
+            # one of their own); PostgreSQL types a NULL by the text columns it meets
+            return type_coerce(null(), Text)
         return cast(null(), kind)
     tag, meta, system = cm.Tag, cm.InstanceMetadata, cm.InstanceSystemMetadata
     vif, bdm, fault = cm.VirtualInterface, cm.BlockDeviceMapping, cm.InstanceFault

@@ -139,9 +139,14 @@ def _ensure_postgresql(conn: sa.Connection, name: str, user: str, password: str)
     conn.execute(sa.text(f'GRANT ALL ON DATABASE "{name}" TO "{user}"'))
 
 
+#: A deployment's MariaDB databases sort text by Unicode rules; a connection's own
+#: collation (utf8mb4's default) differs, so a query must not mix the two.
+MARIADB_COLLATION = "utf8mb4_unicode_ci"
+
+
 def _ensure_mariadb(conn: sa.Connection, name: str, user: str, password: str) -> None:
     conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
-                         "COLLATE utf8mb4_unicode_ci"))
+                         f"COLLATE {MARIADB_COLLATION}"))
     for host in MARIADB_HOSTS:
         account = f"'{user}'@'{host}'"
         conn.execute(sa.text(f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY :pw"),

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from transcell.compute import instance as inst
 from transcell.compute import server_list
 from transcell.db import cell_models as cm
+from transcell.db import migration
 from transcell.db.inlist import InList
 from transcell.db.session import session_for
+from transcell.deploy import databases
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0)
 SMALL = {"cur": {"flavorid": "1", "name": "small", "extra_specs": {"a": "b"}},
@@ -166,3 +168,24 @@ def test_a_brief_load_holds_what_a_list_shows_on_every_engine(cell_db):
     assert got["fault"]["message"] == "boom 1" and _subset(got["fault"], full["fault"])
     assert got["fault"]["created_at"] == T0 + dt.timedelta(seconds=1)
     assert brief[plain]["fault"] is None and brief[plain]["vifs"] == []
+
+
+def test_a_brief_load_reads_a_database_of_the_deployments_collation(db_factory):
+    """A deployment's MariaDB databases have a collation of their own, not the
+    connection's: a union that cast NULL to text took the connection's and MariaDB
+    refused it (1271, illegal mix of collations), so the cell's servers were left
+    out of every list as if the cell were down."""
+    url = db_factory.create(collation=databases.MARIADB_COLLATION)
+    migration.sync(url, "cell")
+    with session_for(url) as s:
+        uuid = _server(s, 1)
+        s.flush()
+        s.add(cm.InstanceMetadata(instance_uuid=uuid, key="k", value="v"))
+        s.add(cm.BlockDeviceMapping(uuid=str(uuidlib.uuid4()), instance_uuid=uuid,
+                                    source_type="volume", destination_type="volume",
+                                    volume_id="vol-1", delete_on_termination=True,
+                                    device_name="/dev/vda", boot_index=0))
+    with session_for(url) as s:
+        brief = server_list.load(s, [uuid], brief=True)
+    assert brief[uuid]["metadata"] == {"k": "v"}
+    assert brief[uuid]["bdms"] == [{"volume_id": "vol-1", "delete_on_termination": True}]
