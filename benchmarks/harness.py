@@ -10,6 +10,7 @@ does.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -263,6 +264,18 @@ def _configure_reader(state_dir: str) -> None:
     CONF([], project="transcell",
          default_config_files=[os.path.join(state_dir, "transcell.conf")])
     CONF.set_override("state_dir", state_dir)
+
+
+def scale_parser(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark on a seeded state directory takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cells", type=int, default=10)
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--servers", type=int, default=100000)
+    parser.add_argument("--rounds", type=int, default=20, help="timed requests per case")
+    parser.add_argument("--state-dir", help="an already seeded state directory to use")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded state directory")
+    return parser
 
 
 def seed(state_dir: str, n_cells: int, n_hosts: int, n_servers: int,

@@ -26,7 +26,6 @@ not inflate the way it does the wall-clock figures.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -84,14 +83,8 @@ def _get(app, path: str, token: str, version: str) -> tuple[float, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=10)
-    parser.add_argument("--hosts", type=int, default=1000)
-    parser.add_argument("--servers", type=int, default=100000)
+    parser = harness.scale_parser(__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=20, help="timed requests per case")
-    parser.add_argument("--state-dir", help="an already seeded state directory to use")
-    parser.add_argument("--keep", action="store_true", help="keep the seeded state directory")
     args = parser.parse_args()
 
     print(harness.machine())

@@ -43,7 +43,6 @@ Seeded hosts never run, so their services' heartbeats are as old as the seed:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -214,13 +213,7 @@ def _report(title: str, results: dict) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=10)
-    parser.add_argument("--hosts", type=int, default=1000)
-    parser.add_argument("--servers", type=int, default=100000)
-    parser.add_argument("--rounds", type=int, default=20, help="timed requests per case")
-    parser.add_argument("--state-dir", help="an already seeded state directory to use")
-    parser.add_argument("--keep", action="store_true", help="keep the seeded state directory")
+    parser = harness.scale_parser(__doc__.splitlines()[0])
     parser.add_argument("--small-cells", type=int, default=2,
                         help="cells of the small seed timed for comparison (0: none)")
     parser.add_argument("--small-hosts", type=int, default=20)
