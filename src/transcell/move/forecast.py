@@ -29,7 +29,7 @@ from transcell.conf import CONF
 from transcell.context import RequestContext
 from transcell.db import api_models as am
 from transcell.db.session import api_session
-from transcell.move import reach, records
+from transcell.move import precopy, reach, records
 from transcell.move import saga as sagas
 from transcell.move.plan import move_spec, request_refusals
 
@@ -88,7 +88,7 @@ def plan_server(ctx: RequestContext, server: dict, cell: cells.Cell, *,
     plan["bytes_to_move"] = disk_bytes + volume_bytes
     disk = plan["disk"] or {}
     # a disk that holds next to nothing over its image is not pre-copied (``precopy.skipped``)
-    quiet = bool(disk.get("on_image")) and disk_bytes <= CONF.conductor.precopy_stop_mib * MIB
+    quiet = bool(disk.get("on_image")) and disk_bytes <= precopy.stop_bytes()
     precopied = (server["vm_state"] == vm.ACTIVE and CONF.conductor.precopy_max_rounds > 0
                  and bool(disk.get("exists")) and not quiet)
     plan["predicted"] = predict(disk_bytes, volume_bytes, history, precopied)

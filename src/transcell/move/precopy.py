@@ -49,6 +49,12 @@ def wanted(saga: Saga) -> bool:
             and not res.get("volume_backed"))
 
 
+def stop_bytes() -> int:
+    """What may be left for after the stop: rounds end at or under it, and a guest
+    that wrote no more since its image gets none (``[conductor] precopy_stop_mib``)."""
+    return CONF.conductor.precopy_stop_mib * MIB
+
+
 def skipped(compute: ComputeAPI, saga: Saga, ctx: RequestContext) -> bool:
     """Whether the guest wrote so little since its image that no round is worth it.
 
@@ -60,19 +66,18 @@ def skipped(compute: ComputeAPI, saga: Saga, ctx: RequestContext) -> bool:
     step's own commit: a crash before it skipped nothing that needs undoing.
     A host that cannot tell (a raw disk, an older host) gets the rounds.
     """
-    stop_bytes = CONF.conductor.precopy_stop_mib * MIB
     try:
         measured = compute.precopy_measure(ctx, saga.resources["source_host"],
                                            saga.instance_uuid, CONF.image.chunk_size)
     except exception.RPCVersionUnsupported:
         return False
     pending = measured.get("pending_bytes")
-    if pending is None or pending > stop_bytes:
+    if pending is None or pending > stop_bytes():
         return False
-    saga.resources["precopy_skipped"] = {
+    saga.note(precopy_skipped={
         "reason": f"{pending} bytes of chunks written since the image, at most "
                   f"[conductor] precopy_stop_mib ({CONF.conductor.precopy_stop_mib} MiB)",
-        "pending_bytes": pending, "stop_bytes": stop_bytes}
+        "pending_bytes": pending, "stop_bytes": stop_bytes()})
     LOG.info("Not pre-copying %s: %d bytes of chunks to send, all after the stop",
              saga.instance_uuid, pending)
     return True
@@ -88,7 +93,6 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
         return
     res = saga.resources
     uuid = saga.instance_uuid
-    stop_bytes = CONF.conductor.precopy_stop_mib * MIB
     rounds: list[dict[str, Any]] = []
     previous = None
     pending = None
@@ -123,7 +127,7 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
         previous = image_id
         shrinking = pending is None or written < pending
         pending = written
-        if pending <= stop_bytes or not shrinking:
+        if pending <= stop_bytes() or not shrinking:
             break
     LOG.info("Pre-copied %s in %d rounds, %d bytes left for after the stop", uuid,
              len(rounds), pending or 0)
