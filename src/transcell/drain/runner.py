@@ -33,7 +33,7 @@ from transcell.db.session import api_session
 from transcell.db.types import utcnow
 from transcell.drain import model
 from transcell.drain.model import Drain, DrainChanged
-from transcell.move import precopy
+from transcell.move import precopy, report
 from transcell.move import saga as sagas
 from transcell.move.saga import Saga
 from transcell.move.task import MoveTask
@@ -178,10 +178,7 @@ class DrainRunner:
                          exc)
             entry["state"] = model.CONFIRMING
         elif saga.status == sagas.CONFIRMED:
-            downtime = None
-            if res.get("stopped_at") and res.get("running_at"):
-                downtime = round(res["running_at"] - res["stopped_at"], 3)
-            entry.update(state=model.MOVED, downtime_seconds=downtime,
+            entry.update(state=model.MOVED, downtime_seconds=report.downtime_seconds(res),
                          finished_at=time.time())
         elif saga.status in (sagas.ROLLED_BACK, sagas.FAILED, sagas.REVERTED):
             reason = saga.error or f"the move ended {saga.status}"

@@ -28,9 +28,7 @@ def show(migration_uuid: str) -> dict[str, Any]:
         if row is not None:
             copies.append({"cell": cell.name, "status": row["status"],
                            "hidden": bool(row["hidden"])})
-    downtime = None
-    if res.get("stopped_at") and res.get("running_at"):
-        downtime = round(res["running_at"] - res["stopped_at"], 3)
+    downtime = downtime_seconds(res)
     disk_size = res.get("disk_size")
     uploaded = precopy.bytes_sent(res)
     return {
@@ -83,6 +81,16 @@ def _written_at_target(res: dict[str, Any]) -> int | None:
     return sum(r.get("bytes_written_at_target") or 0 for r in rounds) + (final or 0)
 
 
+def downtime_seconds(res: dict[str, Any], running_at: float | None = None) -> float | None:
+    """Guest stopped at the source to running at the target, rounded once here so the
+    migration record, the drain's report and the finish event's line never disagree in
+    the last digit."""
+    stopped, running = res.get("stopped_at"), running_at or res.get("running_at")
+    if not stopped or not running:
+        return None
+    return round(running - stopped, 3)
+
+
 def downtime_summary(res: dict[str, Any], finished: dict[str, Any]) -> str:
     """The line the target's finish event carries (``details``, read from 2.84): the
     Compute API has no field for a move's downtime, and an operator reading the
@@ -90,9 +98,9 @@ def downtime_summary(res: dict[str, Any], finished: dict[str, Any]) -> str:
     rounds = res.get("precopy_rounds") or []
     before = sum(r.get("bytes_sent") or 0 for r in rounds)
     after = res.get("bytes_uploaded") or 0
-    stopped, running = res.get("stopped_at"), finished.get("running_at")
-    if stopped and running and res.get("power_on", True):
-        down = f"guest down {running - stopped:.2f} s"
+    down_s = downtime_seconds(res, finished.get("running_at"))
+    if down_s is not None and res.get("power_on", True):
+        down = f"guest down {down_s:.2f} s"
     else:
         down = "guest not running during the move"  # stopped before it: nothing to lose
     sent = f"root disk: {_mib(after)} sent after the stop"

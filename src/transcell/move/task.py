@@ -501,8 +501,8 @@ def _stats(saga: Saga) -> dict[str, Any]:
          "new_fixed_ips": p.get("new_fixed_ips")}
         for p in res.get("port_plan") or [] if p["action"] == reach.READDRESS]
     stats["phases"] = res.get("phases") or {}
-    if res.get("stopped_at") and res.get("running_at"):
-        stats["downtime_seconds"] = round(res["running_at"] - res["stopped_at"], 3)
+    if (down := report.downtime_seconds(res)) is not None:
+        stats["downtime_seconds"] = down
     stats["total_seconds"] = round(time.time() - res["started_at"], 3)
     return stats
 

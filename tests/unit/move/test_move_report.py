@@ -32,3 +32,14 @@ def test_a_guest_that_was_not_running_has_no_downtime_to_report():
     off = {"power_on": False, "stopped_at": 5.0, "bytes_uploaded": MiB}
     assert report.downtime_summary(off, {"running_at": 9.0}).startswith(
         "guest not running during the move;")
+
+
+def test_the_finish_event_and_the_record_show_one_downtime_however_it_rounds():
+    """Both are read from one rounding: formatting the raw difference to two places while
+    the record kept three once made the event say 0.03 s and the record 0.035 (0.04)."""
+    res = {"stopped_at": 1000.0, "running_at": 1000.0349996, "bytes_uploaded": 0}
+    recorded = report.downtime_seconds(res)
+    assert recorded == 0.035
+    line = report.downtime_summary(res, {"running_at": res["running_at"]})
+    assert line.startswith(f"guest down {recorded:.2f} s;"), line
+    assert report.downtime_seconds({"stopped_at": 5.0}) is None
