@@ -298,6 +298,8 @@ class Ingest:
     def __call__(self, item: Any) -> Stored:
         if isinstance(item, tuple):  # ("known", digest, length): must be held already
             _, digest, length = item
+            if not self.store_zeros and digest == zero_digest(length):
+                return Stored(digest, length, False, None, known=True)  # nothing to hold
             if self.claim(digest):
                 raise self.missing(digest)
             return Stored(digest, length, False, None, known=True)

@@ -631,16 +631,16 @@ class ImageService:
                     claim=lambda digest: digest in pin.claim([digest]),
                     put=self.store.put_known,
                     missing=lambda digest: ChunkMissing(digest=digest), timings=timings,
-                    keep_data=not tree)
+                    # a chunk list names a chunk of zeros by its length and every reader
+                    # makes the zeros itself: storing one would only be written and
+                    # collected again with each move's image
+                    store_zeros=not tree, keep_data=not tree)
                 written = ingest.written
                 # a hole or a chunk named by its digest is booked without a worker
                 for _item, done in pipeline.ordered(
                         chunks, ingest, inline=lambda item: isinstance(item, int | tuple)):
                     if done.wrote:
-                        # a chunk of zeros is named by its length and never read back by
-                        # a sparse download; in chunk-list mode it is not counted as sent
-                        if not (tree and done.digest == zero_digest(done.length)):
-                            sent += done.length
+                        sent += done.length
                     if not done.known and (md5 is not None or not digests):
                         data = done.head if done.head is not None else (
                             _zeros(done.length) if done.data is None else done.data)

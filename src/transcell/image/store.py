@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from transcell import exception, statefiles
+from transcell.image.pipeline import zero_digest
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TMP_PREFIX = ".tmp-"
@@ -353,8 +354,21 @@ class ChunkStore:
                     self.get(digest)
                 except (exception.ChecksumMismatch, ChunkMissing):
                     corrupt.append(digest)
-        return {"missing": sorted(refs - present), "orphans": sorted(present - refs),
+        # a chunk list names a chunk of zeros that was never stored: readers make it
+        missing = refs - present - self._zero_names()
+        return {"missing": sorted(missing), "orphans": sorted(present - refs),
                 "corrupt": corrupt}
+
+    def _zero_names(self) -> set[str]:
+        """The digests a chunk of zeros of each chunk length in use goes by."""
+        lengths = {self.chunk_size}
+        for record in self.iter_manifests():
+            size, chunk_size = record.get("size"), record.get("chunk_size")
+            if size and chunk_size and int(size) % int(chunk_size):
+                lengths.add(int(size) % int(chunk_size))
+            if chunk_size:
+                lengths.add(int(chunk_size))
+        return {zero_digest(n) for n in lengths}
 
     def stats(self) -> dict[str, int]:
         chunks = 0

@@ -371,3 +371,26 @@ def test_default_image_is_idempotent_public_and_disk_like(service, tmp_path):
     service.download_to_file(BOB, IMAGE_ID, dest)
     assert open(dest, "rb").read() == data
     assert os.stat(dest).st_blocks * 512 < 4 * 1024 * 1024
+
+
+def test_a_chunk_list_names_its_zero_chunks_without_storing_them(service, tmp_path):
+    """A move's image: holes, zero data and a zero chunk named as known are never
+    written to the store, yet the image reads back whole and the store's check finds
+    nothing missing; a real chunk named as known still has to be held."""
+    from transcell.image.pipeline import zero_digest
+
+    data = os.urandom(CHUNK)
+    tail = 777
+    items = [data, CHUNK, bytes(CHUNK), ("known", zero_digest(CHUNK), CHUNK), tail]
+    image = _raw(service)
+    stats = service.upload_chunks(ALICE, image["id"], iter(items), 4 * CHUNK + tail)
+    assert stats["bytes_sent"] == CHUNK and stats["chunks_sent"] == 1
+    store = service.store
+    assert not store.has(zero_digest(CHUNK)) and not store.has(zero_digest(tail))
+    assert store.check() == {"missing": [], "orphans": [], "corrupt": []}
+    assert b"".join(service.download(ALICE, image["id"])) == data + bytes(3 * CHUNK + tail)
+    unheld = _raw(service)
+    with pytest.raises(exception.TranscellError):
+        service.upload_chunks(ALICE, unheld["id"],
+                              iter([("known", "ab" * 32, CHUNK)]), CHUNK)
+    assert service.get(ALICE, unheld["id"])["status"] == "queued"
