@@ -8,13 +8,17 @@ action events, which point at their action by such an id, are re-pointed.
 
 Both directions run in one transaction of the cell written to, so a crash
 leaves either a complete copy or none.
+
+Rows travel as plain values through Core, not as ORM objects: a server that
+has moved often carries a long action history, copied whole on every move.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Column, Connection, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from transcell import exception
@@ -24,6 +28,9 @@ from transcell.db.session import cell_session
 
 #: Columns a cell assigns itself and that never travel.
 LOCAL_COLUMNS = frozenset({"id"})
+
+_ACTIONS: Table = cm.InstanceAction.__table__
+_EVENTS: Table = cm.InstanceActionEvent.__table__
 
 
 def owner_column(model: type) -> Any:
@@ -35,62 +42,86 @@ def owner_column(model: type) -> Any:
     return model.instance_uuid
 
 
-def copied_columns(model: type) -> list[str]:
-    return [c.key for c in model.__table__.columns if c.key not in LOCAL_COLUMNS]
+def _owner(table: Table) -> Column:
+    """``owner_column`` for Core statements, which take table columns."""
+    return table.c.resource_id if table is cm.Tag.__table__ else (
+        table.c.uuid if table is cm.Instance.__table__ else table.c.instance_uuid)
 
 
-def _values(row: Any, model: type) -> dict[str, Any]:
-    return {key: getattr(row, key) for key in copied_columns(model)}
+@cache
+def copied_columns(model: type) -> tuple[str, ...]:
+    return tuple(c.key for c in model.__table__.columns if c.key not in LOCAL_COLUMNS)
+
+
+def _read(conn: Connection, model: type, where: Any, with_id: bool = False,
+          ) -> list[dict[str, Any]]:
+    """Rows as plain dicts read through Core: a long action history costs no ORM objects.
+
+    Every column is named explicitly, so each one goes through its own type (JSON
+    decoded, datetimes parsed) exactly as the ORM read it, and is bound back the
+    same way on insert.
+    """
+    table: Table = model.__table__
+    keys = copied_columns(model)
+    columns = [table.c[k] for k in keys] + ([table.c.id] if with_id else [])
+    if with_id:
+        keys = [*keys, "_id"]
+    found = conn.execute(select(*columns).where(where).order_by(*table.primary_key.columns))
+    return [dict(zip(keys, row, strict=True)) for row in found]
 
 
 def read_rows(session: Session, instance_uuid: str) -> dict[str, list[dict[str, Any]]]:
     """Everything the server owns in one cell, by table, deleted rows included."""
+    conn = session.connection()
     rows: dict[str, list[dict[str, Any]]] = {}
     for model in (cm.Instance, *cm.INSTANCE_OWNED):
-        found = session.scalars(select(model).where(owner_column(model) == instance_uuid)
-                                .order_by(*model.__table__.primary_key.columns)).all()
-        rows[model.__tablename__] = [_values(r, model) | (
-            {"_id": r.id} if model is cm.InstanceAction else {}) for r in found]
-    action_ids = [a["_id"] for a in rows[cm.InstanceAction.__tablename__]]
-    events = session.scalars(select(cm.InstanceActionEvent)
-                             .where(cm.InstanceActionEvent.action_id.in_(action_ids))
-                             .order_by(cm.InstanceActionEvent.id)).all() if action_ids else []
-    rows[cm.InstanceActionEvent.__tablename__] = [_values(e, cm.InstanceActionEvent)
-                                                  for e in events]
+        table: Table = model.__table__
+        rows[table.name] = _read(conn, model, _owner(table) == instance_uuid,
+                                 with_id=model is cm.InstanceAction)
+    # one read of every event through its action, not an IN list as long as the history
+    rows[_EVENTS.name] = _read(conn, cm.InstanceActionEvent, _EVENTS.c.action_id.in_(
+        select(_ACTIONS.c.id).where(_ACTIONS.c.instance_uuid == instance_uuid)
+        .scalar_subquery())) if rows[_ACTIONS.name] else []
     return rows
 
 
 def _delete_all(session: Session, instance_uuid: str) -> None:
-    action_ids = list(session.scalars(select(cm.InstanceAction.id).where(
-        cm.InstanceAction.instance_uuid == instance_uuid)))
+    conn = session.connection()
+    action_ids = list(conn.scalars(select(_ACTIONS.c.id).where(
+        _ACTIONS.c.instance_uuid == instance_uuid)))
     if action_ids:
-        session.execute(delete(cm.InstanceActionEvent)
-                        .where(cm.InstanceActionEvent.action_id.in_(action_ids)))
+        conn.execute(delete(_EVENTS).where(_EVENTS.c.action_id.in_(action_ids)))
     for model in (*cm.INSTANCE_OWNED, cm.Instance):
-        session.execute(delete(model).where(owner_column(model) == instance_uuid))
+        table: Table = model.__table__
+        conn.execute(delete(table).where(_owner(table) == instance_uuid))
+
+
+def _insert_action(conn: Connection, values: dict[str, Any]) -> int:
+    """One action, for the id its cell gives it: portable to every engine, unlike
+    reading ids back from a batch, and a history has far fewer actions than events."""
+    return conn.execute(insert(_ACTIONS), values).inserted_primary_key[0]
 
 
 def _insert(session: Session, rows: dict[str, list[dict[str, Any]]], hidden: bool) -> None:
-    for values in rows[cm.Instance.__tablename__]:
-        session.add(cm.Instance(**(values | {"hidden": hidden})))
-    session.flush()
-    actions: list[tuple[int, Any]] = []
+    """Each table in one executemany of every column given explicitly, so the target
+    holds the source's values and no Python-side default of a model fills one in."""
+    conn = session.connection()
+    conn.execute(insert(cm.Instance.__table__),
+                 [values | {"hidden": hidden} for values in rows[cm.Instance.__tablename__]])
+    new_action_ids: dict[int, int] = {}
     for model in cm.INSTANCE_OWNED:
-        for values in rows[model.__tablename__]:
-            values = dict(values)
-            old_id = values.pop("_id", None)
-            row = model(**values)
-            session.add(row)
-            if model is cm.InstanceAction:
-                actions.append((old_id, row))
-    # one flush numbers every action (batched inserts), not one round trip per action:
-    # a server that has moved often carries a long history
-    session.flush()
-    new_action_ids = {old_id: row.id for old_id, row in actions}
-    for values in rows[cm.InstanceActionEvent.__tablename__]:
-        values = dict(values)
-        values["action_id"] = new_action_ids[values["action_id"]]
-        session.add(cm.InstanceActionEvent(**values))
+        table: Table = model.__table__
+        if model is cm.InstanceAction:
+            for values in rows[table.name]:
+                values = dict(values)
+                old_id = values.pop("_id")
+                new_action_ids[old_id] = _insert_action(conn, values)
+        elif rows[table.name]:
+            conn.execute(insert(table), rows[table.name])
+    events = [values | {"action_id": new_action_ids[values["action_id"]]}
+              for values in rows[_EVENTS.name]]
+    if events:
+        conn.execute(insert(_EVENTS), events)
 
 
 def copy_instance(source: Cell, target: Cell, instance_uuid: str, hidden: bool = True) -> None:
@@ -107,14 +138,13 @@ def copy_instance(source: Cell, target: Cell, instance_uuid: str, hidden: bool =
     with cell_session(target) as t:
         _refuse_visible(t, instance_uuid, target)
         _delete_all(t, instance_uuid)
-        t.flush()
         _insert(t, rows, hidden)
 
 
 def _refuse_visible(session: Session, instance_uuid: str, cell: Cell) -> None:
-    live = session.scalar(select(cm.Instance).where(cm.Instance.uuid == instance_uuid,
-                                                    cm.Instance.deleted == 0,
-                                                    cm.Instance.hidden.is_(False)))
+    live = session.scalar(select(cm.Instance.id).where(cm.Instance.uuid == instance_uuid,
+                                                       cm.Instance.deleted == 0,
+                                                       cm.Instance.hidden.is_(False)))
     if live is not None:
         raise exception.Conflict(f"Instance {instance_uuid} is already live in cell "
                                  f"{cell.name}; refusing to overwrite it with a copy.")
@@ -143,25 +173,20 @@ def copy_action(source: Cell, target: Cell, instance_uuid: str, request_id: str)
     action recorded after the first copy; this carries just that history.
     """
     with cell_session(source) as s:
-        action = s.scalar(select(cm.InstanceAction).where(
-            cm.InstanceAction.instance_uuid == instance_uuid,
-            cm.InstanceAction.request_id == request_id).order_by(cm.InstanceAction.id.desc()))
-        if action is None:
+        conn = s.connection()
+        found = _read(conn, cm.InstanceAction, (_ACTIONS.c.instance_uuid == instance_uuid)
+                      & (_ACTIONS.c.request_id == request_id), with_id=True)
+        if not found:
             return
-        values = _values(action, cm.InstanceAction)
-        events = [_values(e, cm.InstanceActionEvent) for e in s.scalars(
-            select(cm.InstanceActionEvent).where(cm.InstanceActionEvent.action_id == action.id)
-            .order_by(cm.InstanceActionEvent.id))]
+        values = dict(found[-1])  # the latest, as ids grow
+        events = _read(conn, cm.InstanceActionEvent, _EVENTS.c.action_id == values.pop("_id"))
     with cell_session(target) as t:
-        old_ids = list(t.scalars(select(cm.InstanceAction.id).where(
-            cm.InstanceAction.instance_uuid == instance_uuid,
-            cm.InstanceAction.request_id == request_id)))
+        conn = t.connection()
+        old_ids = list(conn.scalars(select(_ACTIONS.c.id).where(
+            _ACTIONS.c.instance_uuid == instance_uuid, _ACTIONS.c.request_id == request_id)))
         if old_ids:
-            t.execute(delete(cm.InstanceActionEvent)
-                      .where(cm.InstanceActionEvent.action_id.in_(old_ids)))
-            t.execute(delete(cm.InstanceAction).where(cm.InstanceAction.id.in_(old_ids)))
-        row = cm.InstanceAction(**values)
-        t.add(row)
-        t.flush()
-        for event in events:
-            t.add(cm.InstanceActionEvent(**(event | {"action_id": row.id})))
+            conn.execute(delete(_EVENTS).where(_EVENTS.c.action_id.in_(old_ids)))
+            conn.execute(delete(_ACTIONS).where(_ACTIONS.c.id.in_(old_ids)))
+        new_id = _insert_action(conn, values)
+        if events:
+            conn.execute(insert(_EVENTS), [e | {"action_id": new_id} for e in events])

@@ -186,3 +186,88 @@ def test_a_server_read_as_a_page_of_one_equals_the_orm_read(two_cells):
     with pytest.raises(exception.InstanceNotFound):
         inst.get(cell, uuid, include_hidden=True)
     assert inst.get(cell, uuid, read_deleted=True, include_hidden=True)["deleted"] == 1
+
+
+def _orm_rows(cell: Cell, uuid: str) -> dict[str, list[tuple]]:
+    """Every row the server owns as the ORM reads it, ids left out and events keyed by
+    their action's request id: the reference the Core copy must match, type for type."""
+    out: dict[str, list[tuple]] = {}
+    with cell_session(cell) as s:
+        for model in (cm.Instance, *cm.INSTANCE_OWNED):
+            found = s.scalars(select(model).where(copy.owner_column(model) == uuid)).all()
+            out[model.__tablename__] = sorted(
+                (tuple((k, type(getattr(r, k)).__name__, getattr(r, k))
+                       for k in copy.copied_columns(model) if k != "hidden")
+                 for r in found), key=repr)
+        requests = dict(s.execute(select(cm.InstanceAction.id, cm.InstanceAction.request_id)
+                                  .where(cm.InstanceAction.instance_uuid == uuid)).all())
+        events = s.scalars(select(cm.InstanceActionEvent).where(
+            cm.InstanceActionEvent.action_id.in_(list(requests)))).all()
+        out["instance_actions_events"] = sorted(
+            ((requests[e.action_id],) + tuple(
+                (k, type(getattr(e, k)).__name__, getattr(e, k))
+                for k in copy.copied_columns(cm.InstanceActionEvent) if k != "action_id")
+             for e in events), key=repr)
+    return out
+
+
+def _populate_history(cell: Cell, uuid: str, actions: int, events: int) -> None:
+    """A server that has moved often: a long action history next to one of everything."""
+    _populate(cell, uuid)
+    with cell_session(cell) as s:
+        gone = _row(cm.InstanceMetadata, uuid, 5, key="gone")
+        s.add(gone)
+        s.flush()
+        gone.deleted = gone.id  # a soft-deleted row travels as it is
+        s.add(_row(cm.InstanceSystemMetadata, uuid, 6, value="ünïcode ✓"))
+        s.add(_row(cm.Tag, uuid, 7, tag="trusted"))
+        s.add(_row(cm.InstanceFault, uuid, 8, details=None, host=None))
+        s.add(_row(cm.BlockDeviceMapping, uuid, 9, uuid=str(uuidlib.uuid4()),
+                   device_name="/dev/vdz", connection_info={"data": {"nested": [1, "ü", None]},
+                                                           "driver_volume_type": "file"}))
+        for n in range(actions):
+            action = _row(cm.InstanceAction, uuid, 1000 + n, request_id=f"req-{n}",
+                          finish_time=None if n % 7 == 0 else WHEN)
+            s.add(action)
+            s.flush()
+            for e in range(events):
+                s.add(_row(cm.InstanceActionEvent, uuid, 10_000 + n * 10 + e,
+                           action_id=action.id, event=f"ev-{n}-{e}",
+                           traceback=None if e % 2 else "Traceback\n  line"))
+
+
+def test_a_long_history_is_copied_column_for_column(two_cells):
+    source, target = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate_history(source, uuid, actions=30, events=5)
+    before = _orm_rows(source, uuid)
+    assert len(before["instance_actions"]) == 32
+    assert len(before["instance_actions_events"]) == 30 * 5 + 2
+    copy.copy_instance(source, target, uuid)
+    copy.copy_instance(source, target, uuid)  # a retried step replaces its own copy
+    after = _orm_rows(target, uuid)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    with cell_session(target) as s:
+        assert s.scalar(select(cm.Instance.hidden).where(cm.Instance.uuid == uuid)) is True
+        # each event sits under the target's copy of its own action
+        pairs = s.execute(select(cm.InstanceActionEvent.event, cm.InstanceAction.request_id)
+                          .join(cm.InstanceAction,
+                                cm.InstanceAction.id == cm.InstanceActionEvent.action_id)
+                          .where(cm.InstanceActionEvent.event.like("ev-%"))).all()
+    assert len(pairs) == 150
+    assert all(event.split("-")[1] == request.split("-")[1] for event, request in pairs)
+
+
+def test_copy_action_replaces_the_targets_copy_of_one_action(two_cells):
+    source, target = two_cells
+    uuid = str(uuidlib.uuid4())
+    _populate_history(source, uuid, actions=3, events=4)
+    copy.copy_instance(source, target, uuid)
+    with cell_session(source) as s:
+        s.add(_row(cm.InstanceActionEvent, uuid, 99, event="ev-1-late", traceback=None,
+                   action_id=s.scalar(select(cm.InstanceAction.id)
+                                      .where(cm.InstanceAction.request_id == "req-1"))))
+    copy.copy_action(source, target, uuid, "req-1")
+    copy.copy_action(source, target, uuid, "no-such-request")
+    assert _orm_rows(target, uuid) == _orm_rows(source, uuid)
