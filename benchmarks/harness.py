@@ -245,6 +245,7 @@ class Cloud:
         res = Saga.load(migration_uuid).resources
         report["host_seconds"] = {key: res.get(f"{key}_seconds") for key in (
             "flatten", "upload", "download", "verify")}
+        report["moved_at"] = res.get("moved_at")  # the conductor's wall clock, at MOVED
         return report
 
     def root_disk(self, server_id: str, host: str) -> tuple[str, str]:

@@ -9,12 +9,17 @@ reaching VERIFY_RESIZE. Nova moves no disk bytes there, so the comparison is
 of everything else: API, scheduling, Placement, both cells' databases, RPC
 and the hosts' handling of a disk with nothing to send.
 
-Ours is the same span, request -> VERIFY_RESIZE as the API shows it, for one
-server on the default image going back and forth between the cells (as
-``move_latency.py`` does); its disk holds only the base image, so nothing is
-uploaded and what is timed is the move's control path. The goal is 0.25x of
-Nova's median (0.1x the stretch goal). The saga's per-step medians show where
-the time goes.
+Ours is timed two ways, for one server on the default image going back and
+forth between the cells (as ``move_latency.py`` does); its disk holds only the
+base image, so nothing is uploaded and what is timed is the move's control
+path. The same span as Nova's: the client's wall clock when it sends the
+resize request -> the conductor's wall clock when the move reached MOVED (the
+saga's ``moved_at``; one machine, one clock), which counts the HTTP request
+but, like Nova's, no polling. And as a client sees it: request ->
+VERIFY_RESIZE by polling every 20 ms, which adds half a poll and a GET. The
+goal is 0.25x of Nova's median (0.1x the stretch goal), judged on the same
+span; the polled ratio is printed beside it. The saga's per-step medians show
+where the time goes.
 
     .venv/bin/python benchmarks/move_vs_nova.py [--rounds 10]
     .venv/bin/python benchmarks/move_vs_nova.py --phases RESULTS/phases.jsonl  # reuse a run
@@ -73,15 +78,18 @@ def nova_median(anchor: str, phases: str) -> float:
     return int(out) / 1000
 
 
-def ours(rounds: int, keep: bool) -> tuple[list[float], list[dict], int]:
-    """``2 * rounds`` resizes request -> VERIFY_RESIZE, each confirmed before the next."""
+def ours(rounds: int, keep: bool) -> tuple[list[float], list[float], list[dict], int]:
+    """``2 * rounds`` resizes, each confirmed before the next: request -> MOVED as the
+    conductor recorded it, request -> VERIFY_RESIZE as polling saw it, the reports."""
     with running_cloud(cells=2, hosts_per_cell=1, keep=keep) as cloud:
         flavors = {name: cloud.flavor_id(name) for name in (GEN1, GEN2)}
         sid = cloud.boot("mover", flavors[GEN1])["id"]
         there = GEN2
         resizes: list[float] = []
         migrations: list[str] = []
+        sent_at: list[float] = []
         for _ in range(2 * rounds):
+            sent_at.append(time.time())
             started = time.monotonic()
             cloud.action(sid, {"resize": {"flavorRef": flavors[there]}}, 202)
             cloud.wait_status(sid, "VERIFY_RESIZE")
@@ -93,7 +101,8 @@ def ours(rounds: int, keep: bool) -> tuple[list[float], list[dict], int]:
             there = GEN1 if there == GEN2 else GEN2
         reports = [cloud.migration_show(m) for m in migrations]
         cloud.delete(sid)
-        return resizes, reports, cloud.vanished
+        spans = [r["moved_at"] - sent for r, sent in zip(reports, sent_at, strict=True)]
+        return spans, resizes, reports, cloud.vanished
 
 
 def main() -> int:
@@ -114,13 +123,14 @@ def main() -> int:
     print(f"Nova: median {nova:.3f}s (resize API call -> migrate_server done, {phases}); "
           f"{nova_load}", flush=True)
 
-    resizes, reports, vanished = ours(args.rounds, args.keep)
-    ours_median = statistics.median(resizes)
-    ratio = ours_median / nova
-    print(f"\ntranscell: resize -> VERIFY_RESIZE {summary(resizes)}")
-    print(f"Nova:      resize -> VERIFY_RESIZE median {nova:6.3f}s")
-    print(f"ratio transcell / Nova = {ratio:.2f}x  (goal {GOAL}x: "
-          f"{'met' if ratio <= GOAL else 'not met'}; stretch {STRETCH}x: "
+    spans, resizes, reports, vanished = ours(args.rounds, args.keep)
+    ratio = statistics.median(spans) / nova
+    polled = statistics.median(resizes) / nova
+    print(f"\ntranscell: request sent -> move MOVED     {summary(spans)}")
+    print(f"transcell: request -> VERIFY_RESIZE polled {summary(resizes)}")
+    print(f"Nova:      API call -> migrate_server done  median {nova:6.3f}s")
+    print(f"ratio transcell / Nova = {ratio:.2f}x on the same span, {polled:.2f}x polled  "
+          f"(goal {GOAL}x: {'met' if ratio <= GOAL else 'not met'}; stretch {STRETCH}x: "
           f"{'met' if ratio <= STRETCH else 'not met'})")
 
     print("\nwhere a resize's time goes (median of the saga's steps, migration show):")
