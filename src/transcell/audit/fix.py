@@ -27,6 +27,7 @@ from transcell.context import RequestContext
 from transcell.db import cell_models as cm
 from transcell.db.session import cell_session
 from transcell.db.types import utcnow
+from transcell.faults import hold_point
 from transcell.move import saga as sagas
 
 LOG = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ def fold_layers(root: str, host: str, uuid: str) -> Repair:
 
         def moving() -> bool:
             return bool(_state().recheck(uuid).moves_of(uuid, *sagas.IN_FLIGHT))
+        hold_point("audit-fold", uuid)  # where a move may start after the audit's look
         if not disk_chain.collapse(root, fmt, unless=moving):
             return None
         return f"folded the pre-copy layers of {uuid} on {host} back into its disk"

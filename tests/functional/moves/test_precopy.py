@@ -264,3 +264,49 @@ def test_the_audit_finds_layers_a_host_failed_to_fold_and_fix_folds_them(mcloud)
     assert disk.guest_read(root, 3 * MiB, MiB) == data
     assert disk.guest_read(root, 7 * MiB, MiB) == data
     mh.assert_audit_clean(cloud)
+
+
+def test_an_audit_fold_that_a_move_overtakes_leaves_the_moves_layers_alone(mcloud):
+    """The audit saw a disk's stale frozen layers with no move under way; before its fix
+    folds them a move starts and freezes the disk for its pre-copy. The fold, asked
+    again under the disk's writer lock, sees the move and leaves the chain alone, so the
+    round reading it loses nothing, and the move's own end folds the layers."""
+    import subprocess
+    import sys
+
+    cloud = mcloud
+    srv = mh.boot(cloud, "precopy-audit-race")
+    sid, src = srv["id"], mh.host_of(srv)
+    root = mh.root_disk(cloud, sid, src)
+    before, stale = os.urandom(18 * MiB), os.urandom(MiB)
+    disk.guest_write(root, 2 * MiB, before)
+    disk_chain.freeze(root, "qcow2")  # a move's layers a host failed to fold back
+    disk.guest_write(root, 30 * MiB, stale)
+    fold = _hold(cloud, "audit-fold", sid)
+    audit = subprocess.Popen(
+        [sys.executable, "-m", "transcell.cli.main", "audit", "--json", "--fix",
+         "--state-dir", cloud.state_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        _wait_reached(fold)
+        prebuild = _hold(cloud, "compute-prebuild", sid)
+        mh.action(cloud, sid, {"migrate": None})
+        _wait_reached(prebuild)  # frozen once more, and the round uploaded from the chain
+        layers = disk_chain.frozen_layers(root)
+        assert len(layers) == 2, layers
+        _release(fold)
+        out, err = audit.communicate(timeout=300)
+    finally:
+        if audit.poll() is None:
+            audit.kill()
+    fixed = json.loads(out)["fixed"]
+    assert [f["kind"] for f in fixed] == [], (fixed, err)
+    assert disk_chain.frozen_layers(root) == layers  # the move's chain stands as it was
+    _release(prebuild)
+    moved = mh.wait_status(cloud, sid, "VERIFY_RESIZE")
+    target = mh.root_disk(cloud, sid, mh.host_of(moved))
+    assert disk.guest_read(target, 2 * MiB, len(before)) == before
+    assert disk.guest_read(target, 30 * MiB, MiB) == stale
+    mh.action(cloud, sid, {"confirmResize": None}, expect=204)
+    mh.wait_status(cloud, sid, "ACTIVE")
+    mh.assert_audit_clean(cloud)
