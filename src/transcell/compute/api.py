@@ -297,13 +297,15 @@ class API:
     # moves -------------------------------------------------------------
     def resize(self, ctx: RequestContext, server_id: str, flavor: dict,
                allow_cross_cell: bool, readdress: bool | None = None,
-               auto_disk_config: bool | None = None) -> str:
+               auto_disk_config: bool | None = None,
+               found: tuple[cells.Cell, dict] | None = None) -> str:
         """Check what can be checked here, then hand the move to the conductor.
 
         ``auto_disk_config`` (the body's ``OS-DCF:diskConfig``) is set with the
         update that takes the server for the move, so the move carries it and a
-        refused resize leaves it as it was."""
-        cell, server = self._movable(ctx, server_id, "resize")
+        refused resize leaves it as it was. ``found`` is the server as the caller
+        has just read it (for its policy check), so it is not read twice."""
+        cell, server = self._movable(ctx, server_id, "resize", found)
         current = server["flavor"] or {}
         refusals = plan.request_refusals(server, flavor, None)
         if refusals:
@@ -316,8 +318,9 @@ class API:
 
     def migrate(self, ctx: RequestContext, server_id: str, host: str | None,
                 allow_cross_cell: bool, readdress: bool | None = None,
-                ignore_hosts: list[str] | None = None, drain: str | None = None) -> str:
-        cell, server = self._movable(ctx, server_id, "migrate")
+                ignore_hosts: list[str] | None = None, drain: str | None = None,
+                found: tuple[cells.Cell, dict] | None = None) -> str:
+        cell, server = self._movable(ctx, server_id, "migrate", found)
         if host is not None:
             try:
                 cells.cell_of_host(host)
@@ -330,9 +333,12 @@ class API:
                                 allow_cross_cell, readdress, ignore_hosts=ignore_hosts,
                                 drain=drain)
 
-    def _movable(self, ctx: RequestContext, server_id: str, action: str
-                 ) -> tuple[cells.Cell, dict]:
-        cell, server = self.get(ctx, server_id)
+    def _movable(self, ctx: RequestContext, server_id: str, action: str,
+                 found: tuple[cells.Cell, dict] | None = None) -> tuple[cells.Cell, dict]:
+        """The server, if its state allows a move now. The state read here only makes
+        the error clear; the update that takes the server for the move is conditional on
+        it, so a read a moment old (``found``) decides nothing on its own."""
+        cell, server = found if found is not None else self.get(ctx, server_id)
         check_not_locked(ctx, server)
         _require_state(server, action, vm_states=(vm.ACTIVE, vm.STOPPED))
         return cell, server

@@ -59,10 +59,17 @@ def _authorized(req: webob.Request, server_id: str, rule: str
     The server is read first, so another project's server is a 404, not a 403;
     the target names its owner as Nova's does.
     """
+    ctx, found = _authorized_in_cell(req, server_id, rule)
+    return ctx, found[1]
+
+
+def _authorized_in_cell(req: webob.Request, server_id: str, rule: str
+                        ) -> tuple[RequestContext, tuple]:
+    """``_authorized``, with the server's cell: a move takes the read as it is."""
     ctx = context_of(req)
-    _, server = compute_api.get(ctx, server_id)
-    policy.authorize(ctx, rule, _target(server))
-    return ctx, server
+    found = compute_api.get(ctx, server_id)
+    policy.authorize(ctx, rule, _target(found[1]))
+    return ctx, found
 
 
 def _target(server: dict) -> dict:
@@ -82,7 +89,8 @@ def _start(req: webob.Request, server_id: str, body) -> webob.Response:
 
 
 def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx, server = _authorized(req, server_id, "os_compute_api:servers:resize")
+    ctx, found = _authorized_in_cell(req, server_id, "os_compute_api:servers:resize")
+    server = found[1]
     common.validate(RESIZE_SCHEMA, body)
     flavor_ref = str(body["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
     try:
@@ -93,12 +101,15 @@ def _resize(req: webob.Request, server_id: str, body) -> webob.Response:
     disk_config = body.get("OS-DCF:diskConfig")
     compute_api.resize(ctx, server_id, flavor, allow_cross_cell=allow,
                        readdress=_readdress(ctx, server, body),
-                       auto_disk_config=None if disk_config is None else disk_config == "AUTO")
+                       auto_disk_config=None if disk_config is None else disk_config == "AUTO",
+                       found=found)
     return empty_response(202)
 
 
 def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
-    ctx, server = _authorized(req, server_id, "os_compute_api:os-migrate-server:migrate")
+    ctx, found = _authorized_in_cell(req, server_id,
+                                     "os_compute_api:os-migrate-server:migrate")
+    server = found[1]
     host = None
     if api_version(req).matches("2.56"):
         common.validate(MIGRATE_SCHEMA_256, body)
@@ -107,7 +118,7 @@ def _migrate(req: webob.Request, server_id: str, body) -> webob.Response:
         policy.authorize(ctx, "os_compute_api:os-migrate-server:migrate:host", _target(server))
     allow = policy.check(ctx, CROSS_CELL_RULE, _target(server))
     compute_api.migrate(ctx, server_id, host, allow_cross_cell=allow,
-                        readdress=_readdress(ctx, server, body))
+                        readdress=_readdress(ctx, server, body), found=found)
     return empty_response(202)
 
 
