@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from transcell import exception, statefiles
-from transcell.compute.virt import disk, disk_chain, power_state
+from transcell.compute.virt import disk, disk_chain, power_state, qcow2_meta
 from transcell.compute.virt.driver import (
     BlockDeviceInfo,
     ComputeDriver,
@@ -432,10 +432,20 @@ class FakeDriver(FakeGuestOperations, FakeImageOperations, ComputeDriver):
 
     @_injectable
     def root_disk_own_extents(self, uuid: str) -> list[dict] | None:
+        """Read from the overlay's cluster tables in-process, since ``qemu-img
+        map`` would start a process for every measure; qemu-img only when the
+        reader does not understand the file.
+
+        The tables are read while the guest may be writing. That is trusted
+        only because this is an estimate of whether to pre-copy: a torn read
+        misjudges it, no more; what is sent after the stop comes from that
+        moment's own ``qemu-img map``.
+        """
         root = self._existing_root(uuid)
         if self.root_disk_image(uuid) is None or disk_chain.frozen_layers(root):
             return None  # no image under it, or a pre-copy's layers: cannot tell
-        return disk.allocation_map(root, "qcow2")
+        own = qcow2_meta.own_extents(root)
+        return own if own is not None else disk.allocation_map(root, "qcow2")
 
     # -- moves ----------------------------------------------------------------
 
