@@ -42,10 +42,9 @@ def owner_column(model: type) -> Any:
     return model.instance_uuid
 
 
-def _owner(table: Table) -> Column:
-    """``owner_column`` for Core statements, which take table columns."""
-    return table.c.resource_id if table is cm.Tag.__table__ else (
-        table.c.uuid if table is cm.Instance.__table__ else table.c.instance_uuid)
+def _owner(model: type) -> Column:
+    """``owner_column`` as its table's column, for Core statements."""
+    return model.__table__.c[owner_column(model).key]
 
 
 @cache
@@ -76,7 +75,7 @@ def read_rows(session: Session, instance_uuid: str) -> dict[str, list[dict[str, 
     rows: dict[str, list[dict[str, Any]]] = {}
     for model in (cm.Instance, *cm.INSTANCE_OWNED):
         table: Table = model.__table__
-        rows[table.name] = _read(conn, model, _owner(table) == instance_uuid,
+        rows[table.name] = _read(conn, model, _owner(model) == instance_uuid,
                                  with_id=model is cm.InstanceAction)
     # one read of every event through its action, not an IN list as long as the history
     rows[_EVENTS.name] = _read(conn, cm.InstanceActionEvent, _EVENTS.c.action_id.in_(
@@ -92,8 +91,7 @@ def _delete_all(session: Session, instance_uuid: str) -> None:
     if action_ids:
         conn.execute(delete(_EVENTS).where(_EVENTS.c.action_id.in_(action_ids)))
     for model in (*cm.INSTANCE_OWNED, cm.Instance):
-        table: Table = model.__table__
-        conn.execute(delete(table).where(_owner(table) == instance_uuid))
+        conn.execute(delete(model.__table__).where(_owner(model) == instance_uuid))
 
 
 def _insert_action(conn: Connection, values: dict[str, Any]) -> int:
