@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 
 from transcell import exception
+from transcell.compute.virt import qcow2_meta
 from transcell.lifecycle import pid_exists
 
 QEMU_IMG = "qemu-img"
@@ -153,15 +154,10 @@ def qcow2_header(path: str) -> tuple[int, bool] | None:
     """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(32)
+            header = qcow2_meta.parse_header(fh.read(qcow2_meta.HEADER_BYTES))
     except OSError:
         return None
-    if len(head) < 32 or head[:4] != b"QFI\xfb" or \
-            int.from_bytes(head[4:8], "big") not in (2, 3):
-        return None
-    backing_offset = int.from_bytes(head[8:16], "big")
-    backing_length = int.from_bytes(head[16:20], "big")
-    return int.from_bytes(head[24:32], "big"), bool(backing_offset and backing_length)
+    return None if header is None else (header.size, header.backed)
 
 
 def _header_size(path: str, fmt: str | None) -> int | None:

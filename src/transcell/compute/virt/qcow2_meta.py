@@ -18,6 +18,7 @@ import os
 import struct
 import sys
 from array import array
+from typing import NamedTuple
 
 _MAGIC = b"QFI\xfb"
 _HEADER_V2 = 72
@@ -37,27 +38,63 @@ def _entries(raw: bytes) -> array:
     return table
 
 
-def _header(fd: int) -> tuple[int, int, int, int] | None:
-    """(cluster_bits, virtual size, l1_size, l1_table_offset), or None when unusual."""
-    head = os.pread(fd, 104, 0)
-    if len(head) < _HEADER_V2 or head[:4] != _MAGIC:
+class Header(NamedTuple):
+    """The qcow2 header's fields; the v2 table fields are None in a header shorter
+    than a v2 one, and the v3 ones (``incompat``, ``header_length``) outside v3."""
+
+    version: int
+    backed: bool  # names a backing file
+    size: int  # virtual size
+    cluster_bits: int | None = None
+    crypt: int | None = None
+    l1_size: int | None = None
+    l1_offset: int | None = None
+    incompat: int | None = None
+    header_length: int | None = None
+
+
+#: The most of a header anything here reads: version 3's fixed part.
+HEADER_BYTES = 104
+
+
+def parse_header(head: bytes) -> Header | None:
+    """The fields of a qcow2 header read from offset 0, or None when ``head`` is not
+    the start of a qcow2 of version 2 or 3; the one reading of the format's header,
+    for the table walk here and for ``disk.qcow2_header``."""
+    if len(head) < 32 or head[:4] != _MAGIC:
         return None
-    (version, _backing_offset, _backing_len, cluster_bits, size, crypt, l1_size,
-     l1_offset) = struct.unpack_from(">IQIIQIIQ", head, 4)
-    if version == 3:
-        if len(head) < 104:
-            return None
-        incompat = struct.unpack_from(">Q", head, 72)[0]
-        header_length = struct.unpack_from(">I", head, 100)[0]
+    version, backing_offset, backing_len, _bits, size = struct.unpack_from(">IQIIQ", head, 4)
+    if version not in (2, 3):
+        return None
+    header = Header(version, bool(backing_offset and backing_len), size)
+    if len(head) < _HEADER_V2:
+        return header
+    cluster_bits, _, crypt, l1_size, l1_offset = struct.unpack_from(">IQIIQ", head, 20)
+    header = header._replace(cluster_bits=cluster_bits, crypt=crypt, l1_size=l1_size,
+                             l1_offset=l1_offset)
+    if version == 3 and len(head) >= HEADER_BYTES:
+        header = header._replace(incompat=struct.unpack_from(">Q", head, 72)[0],
+                                 header_length=struct.unpack_from(">I", head, 100)[0])
+    return header
+
+
+def _header(fd: int) -> tuple[int, int, int, int] | None:
+    """(cluster_bits, virtual size, l1_size, l1_offset) of a layout the walk reads,
+    or None when unusual."""
+    header = parse_header(os.pread(fd, HEADER_BYTES, 0))
+    if header is None or header.cluster_bits is None:
+        return None
+    if header.version == 3:
         # dirty only means refcounts may lag; every other bit changes how the
         # tables read (corrupt, external data, extended L2, compression type...)
-        if incompat & ~_INCOMPAT_DIRTY or header_length < 104:
+        if header.incompat is None or header.incompat & ~_INCOMPAT_DIRTY or \
+                header.header_length < HEADER_BYTES:
             return None
-    elif version != 2:
-        return None
-    if crypt != 0 or not _MIN_CLUSTER_BITS <= cluster_bits <= _MAX_CLUSTER_BITS:
+    cluster_bits, size = header.cluster_bits, header.size
+    if header.crypt != 0 or not _MIN_CLUSTER_BITS <= cluster_bits <= _MAX_CLUSTER_BITS:
         return None
     cluster_size = 1 << cluster_bits
+    l1_size, l1_offset = header.l1_size, header.l1_offset
     if l1_offset % cluster_size or l1_size * 8 > _MAX_L1_BYTES:
         return None
     covered = l1_size * (cluster_size // 8) * cluster_size
