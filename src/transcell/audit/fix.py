@@ -147,6 +147,16 @@ def delete_snapshot(images: Any, image_id: str, move: str) -> Repair:
     return repair
 
 
+def delete_orphan_spool(images: Any, name: str) -> Repair:
+    """Remove a spool file no image holds, if that is still so (checked under the
+    store's lock, where every upload begins)."""
+    def repair() -> str | None:
+        if not images.store.spools.remove_orphans([name]):
+            return None
+        return f"deleted orphan spool file {name} of the image store"
+    return repair
+
+
 def delete_allocations(placement: Any, consumer: str) -> Repair:
     """Drop a consumer's allocations, guarded by the generation read before the re-check."""
     def repair() -> str | None:

@@ -55,8 +55,15 @@ def _images(snap: Snapshot, images: Any) -> list[Problem]:
             problems.append(Problem("orphan-snapshot",
                                     f"temporary image {image_id} belongs to move {move}, "
                                     "which is not running", image_id))
-    for digest in images.store.check()["missing"]:
+    report = images.store.check()
+    for digest in report["missing"]:
         problems.append(Problem("missing-chunk",
                                 f"chunk {digest} is named by an image but not in the store",
                                 digest))
+    for name in report.get("orphan_spools", ()):
+        problems.append(Problem("orphan-spool",
+                                f"spool file {name} of the image store holds no image's "
+                                "chunks (a move's upload or take-over was cut short)",
+                                name, repair=fix.delete_orphan_spool(images, name),
+                                repair_key=("spool", name)))
     return problems

@@ -125,7 +125,7 @@ class MoveOperations:
             chunk_size = int(previous["chunk_size"])
             return snapshot.round_items(root, "qcow2", previous, zero_digest)
         done = self._upload_items(ctx, instance_uuid, snapshot_id, describe,
-                                  "without its pre-copy")
+                                  "without its pre-copy", taken_from=previous_id)
         if done is None:
             return None
         sent, changed, seconds = done
@@ -145,7 +145,8 @@ class MoveOperations:
         def describe() -> tuple[int, Any, dict[str, int]]:
             base = services.image.get(RequestContext.admin(), base_id)
             return snapshot.delta_items(root, "qcow2", base, chunk_size)
-        done = self._upload_items(ctx, instance_uuid, snapshot_id, describe, "whole")
+        done = self._upload_items(ctx, instance_uuid, snapshot_id, describe, "whole",
+                                  spool=_mostly_new)
         if done is None:
             return None
         sent, counters, seconds = done
@@ -156,15 +157,23 @@ class MoveOperations:
         return sent
 
     def _upload_items(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
-                      describe: Callable[[], tuple[int, Any, Any]], otherwise: str
+                      describe: Callable[[], tuple[int, Any, Any]], otherwise: str,
+                      spool: Callable[[Any], bool] | None = None,
+                      taken_from: str | None = None
                       ) -> tuple[dict[str, Any], Any, float] | None:
         """Upload the chunk items ``describe`` gives; None when the disk cannot be
-        described that way, so the caller falls back to a plainer upload (``otherwise``)."""
+        described that way, so the caller falls back to a plainer upload (``otherwise``).
+
+        ``spool(extra)`` says whether the store should lay the new chunks out
+        as the disk for the target to take over; ``taken_from`` is the image
+        whose chunks the target may already have taken (see ``upload_chunks``)."""
         started = time.monotonic()
         try:
             size, items, extra = describe()
             sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
-                                                self._progress(instance_uuid))
+                                                self._progress(instance_uuid),
+                                                spool=spool is not None and spool(extra),
+                                                taken_from=taken_from)
         except (snapshot.NotADelta, ChunkMissing, exception.NotFound,
                 exception.DiskError) as exc:
             LOG.info("Uploading the disk of %s %s: %s", instance_uuid, otherwise, exc)
@@ -182,8 +191,9 @@ class MoveOperations:
             # no second copy of the disk, holes and zero clusters never read
             record = services.image.get(ctx, snapshot_id)
             size, items = snapshot.whole_items(root, fmt, record["chunk_size"])
+            # no base image to build on: the target takes the store's spool whole
             sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
-                                                self._progress(instance_uuid))
+                                                self._progress(instance_uuid), spool=True)
             stats.update(upload_seconds=round(time.monotonic() - started, 3),
                          data_path=sent.get("stages"))
             return sent
@@ -250,9 +260,11 @@ class MoveOperations:
         part = self._incoming(uuid)
         os.makedirs(os.path.dirname(part), exist_ok=True)
         started = time.monotonic()
-        got = services.image.download_to_file(ctx, snapshot_id, part)
+        # take the store's spool where it shares this filesystem: written once, not twice
+        got = services.image.download_to_file(ctx, snapshot_id, part, take=True)
         stats["download_seconds"] = round(time.monotonic() - started, 3)
         stats["bytes_downloaded"] = got["bytes_written"]
+        stats["bytes_taken"] = got.get("bytes_taken") or 0
         stats["rebuild_data_path"] = got.get("stages")
         LOG.info("Rebuilt the disk of %s in %.3f s: %s", uuid, stats["download_seconds"],
                  got.get("stages"))
@@ -360,6 +372,13 @@ class MoveOperations:
         """The move is kept: the source's kept disks are no longer anyone's."""
         self.driver.destroy(instance_uuid, destroy_disks=True)
         self.tracker.update_usage()
+
+
+def _mostly_new(counters: dict[str, int]) -> bool:
+    """Spool a disk most of whose data chunks are new: the target then rebuilds it
+    whole (see ``_rebuild_on_base``) and can take the spool over. A disk mostly
+    its image is built on the image, with its few new chunks from chunk files."""
+    return counters["read"] * 2 > counters["read"] + counters["base"]
 
 
 def _volume_entries(instance: dict) -> dict[str, Any]:

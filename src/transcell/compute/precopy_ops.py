@@ -57,7 +57,8 @@ class PrecopyOperations:
             previous = services.image.get(ctx, previous_id)
             size, items, changed = snapshot.round_items(frozen["path"], frozen["format"],
                                                         previous, zero_digest)
-            sent = services.image.upload_chunks(ctx, snapshot_id, items, size)
+            sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
+                                                taken_from=previous_id)
             stats.update(changed_chunks=len(changed), chunk_size=int(previous["chunk_size"]),
                          changed_bytes=len(changed) * int(previous["chunk_size"]))
         else:
@@ -134,6 +135,7 @@ class PrecopyOperations:
         else:
             written = self._patch_incoming(ctx, uuid, built, snapshot_id, record)
         return {"prebuilt": True, "bytes_downloaded": written,
+                "bytes_taken": stats.get("bytes_taken", 0),
                 "seconds": round(time.monotonic() - started, 3)}
 
     def _prebuilt_path(self, uuid: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 from transcell import exception, statefiles
 from transcell.context import RequestContext
 from transcell.image import sparse
+from transcell.image.file_path import refuse_taken
 from transcell.image.service import (
     ImageService,
     _now,
@@ -97,6 +98,7 @@ class ChunkUploads:
             if index >= len(layout):
                 raise exception.NotFound(f"Image {image_id} has {len(layout)} chunks; "
                                          f"there is no chunk {index}.")
+        refuse_taken(record, [index])
         digest, length = layout[index]
         if digest == zero_digest(length):
             return digest, _zeros(length)

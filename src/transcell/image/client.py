@@ -42,8 +42,10 @@ class ImageClient:
         return self.service.upload_file(ctx, image_id, path, progress, hash_algo)
 
     def upload_chunks(self, ctx: RequestContext, image_id: str, items: Any, total: int,
-                      progress: Progress | None = None) -> dict[str, Any]:
-        return self.service.upload_chunks(ctx, image_id, items, total, progress)
+                      progress: Progress | None = None, spool: bool = False,
+                      taken_from: str | None = None) -> dict[str, Any]:
+        return self.service.upload_chunks(ctx, image_id, items, total, progress,
+                                          spool=spool, taken_from=taken_from)
 
     def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Any) -> Any:
         return self.service.read_chunks(ctx, image_id, indexes)
@@ -55,5 +57,6 @@ class ImageClient:
         return self.service.store.sealed_path(digest, length)
 
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
-                         progress: Progress | None = None) -> dict[str, Any]:
-        return self.service.download_to_file(ctx, image_id, dest_path, progress)
+                         progress: Progress | None = None, take: bool = False
+                         ) -> dict[str, Any]:
+        return self.service.download_to_file(ctx, image_id, dest_path, progress, take=take)

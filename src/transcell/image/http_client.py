@@ -205,10 +205,15 @@ class HTTPImageClient:
             raise
 
     def upload_chunks(self, ctx: RequestContext, image_id: str, items: Any, total: int,
-                      progress: Progress | None = None) -> dict[str, Any]:
+                      progress: Progress | None = None, spool: bool = False,
+                      taken_from: str | None = None) -> dict[str, Any]:
         """Items as in process: bytes, an int (zeros of that length) or ``("known",
         digest, length)``; a known chunk the store lacks raises ChunkMissing and
-        leaves the image queued."""
+        leaves the image queued.
+
+        ``spool`` and ``taken_from`` are accepted and mean nothing here: a store
+        behind HTTP never shares a filesystem with a target, so it never spools
+        an image and no target ever takes one's chunks."""
         self._begin(image_id)
         try:
             return self._send(image_id, items, total, progress, tree=True)
@@ -325,9 +330,11 @@ class HTTPImageClient:
         return None
 
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
-                         progress: Progress | None = None) -> dict[str, Any]:
+                         progress: Progress | None = None, take: bool = False
+                         ) -> dict[str, Any]:
         """Rebuild an image as a sparse file; nothing appears at ``dest_path`` unless
-        every chunk and the whole-image digest match."""
+        every chunk and the whole-image digest match. ``take`` means nothing over
+        HTTP (see ``upload_chunks``): every chunk is fetched and checked here."""
         record = self._readable(ctx, image_id)
         size = record["size"]
         layout = _layout(record)

@@ -262,6 +262,7 @@ class Stored:
     data: bytes | None  # None for a zero chunk and for a chunk named as already held
     known: bool = False
     head: bytes | None = None  # the first bytes, when ``data`` is not kept
+    taken: bool = False  # named as held by a move's target, not by the store
 
 
 class Ingest:
@@ -270,12 +271,21 @@ class Ingest:
     ``claim(digest)`` pins a digest to the upload and says whether the store
     lacks it; ``put(digest, data)`` stores bytes already hashed. A digest met
     twice in one upload is written once: the second worker sees the claim.
+
+    With ``place(index, digest, data)`` (a spool: :mod:`transcell.image.spool`)
+    a chunk the store lacks is written at its own index instead, every time it
+    occurs, since a spool is the disk's layout. ``taken(index, digest)`` says
+    whether a known chunk is one a move's target holds instead of the store.
+    Both need the chunk's index: call with ``(item, index)``.
     """
 
     def __init__(self, claim: Callable[[str], bool], put: Callable[[str, bytes], bool],
                  missing: Callable[[str], Exception], timings: Timings | None = None,
-                 store_zeros: bool = True, keep_data: bool = True):
+                 store_zeros: bool = True, keep_data: bool = True,
+                 place: Callable[[int, str, bytes], None] | None = None,
+                 taken: Callable[[int, str], bool] | None = None):
         self.claim, self.put, self.missing = claim, put, missing
+        self.place, self.taken = place, taken
         self.timings = timings or Timings()
         self.store_zeros = store_zeros
         #: Without it a worker reads every chunk into one buffer of its own, reused:
@@ -295,11 +305,13 @@ class Ingest:
             self._seen.add(digest)
             return True
 
-    def __call__(self, item: Any) -> Stored:
+    def __call__(self, item: Any, index: int | None = None) -> Stored:
         if isinstance(item, tuple):  # ("known", digest, length): must be held already
             _, digest, length = item
             if not self.store_zeros and digest == zero_digest(length):
                 return Stored(digest, length, False, None, known=True)  # nothing to hold
+            if index is not None and self.taken is not None and self.taken(index, digest):
+                return Stored(digest, length, False, None, known=True, taken=True)
             if self.claim(digest):
                 raise self.missing(digest)
             return Stored(digest, length, False, None, known=True)
@@ -319,7 +331,13 @@ class Ingest:
         if data is None and not self.store_zeros:
             return Stored(digest, length, False, None)
         wrote = False
-        if self._first(digest) and self.claim(digest):
+        if self.place is not None and index is not None and data is not None:
+            if self.claim(digest):
+                started = time.perf_counter()
+                self.place(index, digest, data)
+                wrote = True
+                self.timings.add("store", started, length)
+        elif self._first(digest) and self.claim(digest):
             started = time.perf_counter()
             wrote = self.put(digest, zeros(length) if data is None else data)
             if wrote:

@@ -18,16 +18,15 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from transcell import exception, statefiles
+from transcell import exception
 from transcell.context import RequestContext
 from transcell.image import ordering, pipeline, sparse
+from transcell.image.file_path import FileDataPath, _BackgroundHash, refuse_taken
 from transcell.image.store import ChunkMissing, ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -169,36 +168,6 @@ def _validate_fields(ctx: RequestContext, fields: dict[str, Any], record: dict |
 # -- hashing helpers ------------------------------------------------------------------
 
 
-class _BackgroundHash:
-    """A hash fed from another thread.
-
-    hashlib releases the GIL on large buffers, so running the whole-image
-    hash beside the per-chunk sha256 nearly halves the time to move a disk.
-    """
-
-    def __init__(self, name: str):
-        self._hash = hashlib.new(name, usedforsecurity=False)
-        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name=f"image-{name}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self._hash.update(data)
-
-    def update(self, data: bytes | memoryview) -> None:
-        self._queue.put(data)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def hexdigest(self) -> str:
-        self.close()
-        return self._hash.hexdigest()
-
-
 def _read_exactly(stream: IO[bytes], length: int) -> bytes:
     """Fill one chunk even from streams (sockets, WSGI input) that return short reads."""
     parts = []
@@ -276,7 +245,7 @@ def visible(ctx: RequestContext, record: dict[str, Any]) -> bool:
     return record["visibility"] == "shared" and ctx.project_id in record.get("members", {})
 
 
-class ImageService:
+class ImageService(FileDataPath):
     def __init__(self, store: ChunkStore):
         self.store = store
 
@@ -382,6 +351,7 @@ class ImageService:
     def download(self, ctx: RequestContext, image_id: str) -> Iterator[bytes]:
         """Check access now; then yield verified chunks (the whole hash is checked last)."""
         record = self._readable(ctx, image_id)
+        refuse_taken(record, range(len(record.get("chunks") or ())))
         return self._stream(record)
 
     def _stream(self, record: dict[str, Any]) -> Iterator[bytes]:
@@ -422,109 +392,24 @@ class ImageService:
         return stats
 
     def upload_chunks(self, ctx: RequestContext, image_id: str, items: Iterator[Any],
-                      total: int, progress: Progress | None = None) -> dict[str, Any]:
+                      total: int, progress: Progress | None = None, spool: bool = False,
+                      taken_from: str | None = None) -> dict[str, Any]:
         """Upload a disk described chunk by chunk, named by its chunk-list digest.
 
         Items are bytes, an int (a zero chunk of that length) or
         ``("known", digest, length)`` for a chunk the store already holds, which
         is referenced without being sent; a known chunk the store lacks fails
         the upload with ChunkMissing and leaves the image queued.
+
+        ``spool``: the new chunks are written once, laid out as the disk, for a
+        move's target to take over (:mod:`transcell.image.spool`).
+        ``taken_from``: an earlier image of the same disk whose chunks a move's
+        target took; a known chunk it names as taken at the same index is
+        named as taken here too instead of failing the upload.
         """
-        _, stats = self._ingest(ctx, image_id, items, total, progress, tree=True)
+        _, stats = self._ingest(ctx, image_id, items, total, progress, tree=True,
+                                spool=spool, taken_from=taken_from)
         return stats
-
-    def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
-                         progress: Progress | None = None) -> dict[str, Any]:
-        """Rebuild an image as a sparse file; nothing appears at ``dest_path`` unless
-        every chunk and the whole-image sha256 match."""
-        record = self._readable(ctx, image_id)
-        size = record["size"]
-        directory = os.path.dirname(os.path.abspath(dest_path))
-        tmp = os.path.join(directory, f".{os.path.basename(dest_path)}.part-{uuid.uuid4().hex}")
-        fd = statefiles.create_private(tmp)  # a disk or cached image: guest data
-        # Chunk-list images are verified chunk by chunk (the store checks each
-        # chunk's sha256 on read) and then as a list; zeros are never hashed.
-        tree = record.get("os_hash_algo") == sparse.TREE_ALGO
-        whole = None if tree else _BackgroundHash("sha256")
-        written_digest = None
-        timings = pipeline.Timings()
-        started = time.perf_counter()
-        try:
-            written = offset = 0
-            if tree:
-                # chunks fetched, verified and written by workers at their own offsets,
-                # several at once; a chunk file this store sealed is copied in the kernel
-                rebuild = pipeline.Rebuild(fd, self._chunk, self.store.sealed_path, timings)
-                for (offset, _digest, length), wrote in pipeline.ordered(
-                        pipeline.layout_offsets(self._layout(record)), rebuild):
-                    written += wrote
-                    if progress is not None:
-                        progress(offset + length, size)
-            else:
-                # the whole-image sha256 below checks every byte, so a sealed chunk
-                # file is read without a sha256 of its own (one pass, not two)
-                for (_digest, length), data in sparse.prefetch(self._layout(record),
-                                                               self._fetch_whole):
-                    if data is None:
-                        whole.update(_zeros(length))  # type: ignore[union-attr]
-                    else:
-                        whole.update(data)  # type: ignore[union-attr]
-                        written += _write_sparse(fd, data, offset)
-                    offset += length
-                    if progress is not None:
-                        progress(offset, size)
-            os.ftruncate(fd, size)
-            if whole is None:
-                # Every chunk written was checked against its name on its way in (or
-                # was a sealed chunk file: see ChunkStore.sealed_path), so the
-                # chunk-list digest of the written file is known without reading it back.
-                written_digest = sparse.tree_digest(self._layout(record))
-                self._check_whole(record, written_digest)
-            else:
-                self._check_whole(record, whole.hexdigest())
-            os.close(fd)
-            fd = -1
-            os.replace(tmp, dest_path)
-        except BaseException:
-            if whole is not None:
-                whole.close()
-            if fd >= 0:
-                os.close(fd)
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return {"bytes_total": size, "bytes_written": written,
-                "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
-                "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
-                "stages": timings.as_dict(),
-                "wall_seconds": round(time.perf_counter() - started, 4)}
-
-    def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Iterable[int]
-                    ) -> Iterator[bytes]:
-        """The image's chunks at ``indexes``, each checked against its name as it is read."""
-        record = self._readable(ctx, image_id)
-        layout = list(self._layout(record))
-        wanted = [layout[i] for i in indexes]
-        for (_, length), data in sparse.prefetch(wanted, self._fetch):
-            yield data if data is not None else _zeros(length)
-
-    def _fetch_whole(self, item: tuple[str, int]) -> bytes | None:
-        """A chunk for a download whose whole-image sha256 is checked at the end."""
-        digest, length = item
-        sealed = None if digest == zero_digest(length) else self.store.sealed_path(digest,
-                                                                                    length)
-        if sealed is not None:
-            with open(sealed, "rb") as f:
-                data = f.read()
-            if len(data) == length:
-                return data
-        return self._fetch(item)
-
-    def _fetch(self, item: tuple[str, int]) -> bytes | None:
-        digest, length = item
-        return None if digest == zero_digest(length) else self._chunk(digest, length)
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self.store.stats()
@@ -604,7 +489,8 @@ class ImageService:
                                              expected=record["os_hash_value"], actual=actual)
 
     def _ingest(self, ctx: RequestContext, image_id: str, chunks: Iterator[bytes | int],
-                expected: int | None, progress: Progress | None, tree: bool = False
+                expected: int | None, progress: Progress | None, tree: bool = False,
+                spool: bool = False, taken_from: str | None = None
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Chunk, hash and store image data; status goes queued -> saving -> active.
 
@@ -612,7 +498,11 @@ class ImageService:
         concurrent delete cannot collect them; on failure the image returns to
         queued and the chunks only this upload wrote are collected.
         """
+        taken = self._taken_in(ctx, taken_from)
         self._begin_upload(ctx, image_id)
+        writer = (self.store.spools.start(image_id, expected)
+                  if spool and tree and expected else None)
+        taken_here: list[int] = []
         # a chunk-list image has no whole-image hashes: nothing to run for them
         md5 = None if tree else _BackgroundHash("md5")
         whole = None if tree else hashlib.sha256()
@@ -634,11 +524,15 @@ class ImageService:
                     # a chunk list names a chunk of zeros by its length and every reader
                     # makes the zeros itself: storing one would only be written and
                     # collected again with each move's image
-                    store_zeros=not tree, keep_data=not tree)
+                    store_zeros=not tree, keep_data=not tree,
+                    place=None if writer is None else writer.put, taken=taken)
                 written = ingest.written
                 # a hole or a chunk named by its digest is booked without a worker
                 for _item, done in pipeline.ordered(
-                        chunks, ingest, inline=lambda item: isinstance(item, int | tuple)):
+                        enumerate(chunks), lambda pair: ingest(pair[1], pair[0]),
+                        inline=lambda pair: isinstance(pair[1], int | tuple)):
+                    if done.taken:
+                        taken_here.append(len(digests))
                     if done.wrote:
                         sent += done.length
                     if not done.known and (md5 is not None or not digests):
@@ -671,11 +565,24 @@ class ImageService:
                         os_hash_value=sha256,
                         virtual_size=_virtual_size(record.get("disk_format"), total, head),
                         chunk_size=self.store.chunk_size, chunks=digests, updated_at=_now())
+                    record.pop("spool", None)
+                    record.pop("taken", None)
+                    if writer is not None and writer.placed:
+                        record["spool"] = sorted(writer.placed)
+                    if taken_here:
+                        record["taken"] = taken_here
 
-                record = self.store.update_manifest(image_id, finish)
-                if record is None:
-                    raise exception.ImageNotFound(image_id=image_id)
+                with self.store.lock:  # held until the spool's chunks are found too
+                    record = self.store.update_manifest(image_id, finish)
+                    if record is None:
+                        raise exception.ImageNotFound(image_id=image_id)
+                    if writer is not None and writer.placed:
+                        self.store.spools.register(record, writer)
+                if writer is not None and not writer.placed:
+                    writer.discard()
         except BaseException:
+            if writer is not None:
+                writer.discard()
             if md5 is not None:
                 md5.close()
             try:
@@ -688,6 +595,20 @@ class ImageService:
                  "stages": timings.as_dict(),
                  "wall_seconds": round(time.perf_counter() - started, 4)}
         return record, stats
+
+    def _taken_in(self, ctx: RequestContext, image_id: str | None
+                  ) -> Callable[[int, str], bool] | None:
+        """Whether a chunk at an index is one ``image_id``'s move target took (see
+        ``upload_chunks``); None when that image took nothing."""
+        if image_id is None:
+            return None
+        record = self.get(ctx, image_id)
+        taken = set(record.get("taken") or ())
+        if not taken:
+            return None
+        chunks = list(record["chunks"])
+        return lambda index, digest: (index in taken and index < len(chunks)
+                                      and chunks[index] == digest)
 
     def _begin_upload(self, ctx: RequestContext, image_id: str) -> None:
         def begin(record: dict[str, Any]) -> None:

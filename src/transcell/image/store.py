@@ -10,6 +10,8 @@ Layout under ``root``::
 
     chunks/<first 2 hex>/<sha256 hex>   one file per distinct chunk
     images/<image uuid>.json            one manifest (the image record) per image
+    spools/<image uuid>                 a move's new chunks laid out as its disk
+                                        (see :mod:`transcell.image.spool`)
 
 One process owns a store (the image service; a distributed deployment reaches
 it over HTTP). Within that process the store lock makes manifest updates and
@@ -128,6 +130,8 @@ class ChunkStore:
         #: file's identity and times right after (see ``sealed_path``).
         self._seals: collections.OrderedDict[str, tuple[int, ...]] = collections.OrderedDict()
         self._seal_lock = threading.Lock()
+        from transcell.image.spool import Spools  # the spool module types this store
+        self.spools = Spools(self)
 
     # -- chunks ---------------------------------------------------------------
 
@@ -136,6 +140,9 @@ class ChunkStore:
         return os.path.join(self.chunk_dir, digest[:2], digest)
 
     def has(self, digest: str) -> bool:
+        return self.has_file(digest) or self.spools.locate(digest) is not None
+
+    def has_file(self, digest: str) -> bool:
         return os.path.exists(self.chunk_path(digest))
 
     def missing(self, digests: Iterable[str]) -> set[str]:
@@ -214,7 +221,10 @@ class ChunkStore:
             with open(self.chunk_path(digest), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ChunkMissing(digest=digest) from None
+            spooled = self.spools.read(digest)
+            if spooled is None:
+                raise ChunkMissing(digest=digest) from None
+            data = spooled
         actual = digest_of(data)
         if actual != digest:
             raise exception.ChecksumMismatch(what=f"chunk {digest}", expected=digest,
@@ -222,7 +232,13 @@ class ChunkStore:
         return data
 
     def size_of(self, digest: str) -> int:
-        return os.path.getsize(self.chunk_path(digest))
+        try:
+            return os.path.getsize(self.chunk_path(digest))
+        except FileNotFoundError:
+            spooled = self.spools.locate(digest)
+            if spooled is None:
+                raise
+            return spooled[2]
 
     def delete(self, digest: str) -> bool:
         with self._seal_lock:
@@ -311,6 +327,7 @@ class ChunkStore:
             if record is None:
                 return None
             os.unlink(self.manifest_path(image_id))
+            self.spools.drop(record)
             self.collect(record.get("chunks") or [])
             return record
 
@@ -324,12 +341,19 @@ class ChunkStore:
         finally:
             pin.release()
 
-    def referenced(self) -> set[str]:
-        """Digests a manifest or a pin holds; call with the lock held for a stable answer."""
+    def referenced(self, excluding: str | None = None) -> set[str]:
+        """Digests a manifest (but ``excluding``'s) or a pin holds; call with the lock held
+        for a stable answer. Chunks an image handed to a move's target (its ``taken``
+        indexes) are not the store's to hold."""
         with self.lock:
             refs = {d for d in self._pins if self._pins[d] > 0}
             for record in self.iter_manifests():
-                refs.update(record.get("chunks") or [])
+                if record.get("id") == excluding:
+                    continue
+                chunks = record.get("chunks") or []
+                taken = set(record.get("taken") or ())
+                refs.update((d for i, d in enumerate(chunks) if i not in taken)
+                            if taken else chunks)
             return refs
 
     def collect(self, candidates: Iterable[str] | None = None) -> int:
@@ -346,7 +370,9 @@ class ChunkStore:
         (with ``deep``) chunks whose bytes no longer match their name."""
         with self.lock:
             refs = self.referenced()
-            present = set(self.iter_digests())
+            files = set(self.iter_digests())
+            present = files | self.spools.digests()
+            orphan_spools = self.spools.orphans()
         corrupt = []
         if deep:
             for digest in sorted(present):
@@ -356,8 +382,8 @@ class ChunkStore:
                     corrupt.append(digest)
         # a chunk list names a chunk of zeros that was never stored: readers make it
         missing = refs - present - self._zero_names()
-        return {"missing": sorted(missing), "orphans": sorted(present - refs),
-                "corrupt": corrupt}
+        return {"missing": sorted(missing), "orphans": sorted(files - refs),
+                "corrupt": corrupt, "orphan_spools": orphan_spools}
 
     def _zero_names(self) -> set[str]:
         """The digests a chunk of zeros of each chunk length in use goes by."""

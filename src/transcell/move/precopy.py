@@ -116,6 +116,8 @@ def run(compute: ComputeAPI, saga: Saga, ctx: RequestContext, guest: dict[str, A
         rounds.append({"round": number, "bytes_sent": sent["bytes_uploaded"],
                        "changed_bytes": sent.get("changed_bytes"),
                        "bytes_written_at_target": built.get("bytes_downloaded"),
+                       # the store's spool the target took over: on disk there already
+                       "bytes_taken_at_target": built.get("bytes_taken") or 0,
                        "pending_bytes": written,
                        "upload_seconds": sent.get("seconds"),
                        "build_seconds": built.get("seconds"),

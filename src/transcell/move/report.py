@@ -47,6 +47,8 @@ def show(migration_uuid: str) -> dict[str, Any]:
         "bytes_uploaded": uploaded,  # while the guest ran (pre-copy) and after it stopped
         "bytes_uploaded_after_stop": res.get("bytes_uploaded"),
         "bytes_downloaded": _written_at_target(res),
+        # the store's spool a target on its filesystem took over: never written twice
+        "bytes_taken_at_target": _taken_at_target(res),
         # read at the source: only chunks the guest changed when the disk is a delta
         "bytes_read_at_source": res.get("bytes_read"),
         "delta": res.get("delta"),
@@ -79,6 +81,12 @@ def _written_at_target(res: dict[str, Any]) -> int | None:
     if final is None and not rounds:
         return None
     return sum(r.get("bytes_written_at_target") or 0 for r in rounds) + (final or 0)
+
+
+def _taken_at_target(res: dict[str, Any]) -> int:
+    rounds = res.get("precopy_rounds") or []
+    return sum(r.get("bytes_taken_at_target") or 0 for r in rounds) + (
+        res.get("bytes_taken") or 0)
 
 
 def downtime_seconds(res: dict[str, Any], running_at: float | None = None) -> float | None:
@@ -136,7 +144,9 @@ def render(report: dict[str, Any]) -> str:
         f"  to:       {report['target']['host']} ({report['target']['cell']}), "
         f"flavor {report['new_flavor']}",
         f"  disk:     {size(report['disk_size'])}, uploaded {size(report['bytes_uploaded'])}, "
-        f"written at the target {size(report['bytes_downloaded'])}",
+        f"written at the target {size(report['bytes_downloaded'])}"
+        + (f", taken over from the store {size(report['bytes_taken_at_target'])}"
+           if report.get("bytes_taken_at_target") else ""),
         f"  downtime: {report['downtime_seconds']} s",
         *(f"  pre-copy: round {r['round']}: sent {size(r['bytes_sent'])} while running, "
           f"{size(r['pending_bytes'])} of chunks written meanwhile ({r['seconds']} s"

@@ -410,6 +410,7 @@ class MoveTask(SagaTask):
         volume_moves.complete(ctx, saga)
         saga.note(running_at=result["running_at"],
                   bytes_downloaded=result.get("bytes_downloaded", 0),
+                  bytes_taken=result.get("bytes_taken", 0),
                   download_seconds=result.get("download_seconds"),
                   verify_seconds=result.get("verify_seconds"))
 

@@ -271,3 +271,21 @@ def test_disks_of_no_server_and_hidden_rows_of_no_move(acloud, servers):
     assert_flags(acloud, {("stray-hidden-row", sid)})
     fix(acloud, {("stray-hidden-row", sid)})
     assert [r["cell"] for r in mh.locate(acloud, sid)["rows"]] == [mh.cell_of_host(host)]
+
+
+def test_an_orphan_spool_file_is_reported_and_removed(acloud):
+    """A move's spool that no image holds (a kill mid-upload or mid-take-over)."""
+    spools = os.path.join(acloud.state_dir, "images", "spools")
+    name = str(uuidlib.uuid4())
+    path = os.path.join(spools, name)
+    with open(path, "wb") as fh:
+        fh.write(b"chunks of a move cut short")
+    assert_flags(acloud, {("orphan-spool", name)})
+    # written just now: it may be a running upload's, so --fix leaves it for later
+    assert audit(acloud, "--fix")["fixed"] == []
+    assert os.path.exists(path)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    report = fix(acloud, {("orphan-spool", name)})
+    assert name in report["fixed"][0]["action"]
+    assert not os.path.exists(path)

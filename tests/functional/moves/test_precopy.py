@@ -85,6 +85,12 @@ def test_writes_made_during_precopy_travel_and_the_downtime_is_recorded(mcloud):
     # written after its freeze, so nothing was left for after the stop
     assert rounds[1]["bytes_sent"] == 7 * 4 * MiB, rounds
     assert rounds[1]["pending_bytes"] == 0 and shown["chunks_after_stop"] == 0, shown
+    # round 1 was mostly new data: the target took the store's spool over, writing
+    # none of it again; round 2 patched only the seven chunks it sent
+    assert rounds[0]["bytes_taken_at_target"] >= 18 * MiB, rounds
+    assert rounds[0]["bytes_written_at_target"] <= 4 * MiB, rounds  # the image's chunk
+    assert rounds[1]["bytes_taken_at_target"] == 0, rounds
+    assert rounds[1]["bytes_written_at_target"] == 7 * 4 * MiB, rounds
     assert all(r["upload_seconds"] > 0 and r["build_seconds"] > 0 for r in rounds), rounds
     assert shown["downtime_seconds"] is not None and shown["downtime_seconds"] > 0
     assert {s["name"]: s["state"] for s in shown["steps"]}["precopy"] == "done"

@@ -332,7 +332,8 @@ def test_chunks_claimed_by_an_upload_survive_a_concurrent_delete(service, tmp_pa
     active = service.upload(ALICE, new["id"], io.BytesIO(data), progress=delete_old_midway)
     assert deleted.is_set() and active["status"] == "active"
     assert b"".join(service.download(ALICE, new["id"])) == data
-    assert service.store.check() == {"missing": [], "orphans": [], "corrupt": []}
+    assert service.store.check() == {"missing": [], "orphans": [], "corrupt": [],
+                                     "orphan_spools": []}
     service.delete(ALICE, new["id"])
     assert list(service.store.iter_digests()) == []
 
@@ -387,7 +388,8 @@ def test_a_chunk_list_names_its_zero_chunks_without_storing_them(service, tmp_pa
     assert stats["bytes_sent"] == CHUNK and stats["chunks_sent"] == 1
     store = service.store
     assert not store.has(zero_digest(CHUNK)) and not store.has(zero_digest(tail))
-    assert store.check() == {"missing": [], "orphans": [], "corrupt": []}
+    assert store.check() == {"missing": [], "orphans": [], "corrupt": [],
+                                     "orphan_spools": []}
     assert b"".join(service.download(ALICE, image["id"])) == data + bytes(3 * CHUNK + tail)
     unheld = _raw(service)
     with pytest.raises(exception.TranscellError):

@@ -1,0 +1,302 @@
+"""A move's image written once, laid out as its disk, for a target that takes it whole.
+
+Why: where the store and a move's target share a filesystem (the embedded
+layout), a chunk file the store writes and the target then copies into its
+disk is every byte written twice; ext4 shares no blocks between files, so
+the second write is a real copy. A spool is one sparse file per image with
+each new chunk at its own offset in the disk. A target on that filesystem
+takes the file over by rename and has its disk without copying a byte; only
+chunks the store held before the upload (named, not sent) and chunks of
+zeros (holes) are left for it to fill.
+
+Until it is taken, a spooled chunk is held by the store like any other:
+readable (re-hashed on every read), found by later uploads, protected from
+garbage collection by the manifest that names it. The take-over moves the
+bytes out of the store, so it first copies out any spooled chunk another
+image or a running upload also names, then records the chunk indexes it
+handed over as the image's ``taken`` list before the rename: a kill between
+the two leaves an orphan spool file, never a manifest that claims what the
+store lost. A taken chunk is the target's now. Later images of the same move
+name it as taken too (it did not change since), and nobody can read it from
+the store: such an image is only good for patching the target's disk, and a
+reader asking for those chunks gets ``ChunksTaken``.
+
+The seal (identity, size and times of the spool file right after the upload
+wrote it, as for chunk files: ``ChunkStore.sealed_path``) is what lets the
+target take the bytes without hashing them again; a spool whose seal does
+not hold, or that this process did not write, is read chunk by chunk and
+re-hashed instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from transcell import exception, statefiles
+
+if TYPE_CHECKING:
+    from transcell.image.store import ChunkStore
+
+
+#: Seconds a spool file must have gone unwritten before an orphan is deleted.
+ORPHAN_AGE = 60.0
+
+
+class ChunksTaken(exception.Conflict):
+    """An image's chunks went to a move's target; the store cannot rebuild it."""
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class SpoolWriter:
+    """One upload's spool: chunks written at their own offsets by the upload's workers."""
+
+    def __init__(self, path: str, size: int, chunk_size: int):
+        self.path, self.size, self.chunk_size = path, size, chunk_size
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by an upload of this image that did not finish
+        self.fd = statefiles.create_private(path)
+        os.ftruncate(self.fd, size)
+        self._lock = threading.Lock()
+        #: index -> digest of every chunk written here
+        self.placed: dict[int, str] = {}
+
+    def put(self, index: int, digest: str, data: bytes | memoryview) -> None:
+        offset = index * self.chunk_size
+        if offset + len(data) > self.size:
+            raise ValueError(f"chunk {index} of {len(data)} bytes ends past the image")
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self.fd, view[done:], offset + done)
+        with self._lock:
+            self.placed[index] = digest
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+class Spools:
+    """The spool files of one chunk store and the chunks they hold.
+
+    Every method that changes what the store holds runs under the store's
+    lock, as manifest updates and garbage collection do.
+    """
+
+    def __init__(self, store: ChunkStore):
+        self.store = store
+        self.dir = statefiles.private_dir(os.path.join(store.root, "spools"))
+        #: digest -> {image id: (offset, length)} of committed, untaken spools
+        self._where: dict[str, dict[str, tuple[int, int]]] = {}
+        #: image id -> the spool file's signature right after its upload wrote it
+        self._seals: dict[str, tuple[int, ...]] = {}
+        self._loaded = False
+        self._lock = threading.RLock()
+
+    def path(self, image_id: str) -> str:
+        return os.path.join(self.dir, os.path.basename(self.store.manifest_path(image_id))[:-5])
+
+    def start(self, image_id: str, size: int) -> SpoolWriter:
+        return SpoolWriter(self.path(image_id), size, self.store.chunk_size)
+
+    # -- what the store holds -------------------------------------------------------
+
+    def _load(self) -> None:
+        """After a restart: the committed spools, found from their manifests (no seals)."""
+        if self._loaded:
+            return
+        with self.store.lock, self._lock:
+            if self._loaded:
+                return
+            for record in self.store.iter_manifests():
+                if record.get("spool") and os.path.exists(self.path(record["id"])):
+                    self._add(record)
+            self._loaded = True
+
+    def _add(self, record: dict[str, Any]) -> None:
+        chunk_size, size = int(record["chunk_size"]), int(record["size"])
+        for index in record["spool"]:
+            digest = record["chunks"][index]
+            length = min(chunk_size, size - index * chunk_size)
+            self._where.setdefault(digest, {})[record["id"]] = (index * chunk_size, length)
+
+    def register(self, record: dict[str, Any], writer: SpoolWriter) -> None:
+        """The upload committed (``record`` is its manifest): its spooled chunks are held."""
+        writer.close()
+        self._load()
+        with self._lock:
+            self._add(record)
+            with contextlib.suppress(FileNotFoundError):
+                self._seals[record["id"]] = _signature(os.stat(writer.path))
+
+    def locate(self, digest: str) -> tuple[str, int, int] | None:
+        """``(spool path, offset, length)`` of a spooled chunk, or None."""
+        self._load()
+        with self._lock:
+            places = self._where.get(digest)
+            if not places:
+                return None
+            image_id, (offset, length) = next(iter(places.items()))
+        return self.path(image_id), offset, length
+
+    def read(self, digest: str) -> bytes | None:
+        """A spooled chunk's bytes as the file holds them (the caller re-hashes), or None."""
+        found = self.locate(digest)
+        if found is None:
+            return None
+        path, offset, length = found
+        try:
+            with open(path, "rb", buffering=0) as f:
+                return os.pread(f.fileno(), length, offset)
+        except FileNotFoundError:
+            return None
+
+    def digests(self) -> set[str]:
+        self._load()
+        with self._lock:
+            return set(self._where)
+
+    def _forget(self, image_id: str) -> None:
+        with self._lock:
+            self._seals.pop(image_id, None)
+            for digest in [d for d, places in self._where.items() if image_id in places]:
+                places = self._where[digest]
+                places.pop(image_id, None)
+                if not places:
+                    del self._where[digest]
+
+    def _copy_out(self, record: dict[str, Any], keep: set[str]) -> None:
+        """Chunks of this spool that ``keep`` names become chunk files, checked on the way."""
+        mine = {record["chunks"][i] for i in record.get("spool") or ()}
+        for digest in sorted(mine & keep):
+            if self.store.has_file(digest):
+                continue
+            data = self.read(digest)
+            if data is None or hashlib.sha256(data).hexdigest() != digest:
+                continue  # damaged or gone: the store's check reports the loss
+            self.store.put_known(digest, data)
+
+    def drop(self, record: dict[str, Any]) -> None:
+        """The image is deleted: keep what others name, then let the spool go."""
+        if not record.get("spool"):
+            return
+        self._load()
+        with self.store.lock:
+            self._copy_out(record, self.store.referenced())
+            self._forget(record["id"])
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path(record["id"]))
+
+    # -- the take-over --------------------------------------------------------------------
+
+    def take(self, image_id: str, dest_path: str) -> list[int] | None:
+        """Hand the image's spool to a target as ``dest_path``; the indexes it held.
+
+        None (and nothing changed) when there is no spool, its seal does not
+        hold (not written by this process, or changed since), or the file
+        cannot be renamed there (another filesystem): the caller rebuilds
+        from the store instead.
+        """
+        self._load()
+        path = self.path(image_id)
+        with self.store.lock:
+            record = self.store.read_manifest(image_id)
+            if record is None or not record.get("spool"):
+                return None
+            with self._lock:
+                seal = self._seals.get(image_id)
+            try:
+                if seal is None or _signature(os.stat(path)) != seal:
+                    return None
+            except FileNotFoundError:
+                return None
+            if os.stat(os.path.dirname(os.path.abspath(dest_path))).st_dev != seal[0]:
+                return None
+            others = self.store.referenced(excluding=image_id)
+            self._copy_out(record, others)
+            taken = sorted(record["spool"])
+
+            def hand_over(current: dict[str, Any]) -> None:
+                if current.get("spool") != record["spool"]:
+                    raise exception.Conflict(f"Image {image_id}'s spool changed while it "
+                                             "was being taken over.")
+                current.pop("spool")
+                current["taken"] = taken
+
+            # the manifest first: a kill before the rename leaves an orphan file,
+            # never a manifest naming chunks the store no longer has
+            self.store.update_manifest(image_id, hand_over)
+            self._forget(image_id)
+            try:
+                os.rename(path, dest_path)
+            except OSError:
+                self._give_back(image_id, record["spool"], seal)
+                return None
+        return taken
+
+    def _give_back(self, image_id: str, spooled: list[int], seal: tuple[int, ...]) -> None:
+        """The rename failed: the spool is the store's again, as before the take."""
+        def restore(current: dict[str, Any]) -> None:
+            current.pop("taken", None)
+            current["spool"] = spooled
+
+        record = self.store.update_manifest(image_id, restore)
+        if record is not None:
+            with self._lock:
+                self._add(record)
+                self._seals[image_id] = seal
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    def orphans(self) -> list[str]:
+        """Spool files no manifest holds: left by a kill (mid-upload or mid-take-over).
+
+        A spool whose image is still saving belongs to a running upload.
+        """
+        found = []
+        with self.store.lock:
+            for name in sorted(os.listdir(self.dir)):
+                try:
+                    record = self.store.read_manifest(name)
+                except ValueError:
+                    found.append(name)
+                    continue
+                if record is None or (not record.get("spool")
+                                      and record.get("status") != "saving"):
+                    found.append(name)
+        return found
+
+    def remove_orphans(self, names: Iterable[str], min_age: float = ORPHAN_AGE) -> int:
+        """Delete those of ``names`` that are still orphans and untouched for ``min_age``
+        seconds. An upload begins under the store's lock, so in this process none
+        can start on one of them while this runs; the age covers another process
+        (the audit's) that cannot take the serving process's lock: an upload that
+        began since the check writes its spool all the time."""
+        removed = 0
+        now = time.time()
+        with self.store.lock:
+            orphaned = set(self.orphans())
+            for name in names:
+                if name not in orphaned:
+                    continue
+                path = os.path.join(self.dir, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if now - os.stat(path).st_mtime >= min_age:
+                        os.unlink(path)
+                        removed += 1
+        return removed
