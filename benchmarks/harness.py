@@ -222,16 +222,21 @@ class Cloud:
             time.sleep(0.02)
         time.sleep(0.1)
 
-    def timed_resize(self, server_id: str, flavor: str) -> tuple[float, dict]:
-        """Seconds from a resize request to VERIFY_RESIZE, and the move's report; then
-        confirmed, and waited for until it has ended (untimed)."""
+    def timed_resize(self, server_id: str, flavor: str, poll: float = 0.02
+                     ) -> tuple[float, dict]:
+        """Seconds from a resize request to VERIFY_RESIZE as polling every ``poll``
+        seconds saw it, and the move's report, whose ``span`` is the same from the
+        request to the conductor's ``moved_at`` (one machine, one clock: no poll);
+        then confirmed, and waited for until it has ended (untimed)."""
         os.sync()  # earlier writeback is not the move's cost
+        sent_at = time.time()
         started = time.monotonic()
         self.action(server_id, {"resize": {"flavorRef": flavor}})
-        self.wait_status(server_id, "VERIFY_RESIZE")
+        self.wait_status(server_id, "VERIFY_RESIZE", poll=poll)
         seconds = time.monotonic() - started
         migration = self.migration_uuid(server_id)
         report = self.migration_show(migration)
+        report["span"] = (report["moved_at"] - sent_at) if report.get("moved_at") else None
         self.action(server_id, {"confirmResize": None}, 204)
         self.wait_status(server_id, "ACTIVE")
         self.wait_move_ended(migration)

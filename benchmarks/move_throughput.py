@@ -36,7 +36,7 @@ def fill(path: str, fmt: str, size: int) -> None:
         disk.guest_write(path, offset, os.urandom(min(PIECE, size - offset)), fmt)
 
 
-def one_move(cloud, old: str, new: str, data: int, number: int) -> dict:
+def one_move(cloud, old: str, new: str, data: int, number: int, poll: float) -> dict:
     """Boot, fill and move one server; its figures, the copy's of the same bytes first."""
     server = cloud.boot(f"full-disk-{number}", old)
     sid, source = server["id"], server["OS-EXT-SRV-ATTR:host"]
@@ -56,18 +56,21 @@ def one_move(cloud, old: str, new: str, data: int, number: int) -> dict:
     os.unlink(reference)
 
     # the fill's and the copies' writeback is synced first, not counted
-    move_seconds, report = cloud.timed_resize(sid, new)
+    move_seconds, report = cloud.timed_resize(sid, new, poll=poll)
     cloud.delete(sid)
     ratio = (data / move_seconds) / (copy_size / copy_seconds)
+    span = report["span"]
+    span_ratio = (data / span) / (copy_size / copy_seconds)
     rounds = report.get("precopy_rounds") or []
     split = "; ".join(f"round {r['round']}: upload {r.get('upload_seconds')}s, target "
                       f"{r.get('build_seconds')}s" for r in rounds)
     print(f"  move {source} -> {report['target']['host']} {move_seconds:.2f}s "
           f"({data / MiB / move_seconds:.0f} MiB/s, downtime {report['downtime_seconds']:.2f}s)"
-          f", copy {copy_seconds:.3f}s, ratio {ratio:.2f}")
+          f", copy {copy_seconds:.3f}s, ratio {span_ratio:.2f} (polled {move_seconds:.2f}s, "
+          f"{ratio:.2f})")
     print("    steps: " + steps_line(report) + (f"\n    pre-copy {split}" if split else ""))
     return {"move": move_seconds, "copy": copy_seconds, "copy_size": copy_size,
-            "ratio": ratio, "report": report}
+            "ratio": ratio, "span": span, "span_ratio": span_ratio, "report": report}
 
 
 def main() -> int:
@@ -79,28 +82,35 @@ def main() -> int:
                         help="MiB of new data written from the start of the 1 GiB disk")
     parser.add_argument("--runs", type=int, default=3,
                         help="moves, each of a new server filled anew; medians are shown")
+    parser.add_argument("--poll", type=float, default=0.25,
+                        help="seconds between the client's polls for VERIFY_RESIZE")
     args = parser.parse_args()
     data = min(args.data_mib, 1024) * MiB
     print(f"move throughput ({args.disk_format} root disks) on {machine()}")
     with running_cloud(disk_format=args.disk_format, keep=args.keep) as cloud:
         old = cloud.create_flavor("bench.gen1.1g", 1, "CUSTOM_HW_GEN1")
         new = cloud.create_flavor("bench.gen2.1g", 1, "CUSTOM_HW_GEN2")
-        runs = [one_move(cloud, old, new, data, n + 1) for n in range(max(1, args.runs))]
+        runs = [one_move(cloud, old, new, data, n + 1, args.poll)
+                for n in range(max(1, args.runs))]
         vanished, polls = cloud.vanished, cloud.polls
 
     move_seconds = statistics.median(r["move"] for r in runs)
+    span_seconds = statistics.median(r["span"] for r in runs)
     copy_seconds = statistics.median(r["copy"] for r in runs)
     report = runs[0]["report"]
     print(f"\nmedian of {len(runs)} moves of a {report['disk_size'] / MiB:.0f} MiB disk holding "
           f"{data / MiB:.0f} MiB of data ({report['bytes_uploaded'] / MiB:.0f} MiB uploaded, "
           f"{(report['bytes_downloaded'] or 0) / MiB:.0f} MiB written at the target):")
-    print(f"  move (resize -> VERIFY_RESIZE)  {move_seconds:6.2f}s  "
+    print(f"  move (request -> VERIFY_RESIZE) {span_seconds:6.2f}s  "
+          f"{data / MiB / span_seconds:7.1f} MiB/s  (the conductor's clock at VERIFY_RESIZE)")
+    print(f"  as polled every {args.poll:g}s     {move_seconds:6.2f}s  "
           f"{data / MiB / move_seconds:7.1f} MiB/s")
     print(f"  shutil.copyfile of the same bytes {copy_seconds:6.3f}s  "
           f"{runs[0]['copy_size'] / MiB / copy_seconds:7.1f} MiB/s  (median of 3 each run)")
-    each = ", ".join(f"{r['ratio']:.2f}" for r in runs)
-    print(f"  ratio move / copy: median {statistics.median(r['ratio'] for r in runs):.2f} "
-          f"(runs {each}; goal at least 0.25)")
+    each = ", ".join(f"{r['span_ratio']:.2f}" for r in runs)
+    print(f"  ratio move / copy: median {statistics.median(r['span_ratio'] for r in runs):.2f} "
+          f"(runs {each}; goal at least 0.25; polled "
+          f"{statistics.median(r['ratio'] for r in runs):.2f})")
     if vanished:
         print(f"  the server answered 404 to {vanished} of {polls} polls while it was being "
               "moved (it existed throughout)")

@@ -199,7 +199,7 @@ class MoveOperations:
             return sent
         sent = services.image.upload_file(ctx, snapshot_id, root,
                                           self._progress(instance_uuid),
-                                          hash_algo=sparse.TREE_ALGO)
+                                          hash_algo=sparse.TREE_ALGO, spool=True)
         stats.update(upload_seconds=round(time.monotonic() - started, 3),
                      data_path=sent.get("stages"))
         return sent

@@ -37,9 +37,10 @@ class ImageClient:
         self.service.delete(ctx, image_id)
 
     def upload_file(self, ctx: RequestContext, image_id: str, path: str,
-                    progress: Progress | None = None, hash_algo: str = "sha256"
-                    ) -> dict[str, Any]:
-        return self.service.upload_file(ctx, image_id, path, progress, hash_algo)
+                    progress: Progress | None = None, hash_algo: str = "sha256",
+                    spool: bool = False) -> dict[str, Any]:
+        return self.service.upload_file(ctx, image_id, path, progress, hash_algo,
+                                        spool=spool)
 
     def upload_chunks(self, ctx: RequestContext, image_id: str, items: Any, total: int,
                       progress: Progress | None = None, spool: bool = False,

@@ -181,12 +181,13 @@ class HTTPImageClient:
     # -- sending ------------------------------------------------------------------------
 
     def upload_file(self, ctx: RequestContext, image_id: str, path: str,
-                    progress: Progress | None = None, hash_algo: str = "sha256"
-                    ) -> dict[str, Any]:
+                    progress: Progress | None = None, hash_algo: str = "sha256",
+                    spool: bool = False) -> dict[str, Any]:
         """Upload a local disk, sending only the chunks the store does not hold yet.
 
         As in process, ``sha256-chunks`` never reads holes and names the image by
         its chunk list; ``sha256`` reads every byte and also gives an md5.
+        ``spool`` means nothing over HTTP (see ``upload_chunks``).
         """
         tree = hash_algo == sparse.TREE_ALGO
         record = self._begin(image_id)

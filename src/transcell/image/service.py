@@ -372,18 +372,20 @@ class ImageService(FileDataPath):
     # -- file data path (compute hosts) -----------------------------------------------
 
     def upload_file(self, ctx: RequestContext, image_id: str, path: str,
-                    progress: Progress | None = None, hash_algo: str = "sha256"
-                    ) -> dict[str, Any]:
+                    progress: Progress | None = None, hash_algo: str = "sha256",
+                    spool: bool = False) -> dict[str, Any]:
         """Upload a local disk, writing only the chunks the store does not hold yet.
 
         With ``hash_algo="sha256-chunks"`` (moves) holes are never read and the
         whole-image digest is the chunk-list digest of :mod:`.sparse`, so the
         cost follows the disk's data, not its size; such an image has no md5.
+        ``spool`` as for ``upload_chunks`` (chunk lists only).
         """
         if hash_algo == sparse.TREE_ALGO:
             total = os.path.getsize(path)
             chunks = pipeline.sparse_file_items(path, self.store.chunk_size)
-            _, stats = self._ingest(ctx, image_id, chunks, total, progress, tree=True)
+            _, stats = self._ingest(ctx, image_id, chunks, total, progress, tree=True,
+                                    spool=spool)
             return stats
         with open(path, "rb", buffering=0) as f:
             total = os.fstat(f.fileno()).st_size
