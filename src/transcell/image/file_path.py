@@ -65,10 +65,26 @@ class _BackgroundHash:
 
 
 class FileDataPath:
-    """Mixed into ImageService, whose record helpers (``_readable``, ``_layout``,
-    ``_chunk``, ``_check_whole``, ``_check_modify``) it uses."""
+    """Mixed into ImageService, which gives the record helpers declared here."""
 
     store: ChunkStore
+
+    def _readable(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _layout(self, record: dict[str, Any]) -> Iterator[tuple[str, int]]:
+        raise NotImplementedError
+
+    def _chunk(self, digest: str, length: int) -> bytes:
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_whole(record: dict[str, Any], actual: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_modify(ctx: RequestContext, record: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def download_to_file(self, ctx: RequestContext, image_id: str, dest_path: str,
                          progress: Progress | None = None, take: bool = False
@@ -81,7 +97,7 @@ class FileDataPath:
         it does not hold are written into it; the image is then good only for
         patching that file (its chunks are ``taken``).
         """
-        record = self._readable(ctx, image_id)  # type: ignore[attr-defined]
+        record = self._readable(ctx, image_id)
         size = record["size"]
         directory = os.path.dirname(os.path.abspath(dest_path))
         tmp = os.path.join(directory, f".{os.path.basename(dest_path)}.part-{uuid.uuid4().hex}")
@@ -91,29 +107,31 @@ class FileDataPath:
         taken: set[int] = set()
         got = None
         if take and tree and record.get("spool"):
-            self._check_modify(ctx, record)  # type: ignore[attr-defined]
+            self._check_modify(ctx, record)
             got = self.store.spools.take(image_id, tmp)
-        if got is not None:
-            taken = set(got)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            record = self._readable(ctx, image_id)  # type: ignore[attr-defined]
-        else:
+        if got is None:
             refuse_taken(record, range(len(record.get("chunks") or ())))
-            fd = statefiles.create_private(tmp)  # a disk or cached image: guest data
+        fd = -1
         whole = None if tree else _BackgroundHash("sha256")
         written_digest = None
         timings = pipeline.Timings()
         started = time.perf_counter()
         try:
+            if got is not None:  # the spool is this file now: the rest goes into it
+                taken = set(got)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                record = self._readable(ctx, image_id)
+            else:
+                fd = statefiles.create_private(tmp)  # a disk or cached image: guest data
             written = offset = 0
             if tree:
                 # chunks fetched, verified and written by workers at their own offsets,
                 # several at once; a chunk file this store sealed is copied in the kernel
                 chunk_size = int(record["chunk_size"])
-                rebuild = pipeline.Rebuild(fd, self._chunk,  # type: ignore[attr-defined]
+                rebuild = pipeline.Rebuild(fd, self._chunk,
                                            self.store.sealed_path, timings)
                 wanted = (item for item in pipeline.layout_offsets(
-                    self._layout(record))  # type: ignore[attr-defined]
+                    self._layout(record))
                     if item[0] // chunk_size not in taken)
                 for (offset, _digest, length), wrote in pipeline.ordered(wanted, rebuild):
                     written += wrote
@@ -123,7 +141,7 @@ class FileDataPath:
                 # the whole-image sha256 below checks every byte, so a sealed chunk
                 # file is read without a sha256 of its own (one pass, not two)
                 for (_digest, length), data in sparse.prefetch(
-                        self._layout(record), self._fetch_whole):  # type: ignore[attr-defined]
+                        self._layout(record), self._fetch_whole):
                     if data is None:
                         whole.update(_zeros(length))  # type: ignore[union-attr]
                     else:
@@ -138,10 +156,10 @@ class FileDataPath:
                 # was a sealed chunk file or spool: see ChunkStore.sealed_path), so the
                 # chunk-list digest of the written file is known without reading it back.
                 written_digest = sparse.tree_digest(
-                    self._layout(record))  # type: ignore[attr-defined]
-                self._check_whole(record, written_digest)  # type: ignore[attr-defined]
+                    self._layout(record))
+                self._check_whole(record, written_digest)
             else:
-                self._check_whole(record, whole.hexdigest())  # type: ignore[attr-defined]
+                self._check_whole(record, whole.hexdigest())
             os.close(fd)
             fd = -1
             os.replace(tmp, dest_path)
@@ -166,10 +184,10 @@ class FileDataPath:
     def read_chunks(self, ctx: RequestContext, image_id: str, indexes: Iterable[int]
                     ) -> Iterator[bytes]:
         """The image's chunks at ``indexes``, each checked against its name as it is read."""
-        record = self._readable(ctx, image_id)  # type: ignore[attr-defined]
+        record = self._readable(ctx, image_id)
         indexes = list(indexes)
         refuse_taken(record, indexes)
-        layout = list(self._layout(record))  # type: ignore[attr-defined]
+        layout = list(self._layout(record))
         wanted = [layout[i] for i in indexes]
         for (_, length), data in sparse.prefetch(wanted, self._fetch):
             yield data if data is not None else _zeros(length)
@@ -188,7 +206,7 @@ class FileDataPath:
 
     def _fetch(self, item: tuple[str, int]) -> bytes | None:
         digest, length = item
-        return None if digest == zero_digest(length) else self._chunk(  # type: ignore[attr-defined]
+        return None if digest == zero_digest(length) else self._chunk(
             digest, length)
 
 

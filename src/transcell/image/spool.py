@@ -192,13 +192,13 @@ class Spools:
             self.store.put_known(digest, data)
 
     def drop(self, record: dict[str, Any]) -> None:
-        """The image is deleted: keep what others name, then let the spool go."""
-        if not record.get("spool"):
-            return
+        """The image is deleted: keep what others name, then let the spool go (also
+        one its upload left unfinished: a kill mid-upload leaves the image saving)."""
         self._load()
         with self.store.lock:
-            self._copy_out(record, self.store.referenced())
-            self._forget(record["id"])
+            if record.get("spool"):
+                self._copy_out(record, self.store.referenced())
+                self._forget(record["id"])
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path(record["id"]))
 

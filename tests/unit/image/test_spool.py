@@ -245,3 +245,14 @@ def test_a_failed_spooled_upload_leaves_no_spool(service):
     assert os.listdir(service.store.spools.dir) == []
     assert service.get(ALICE, image["id"])["status"] == "queued"
     assert service.store.check()["orphan_spools"] == []
+
+
+def test_deleting_an_image_whose_spooled_upload_was_cut_short_removes_its_spool(service):
+    image = _image(service)
+    service._begin_upload(ALICE, image["id"])  # as a host killed mid-upload left it
+    writer = service.store.spools.start(image["id"], CHUNK)
+    writer.put(0, _digest(_data("a")), _data("a"))
+    writer.close()
+    assert service.store.check()["orphan_spools"] == []  # still saving: not an orphan
+    service.delete(ALICE, image["id"])
+    assert os.listdir(service.store.spools.dir) == []
