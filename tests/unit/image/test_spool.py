@@ -256,3 +256,20 @@ def test_deleting_an_image_whose_spooled_upload_was_cut_short_removes_its_spool(
     assert service.store.check()["orphan_spools"] == []  # still saving: not an orphan
     service.delete(ALICE, image["id"])
     assert os.listdir(service.store.spools.dir) == []
+
+
+def test_a_chunk_a_running_upload_holds_is_copied_out_before_the_take(service, tmp_path):
+    """Another upload found a spooled chunk present (and pinned it) but has not
+    committed yet when the target takes the spool: its image must still be whole."""
+    shared, own = _data("shared"), _data("own")
+    record, _ = _spooled(service, [shared, own])
+    other = _image(service)
+    with service.store.pinned() as pin:
+        assert pin.claim([_digest(shared)]) == set()  # present: in the spool
+        service.download_to_file(ALICE, record["id"], str(tmp_path / "disk"), take=True)
+        assert _chunk_files(service.store) == {_digest(shared)}
+        # the other upload goes on naming the chunk it was told is there
+        service.upload_chunks(ALICE, other["id"], iter([("known", _digest(shared), CHUNK)]),
+                              CHUNK)
+    assert b"".join(service.download(ALICE, other["id"])) == shared
+    assert service.store.check()["missing"] == []
