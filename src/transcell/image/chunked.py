@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from transcell.image.service import (
     _zeros,
     zero_digest,
 )
+from transcell.image.spool import SpoolWriter
 from transcell.image.store import ChunkMissing, Pin, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ class _Upload:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: set once committed or given up; a chunk arriving later is not kept
     ended: bool = False
+    #: new chunks laid out as the disk for a move's target (``begin(spool=True)``)
+    writer: SpoolWriter | None = None
+    #: whether a known chunk at an index is one a move's target took (``taken_from``)
+    taken: Callable[[int, str], bool] | None = None
 
 
 class ChunkUploads:
@@ -106,8 +111,13 @@ class ChunkUploads:
 
     # -- uploading ----------------------------------------------------------------
 
-    def begin(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+    def begin(self, ctx: RequestContext, image_id: str, spool: bool = False,
+              taken_from: str | None = None) -> dict[str, Any]:
         """Open an upload: the image goes from queued to saving.
+
+        ``spool`` and ``taken_from`` as for ``ImageService.upload_chunks``: a
+        move's new chunks laid out once as its disk, for a target on this
+        filesystem to take over; chunks an earlier image's target took.
 
         An image left saving by a chunk upload whose client went silent (a host
         killed mid-upload), or that an earlier run of this service began (the
@@ -118,8 +128,10 @@ class ChunkUploads:
         if record["status"] == "saving":
             self.service._check_modify(ctx, record)
             self._take_over(image_id)
+        taken = self.service._taken_in(ctx, taken_from)
         self.service._begin_upload(ctx, image_id)
-        upload = _Upload(Pin(self.store))
+        upload = _Upload(Pin(self.store), taken=taken,
+                         writer=self.store.spools.start(image_id, None) if spool else None)
         with self._lock:
             # an upload left over from an earlier image of this id (deleted and
             # made again by a retried move) only holds pins: let them go
@@ -179,9 +191,19 @@ class ChunkUploads:
         with upload.lock:
             if upload.ended:
                 raise _ended(image_id)
-            upload.pin.claim([digest])
+            lacking = upload.pin.claim([digest])
         # several chunks of one upload are written at once; only the books are locked
-        wrote = self.store.put_known(digest, data)
+        if upload.writer is not None:
+            spooled = digest in lacking
+            if spooled:
+                try:
+                    upload.writer.put(index, digest, data)
+                except ValueError as exc:
+                    raise exception.Invalid(f"Chunk {index}: {exc}.") from None
+            wrote = False
+        else:
+            spooled = False
+            wrote = self.store.put_known(digest, data)
         with upload.lock:
             ended = upload.ended
             if not ended:
@@ -192,7 +214,7 @@ class ChunkUploads:
             if wrote:
                 self.store.collect([digest])
             raise _ended(image_id)
-        return wrote
+        return wrote or spooled
 
     def commit(self, ctx: RequestContext, image_id: str, size: Any, chunks: Any,
                hash_algo: Any = sparse.TREE_ALGO, os_hash_value: Any = None,
@@ -226,6 +248,27 @@ class ChunkUploads:
             return
         self.service._check_modify(ctx, self.service.get(ctx, image_id))
         self._end(image_id, upload, failed=True)
+
+    # -- a spool taken over by a target in another process -------------------------------
+
+    def lend_spool(self, ctx: RequestContext, image_id: str) -> dict[str, Any] | None:
+        """Offer the image's spool to a target that may share this filesystem (see
+        ``Spools.lend``): it renames the file away itself, then confirms; None when
+        there is nothing to offer and the target reads the chunks instead."""
+        self.service._check_modify(ctx, self.service._readable(ctx, image_id))
+        return self.store.spools.lend(image_id)
+
+    def confirm_spool(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        """The target took the lent spool: the image's record, which names its chunks
+        as taken."""
+        self.service._check_modify(ctx, self.service.get(ctx, image_id))
+        self.store.spools.confirm(image_id)
+        return self.service.get(ctx, image_id)
+
+    def return_spool(self, ctx: RequestContext, image_id: str) -> None:
+        """The target could not take the lent spool (another host, another filesystem)."""
+        self.service._check_modify(ctx, self.service.get(ctx, image_id))
+        self.store.spools.give_back(image_id)
 
     def open_uploads(self) -> list[str]:
         with self._lock:
@@ -272,6 +315,8 @@ class ChunkUploads:
             upload.ended = True
             upload.pin.release()
             self.service._abort_upload(image_id, upload.written)
+            if upload.writer is not None:
+                upload.writer.discard()
 
     def _release(self, upload: _Upload) -> None:
         """Forget an upload whose image is gone: its pins, and chunks nobody names."""
@@ -279,6 +324,8 @@ class ChunkUploads:
             upload.ended = True
             upload.pin.release()
             self.store.collect(upload.written)
+            if upload.writer is not None:
+                upload.writer.discard()
 
     def _marker(self, image_id: str) -> str:
         return os.path.join(self.marker_dir, str(uuid.UUID(image_id)))
@@ -314,6 +361,10 @@ class ChunkUploads:
                                     f"has {expected} chunks, not {len(chunks)}.")
         digests = [_check_digest(d) for d in chunks]
         lengths = [min(chunk_size, size - i * chunk_size) for i in range(expected)]
+        if (upload.writer is not None or upload.taken is not None) and \
+                hash_algo != sparse.TREE_ALGO:
+            raise exception.Invalid("A spooled upload, or one naming taken chunks, is named "
+                                    f"by its chunk list ('os_hash_algo' {sparse.TREE_ALGO}).")
         with upload.lock:
             for index, digest in upload.placed.items():
                 if index >= expected or digests[index] != digest:
@@ -326,15 +377,32 @@ class ChunkUploads:
                     if self.store.put_known(digest, _zeros(length)):
                         upload.written.append(digest)
             lacking = upload.pin.claim(digests)
-        if lacking:
-            raise ChunkMissing(digest=sorted(lacking)[0])
+        spooled: list[int] = []
+        if upload.writer is not None:
+            for index, got in upload.writer.lengths.items():
+                if got != lengths[index]:
+                    raise exception.Invalid(f"Chunk {index} holds {got} bytes; its place in "
+                                            f"the image needs {lengths[index]}.")
+            spooled = upload.writer.complete(digests, size)
+            lacking -= {digests[i] for i in spooled}
+        held_elsewhere = set(spooled)
+        taken = [i for i, d in enumerate(digests)
+                 if d in lacking and upload.taken is not None and upload.taken(i, d)]
+        held_elsewhere.update(taken)
+        missing = {d for i, d in enumerate(digests) if d in lacking and i not in held_elsewhere}
+        if missing:
+            raise ChunkMissing(digest=sorted(missing)[0])
         for index, (digest, length) in enumerate(zip(digests, lengths, strict=True)):
+            if index in held_elsewhere:
+                continue
             stored = self.store.size_of(digest)
             if stored != length:
                 raise exception.Invalid(f"Chunk {index} ({digest}) holds {stored} bytes; "
                                         f"its place in the image needs {length}.")
         head = b""
-        if digests:
+        if digests and upload.writer is not None and 0 in spooled:
+            head = os.pread(upload.writer.fd, min(512, lengths[0]), 0)
+        elif digests and 0 not in held_elsewhere:
             head = bytes(self._read(digests[0], lengths[0])[:512])
         md5 = None
         if hash_algo == sparse.TREE_ALGO:
@@ -359,10 +427,21 @@ class ChunkUploads:
                 os_hash_value=whole,
                 virtual_size=_virtual_size(record.get("disk_format"), size, head),
                 chunk_size=chunk_size, chunks=digests, updated_at=_now())
+            record.pop("spool", None)
+            record.pop("taken", None)
+            if spooled:
+                record["spool"] = spooled
+            if taken:
+                record["taken"] = taken
 
-        record = self.store.update_manifest(image_id, finish)
-        if record is None:
-            raise exception.ImageNotFound(image_id=image_id)
+        with self.store.lock:  # held until the spool's chunks are found too
+            record = self.store.update_manifest(image_id, finish)
+            if record is None:
+                raise exception.ImageNotFound(image_id=image_id)
+            if upload.writer is not None and spooled:
+                self.store.spools.register(record, upload.writer)
+        if upload.writer is not None and not spooled:
+            upload.writer.discard()
         return record
 
     def _read(self, digest: str, length: int) -> bytes:

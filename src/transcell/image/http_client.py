@@ -16,6 +16,7 @@ arguments are kept so callers need not care which client they hold.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import urllib.parse
@@ -187,10 +188,10 @@ class HTTPImageClient:
 
         As in process, ``sha256-chunks`` never reads holes and names the image by
         its chunk list; ``sha256`` reads every byte and also gives an md5.
-        ``spool`` means nothing over HTTP (see ``upload_chunks``).
+        ``spool`` as for ``upload_chunks`` (chunk lists only).
         """
         tree = hash_algo == sparse.TREE_ALGO
-        record = self._begin(image_id)
+        record = self._begin(image_id, spool=spool and tree)
         try:
             chunk_size = record["chunk_size"]
             if tree:
@@ -212,18 +213,30 @@ class HTTPImageClient:
         digest, length)``; a known chunk the store lacks raises ChunkMissing and
         leaves the image queued.
 
-        ``spool`` and ``taken_from`` are accepted and mean nothing here: a store
-        behind HTTP never shares a filesystem with a target, so it never spools
-        an image and no target ever takes one's chunks."""
-        self._begin(image_id)
+        ``spool``: the store lays the new chunks out as the disk, for a target
+        that shares its filesystem to take over (``download_to_file(take=True)``).
+        ``taken_from``: the earlier image whose chunks such a target took; known
+        chunks it names as taken at the same index are not asked about."""
+        taken: set[tuple[int, str]] = set()
+        if taken_from is not None:
+            earlier = self.get(ctx, taken_from)
+            taken = {(i, earlier["chunks"][i]) for i in earlier.get("taken") or ()}
+        self._begin(image_id, spool=spool, taken_from=taken_from if taken else None)
         try:
-            return self._send(image_id, items, total, progress, tree=True)
+            return self._send(image_id, items, total, progress, tree=True, taken=taken)
         except BaseException:
             self._abort(image_id)
             raise
 
-    def _begin(self, image_id: str) -> dict[str, Any]:
-        return self._call("POST", self._url(image_id, "chunk-upload"), image_id).json()
+    def _begin(self, image_id: str, spool: bool = False,
+               taken_from: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if spool:
+            body["spool"] = True
+        if taken_from is not None:
+            body["taken_from"] = taken_from
+        return self._call("POST", self._url(image_id, "chunk-upload"), image_id,
+                          **({"json": body} if body else {})).json()
 
     def _abort(self, image_id: str) -> None:
         try:
@@ -232,7 +245,8 @@ class HTTPImageClient:
             pass
 
     def _send(self, image_id: str, items: Iterable[Any], total: int,
-              progress: Progress | None, tree: bool) -> dict[str, Any]:
+              progress: Progress | None, tree: bool,
+              taken: set[tuple[int, str]] | None = None) -> dict[str, Any]:
         sha = None if tree else _BackgroundHash("sha256")
         md5 = None if tree else _BackgroundHash("md5")
         digests: list[str] = []
@@ -247,7 +261,8 @@ class HTTPImageClient:
                                                             workers=pipeline.WORKERS):
                     if isinstance(item, tuple):
                         _, digest, length = item
-                        data, known = None, True
+                        # a chunk the target took is named, neither sent nor asked about
+                        data, known = None, not taken or (len(digests), digest) not in taken
                     else:
                         data = _zeros(item) if isinstance(item, int) else item
                         digest, length, known = named, len(data), False
@@ -334,31 +349,47 @@ class HTTPImageClient:
                          progress: Progress | None = None, take: bool = False
                          ) -> dict[str, Any]:
         """Rebuild an image as a sparse file; nothing appears at ``dest_path`` unless
-        every chunk and the whole-image digest match. ``take`` means nothing over
-        HTTP (see ``upload_chunks``): every chunk is fetched and checked here."""
+        every chunk and the whole-image digest match.
+
+        With ``take``, where this host shares the store's filesystem (one machine
+        running the image API and compute hosts), the image's spool becomes the
+        file by rename and only the rest is fetched; see ``_take_spool``."""
         record = self._readable(ctx, image_id)
-        size = record["size"]
-        layout = _layout(record)
         directory = os.path.dirname(os.path.abspath(dest_path))
         tmp = os.path.join(directory, f".{os.path.basename(dest_path)}.part-{uuid.uuid4().hex}")
-        fd = statefiles.create_private(tmp)
         tree = record.get("os_hash_algo") == sparse.TREE_ALGO
+        taken: set[int] = set()
+        if take and tree and record.get("spool"):
+            took = self._take_spool(image_id, tmp)
+            if took is not None:
+                record, taken = took, set(took["taken"])
+        if record.get("taken") and not set(record["taken"]) <= taken:
+            raise exception.Conflict(f"Image {image_id} handed chunks to a move's target, "
+                                     "which holds them instead of the image store.")
+        size = record["size"]
+        layout = _layout(record)
         whole = None if tree else hashlib.sha256()
         written_digest = None
         timings = pipeline.Timings()
+        fd = -1
         try:
+            fd = (os.open(tmp, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW) if taken
+                  else statefiles.create_private(tmp))
             written = offset = 0
             if tree:
                 # fetched, checked and written by workers at their own offsets, several
                 # at once; any index holding a digest serves that chunk's bytes
-                where = {}
+                where: dict[str, int] = {}
                 for index, (digest, _) in enumerate(layout):
-                    where.setdefault(digest, index)
+                    if index not in taken:
+                        where.setdefault(digest, index)
                 rebuild = pipeline.Rebuild(fd, lambda digest, length: self._fetch(
                     image_id, (where[digest], (digest, length))), timings=timings)
+                chunk_size = int(record["chunk_size"])
+                wanted = (item for item in pipeline.layout_offsets(layout)
+                          if item[0] // chunk_size not in taken)
                 for (offset, _, length), wrote in pipeline.ordered(
-                        pipeline.layout_offsets(layout), rebuild,
-                        workers=max(self.workers, pipeline.WORKERS)):
+                        wanted, rebuild, workers=max(self.workers, pipeline.WORKERS)):
                     written += wrote
                     if progress is not None:
                         progress(offset + length, size)
@@ -392,10 +423,58 @@ class HTTPImageClient:
             except FileNotFoundError:
                 pass
             raise
+        chunk_size = int(record.get("chunk_size") or 1)
         return {"bytes_total": size, "bytes_written": written,
+                "bytes_taken": sum(min(chunk_size, size - i * chunk_size) for i in taken),
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
                 "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
                 "stages": timings.as_dict()}
+
+    def _take_spool(self, image_id: str, dest: str) -> dict[str, Any] | None:
+        """Take the image's spool by rename, if the store lends it and this host
+        shares its filesystem; the image's record (naming the taken chunks) or None.
+
+        What is trusted instead of re-hashing is the store's seal, which the
+        lend carries: the file renamed is the one the store wrote and hashed if
+        its device, inode, size and times are still those the store recorded
+        (checked before the rename, and all but the ctime, which a rename
+        moves, after it). Anything else (another host, another filesystem, no
+        permission, a file changed since) gives the spool back, and every chunk
+        is fetched and checked instead.
+        """
+        try:
+            offered = self._call("POST", self._url(image_id, "spool", "lend"), image_id).json()
+        except exception.Conflict:
+            return None  # nothing to lend: read the chunks
+        path, seal = offered.get("path") or "", list(offered.get("signature") or ())
+        renamed = False
+        try:
+            if (os.path.basename(path) == image_id and len(seal) == 5
+                    and os.path.basename(os.path.dirname(path)) == "spools"):
+                st = os.stat(path)
+                if ([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns] == seal
+                        and os.stat(os.path.dirname(dest)).st_dev == st.st_dev):
+                    os.rename(path, dest)
+                    renamed = True
+                    st = os.stat(dest)
+                    if [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns] != seal[:4]:
+                        os.rename(dest, path)  # not the store's file after all
+                        renamed = False
+        except OSError:
+            if renamed:
+                raise
+            renamed = False
+        if not renamed:
+            self._call("POST", self._url(image_id, "spool", "return"), image_id)
+            return None
+        try:
+            return self._call("POST", self._url(image_id, "spool", "confirm"), image_id).json()
+        except exception.TranscellError:
+            # not confirmed (lent too long, or the image changed): put it back and read
+            os.rename(dest, path)
+            with contextlib.suppress(exception.TranscellError):
+                self._call("POST", self._url(image_id, "spool", "return"), image_id)
+            return None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 #: Seconds a spool file must have gone unwritten before an orphan is deleted.
 ORPHAN_AGE = 60.0
+#: Seconds a lent spool may stay out of the store's index before it is given back.
+LEND_SECONDS = 120.0
+#: Chunks a spool whose size is not known yet (an upload over HTTP) may reach.
+MAX_CHUNKS = 1 << 20
 
 
 class ChunksTaken(exception.Conflict):
@@ -59,26 +63,55 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 class SpoolWriter:
     """One upload's spool: chunks written at their own offsets by the upload's workers."""
 
-    def __init__(self, path: str, size: int, chunk_size: int):
+    def __init__(self, path: str, size: int | None, chunk_size: int):
         self.path, self.size, self.chunk_size = path, size, chunk_size
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # left by an upload of this image that did not finish
-        self.fd = statefiles.create_private(path)
-        os.ftruncate(self.fd, size)
+        os.close(statefiles.create_private(path))  # 0600, never through a planted link
+        # read back at commit: a chunk sent once but named at several indexes is copied
+        self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        if size is not None:
+            os.ftruncate(self.fd, size)
         self._lock = threading.Lock()
-        #: index -> digest of every chunk written here
+        #: index -> digest of every chunk written here, and its length
         self.placed: dict[int, str] = {}
+        self.lengths: dict[int, int] = {}
 
     def put(self, index: int, digest: str, data: bytes | memoryview) -> None:
         offset = index * self.chunk_size
-        if offset + len(data) > self.size:
-            raise ValueError(f"chunk {index} of {len(data)} bytes ends past the image")
+        end = self.size if self.size is not None else MAX_CHUNKS * self.chunk_size
+        if index < 0 or offset + len(data) > end or len(data) > self.chunk_size:
+            raise ValueError(f"chunk {index} of {len(data)} bytes does not fit the image")
+        self._write(data, offset)
+        with self._lock:
+            self.placed[index] = digest
+            self.lengths[index] = len(data)
+
+    def _write(self, data: bytes | memoryview, offset: int) -> None:
         view = memoryview(data)
         done = 0
         while done < len(view):
             done += os.pwrite(self.fd, view[done:], offset + done)
+
+    def complete(self, digests: list[str], size: int) -> list[int]:
+        """At commit, once the chunk list is known: the spool cut to ``size``, and
+        chunks that occur at several indexes but were sent once (a client sends a
+        digest once per upload) copied to each; returns every index it holds."""
+        os.ftruncate(self.fd, size)
         with self._lock:
-            self.placed[index] = digest
+            placed = dict(self.placed)
+        first = {}
+        for index, digest in sorted(placed.items()):
+            first.setdefault(digest, index)
+        for index, digest in enumerate(digests):
+            if index not in placed and digest in first:
+                source = first[digest]
+                data = os.pread(self.fd, self.lengths[source], source * self.chunk_size)
+                self._write(data, index * self.chunk_size)
+                placed[index] = digest
+        with self._lock:
+            self.placed = placed
+        return sorted(placed)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -105,6 +138,8 @@ class Spools:
         self._where: dict[str, dict[str, tuple[int, int]]] = {}
         #: image id -> the spool file's signature right after its upload wrote it
         self._seals: dict[str, tuple[int, ...]] = {}
+        #: image id -> (its spool's indexes, when) of spools lent to a taker
+        self._lent: dict[str, tuple[list[int], float]] = {}
         self._loaded = False
         self._lock = threading.RLock()
 
@@ -174,11 +209,16 @@ class Spools:
     def _forget(self, image_id: str) -> None:
         with self._lock:
             self._seals.pop(image_id, None)
-            for digest in [d for d, places in self._where.items() if image_id in places]:
-                places = self._where[digest]
-                places.pop(image_id, None)
-                if not places:
-                    del self._where[digest]
+            self._lent.pop(image_id, None)
+            self._unplace(image_id)
+
+    def _unplace(self, image_id: str) -> None:
+        """The spool's chunks out of the index (the caller holds ``_lock``)."""
+        for digest in [d for d, places in self._where.items() if image_id in places]:
+            places = self._where[digest]
+            places.pop(image_id, None)
+            if not places:
+                del self._where[digest]
 
     def _copy_out(self, record: dict[str, Any], keep: set[str]) -> None:
         """Chunks of this spool that ``keep`` names become chunk files, checked on the way."""
@@ -205,61 +245,103 @@ class Spools:
     # -- the take-over --------------------------------------------------------------------
 
     def take(self, image_id: str, dest_path: str) -> list[int] | None:
-        """Hand the image's spool to a target as ``dest_path``; the indexes it held.
+        """Hand the image's spool to a target in this process as ``dest_path``; the
+        indexes it held. None (and nothing changed) when there is none to offer
+        (see ``lend``) or the file cannot be renamed there (another filesystem):
+        the caller rebuilds from the store instead."""
+        with self.store.lock:
+            offered = self.lend(image_id)
+            if offered is None:
+                return None
+            try:
+                if os.stat(os.path.dirname(os.path.abspath(dest_path))).st_dev != \
+                        offered["signature"][0]:
+                    raise OSError("another filesystem")
+                os.rename(offered["path"], dest_path)
+            except OSError:
+                self.give_back(image_id)
+                return None
+            return self.confirm(image_id)
 
-        None (and nothing changed) when there is no spool, its seal does not
-        hold (not written by this process, or changed since), or the file
-        cannot be renamed there (another filesystem): the caller rebuilds
-        from the store instead.
+    def lend(self, image_id: str) -> dict[str, Any] | None:
+        """Offer the image's spool to a target on this filesystem: its path, seal
+        (``signature``: device, inode, size, mtime, ctime) and chunk indexes.
+
+        None when there is nothing to offer: no spool, one lent already, or its
+        seal does not hold (not written by this process, or changed since).
+        Chunks of it another image or a running upload names are copied out
+        first; until ``confirm``, ``give_back`` or ``LEND_SECONDS`` the spool's
+        chunks are out of the store's index, so no upload starts relying on them.
         """
         self._load()
         path = self.path(image_id)
         with self.store.lock:
+            self._expire()
             record = self.store.read_manifest(image_id)
             if record is None or not record.get("spool"):
                 return None
             with self._lock:
                 seal = self._seals.get(image_id)
+                if image_id in self._lent:
+                    return None
             try:
                 if seal is None or _signature(os.stat(path)) != seal:
                     return None
             except FileNotFoundError:
                 return None
-            if os.stat(os.path.dirname(os.path.abspath(dest_path))).st_dev != seal[0]:
-                return None
-            others = self.store.referenced(excluding=image_id)
-            self._copy_out(record, others)
-            taken = sorted(record["spool"])
+            self._copy_out(record, self.store.referenced(excluding=image_id))
+            with self._lock:
+                self._unplace(image_id)
+                self._lent[image_id] = (list(record["spool"]), time.monotonic())
+        return {"path": path, "signature": list(seal), "indexes": sorted(record["spool"])}
+
+    def confirm(self, image_id: str) -> list[int]:
+        """The target renamed the lent spool away: its chunks are the target's now, and
+        the image names them as ``taken``."""
+        with self.store.lock:
+            with self._lock:
+                lent = self._lent.get(image_id)
+            if lent is None:
+                raise exception.Conflict(f"Image {image_id} has no spool lent out to take.")
+            if os.path.lexists(self.path(image_id)):
+                raise exception.Conflict(f"The spool of image {image_id} was not taken: it "
+                                         "is still in the image store.")
+            spooled = lent[0]
 
             def hand_over(current: dict[str, Any]) -> None:
-                if current.get("spool") != record["spool"]:
+                if current.get("spool") != spooled:
                     raise exception.Conflict(f"Image {image_id}'s spool changed while it "
                                              "was being taken over.")
                 current.pop("spool")
-                current["taken"] = taken
+                current["taken"] = sorted(spooled)
 
-            # the manifest first: a kill before the rename leaves an orphan file,
-            # never a manifest naming chunks the store no longer has
             self.store.update_manifest(image_id, hand_over)
             self._forget(image_id)
-            try:
-                os.rename(path, dest_path)
-            except OSError:
-                self._give_back(image_id, record["spool"], seal)
-                return None
-        return taken
+        return sorted(spooled)
 
-    def _give_back(self, image_id: str, spooled: list[int], seal: tuple[int, ...]) -> None:
-        """The rename failed: the spool is the store's again, as before the take."""
-        def restore(current: dict[str, Any]) -> None:
-            current.pop("taken", None)
-            current["spool"] = spooled
-
-        record = self.store.update_manifest(image_id, restore)
-        if record is not None:
+    def give_back(self, image_id: str) -> bool:
+        """The target did not take the lent spool: it is the store's again, if it is
+        still there. A spool renamed away but never confirmed (its taker died) stays
+        lost: its image's chunks are missing until the move that made it is undone."""
+        with self.store.lock:
+            with self._lock:
+                lent = self._lent.pop(image_id, None)
+            if lent is None:
+                return False
+            record = self.store.read_manifest(image_id)
+            if record is None or not record.get("spool") or \
+                    not os.path.exists(self.path(image_id)):
+                return False
             with self._lock:
                 self._add(record)
-                self._seals[image_id] = seal
+        return True
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [i for i, (_, at) in self._lent.items() if now - at > LEND_SECONDS]
+        for image_id in stale:
+            self.give_back(image_id)
 
     # -- housekeeping -----------------------------------------------------------------------
 

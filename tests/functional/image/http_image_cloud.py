@@ -33,7 +33,7 @@ def wsgi_app(self):
 
     def logged(environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if "/chunk" in path:
+        if "/chunk" in path or "/spool/" in path:
             with lock:
                 log.write(f"{environ['REQUEST_METHOD']} {path}\n")
         return app(environ, start_response)

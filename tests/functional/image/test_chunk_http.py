@@ -348,6 +348,9 @@ def test_members_and_readers_are_refused_every_chunk_route(cloud, client, user, 
         ("POST", f"/v2/images/{image_id}/chunk-upload/commit",
          {"json": {"size": 0, "chunks": []}}),
         ("DELETE", f"/v2/images/{image_id}/chunk-upload", {}),
+        ("POST", f"/v2/images/{image_id}/spool/lend", {}),
+        ("POST", f"/v2/images/{image_id}/spool/confirm", {}),
+        ("POST", f"/v2/images/{image_id}/spool/return", {}),
     ]
     for method, path, kwargs in calls:
         resp = sess.request(cloud.url(path), method, raise_exc=False, **kwargs)
@@ -403,3 +406,45 @@ def test_records_through_the_image_api(client):
         client.get(CTX, image_id)
     with pytest.raises(exception.ImageNotFound):
         client.delete(CTX, image_id)
+
+
+def _spooled_upload(client, cloud, tmp_path, label: str) -> tuple[str, bytes]:
+    src = tmp_path / f"{label}.raw"
+    data = _data(f"{label}-0") + _data(f"{label}-1") + _data(f"{label}-2", 1000)
+    src.write_bytes(data)
+    image_id = _new_image(client, name=label)
+    client.upload_file(CTX, image_id, str(src), hash_algo=sparse.TREE_ALGO, spool=True)
+    assert cloud.counter.take("POST", "chunk-upload") == 1
+    assert client.get(CTX, image_id)["spool"] == [0, 1, 2]
+    return image_id, data
+
+
+def test_a_host_on_the_stores_filesystem_takes_the_spool_by_rename(cloud, client, tmp_path):
+    image_id, data = _spooled_upload(client, cloud, tmp_path, "taken")
+    cloud.counter.take("GET")
+    dest = tmp_path / "disk"
+    got = client.download_to_file(CTX, image_id, str(dest), take=True)
+    assert dest.read_bytes() == data
+    assert got["bytes_taken"] == len(data) and got["bytes_written"] == 0
+    assert cloud.counter.take("POST", "lend") == cloud.counter.take("POST", "confirm") == 1
+    assert cloud.counter.take("GET") == 0  # no chunk fetched
+    assert client.get(CTX, image_id)["taken"] == [0, 1, 2]
+    assert cloud.service.store.check()["missing"] == []
+
+
+def test_a_host_that_cannot_rename_the_spool_returns_it_and_fetches(cloud, client, tmp_path,
+                                                                   monkeypatch):
+    image_id, data = _spooled_upload(client, cloud, tmp_path, "returned")
+    from transcell.image import http_client
+
+    def elsewhere(src, dst):  # as a host on another filesystem meets the store's path
+        raise OSError(18, "Invalid cross-device link")
+    monkeypatch.setattr(http_client.os, "rename", elsewhere)
+    dest = tmp_path / "disk"
+    got = client.download_to_file(CTX, image_id, str(dest), take=True)
+    assert dest.read_bytes() == data
+    assert got["bytes_taken"] == 0 and got["bytes_written"] == len(data)
+    assert cloud.counter.take("POST", "return") == 1
+    assert cloud.counter.take("POST", "confirm") == 0
+    record = client.get(CTX, image_id)
+    assert record["spool"] == [0, 1, 2] and "taken" not in record

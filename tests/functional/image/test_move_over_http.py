@@ -78,3 +78,40 @@ def test_cross_cell_resize_moves_the_disk_through_the_image_api(cloud):
 
     mh.action(cloud, sid, {"confirmResize": None}, expect=204, cloud_name=mh.USER)
     assert mh.host_of(mh.wait_status(cloud, sid, "ACTIVE")) == dst
+
+
+def test_a_disk_of_mostly_new_data_is_spooled_once_and_taken_over_by_rename(cloud):
+    """The image API and both hosts share this machine's filesystem: the store lays the
+    new chunks out as the disk, and the target takes that file over instead of
+    fetching and writing each chunk again."""
+    srv = mh.boot(cloud, "over-http-spooled")
+    sid, src = srv["id"], mh.host_of(srv)
+    path = mh.root_disk(cloud, sid, src)
+    written = {16 * MiB: os.urandom(6 * CHUNK), 40 * MiB + 100: os.urandom(5000)}
+    for offset, data in written.items():
+        disk.guest_write(path, offset, data)
+    seen = len(_chunk_requests(cloud.state_dir))
+
+    mh.action(cloud, sid, {"resize": {"flavorRef": "21"}}, cloud_name=mh.USER)
+    found = mh.wait_status(cloud, sid, "VERIFY_RESIZE")
+    dst = mh.host_of(found)
+    moved = _chunk_requests(cloud.state_dir)[seen:]
+    posts = [p.rsplit("/", 2)[-2:] for m, p in moved if m == "POST"]
+    assert ["spool", "lend"] in posts and ["spool", "confirm"] in posts, moved
+    assert ["spool", "return"] not in posts, moved
+    # the seven new chunks crossed the wire once, to the store, and were never read back
+    puts = {int(p.rsplit("/", 1)[1]) for m, p in moved if m == "PUT" and "/chunks/" in p}
+    assert puts == {4, 5, 6, 7, 8, 9, 10}, moved
+    sent_to = {p.split("/")[-3] for m, p in moved if m == "PUT"}
+    read_back = {int(p.split("/")[-1]) for m, p in moved if m == "GET"
+                 and p.split("/")[-1].isdigit() and p.split("/")[-3] in sent_to}
+    assert read_back == {0, 1, 2, 3}, moved  # only the image's chunks, filled in
+    rounds = json.loads(cloud.transcell("migration", "show", mh.migrations(cloud, sid)[0][
+        "uuid"], "--json").stdout)["precopy_rounds"]
+    assert rounds[0]["bytes_taken_at_target"] == 7 * CHUNK, rounds
+    target = mh.root_disk(cloud, sid, dst)
+    for offset, data in written.items():
+        assert disk.guest_read(target, offset, len(data)) == data, offset
+    mh.action(cloud, sid, {"confirmResize": None}, expect=204, cloud_name=mh.USER)
+    mh.wait_status(cloud, sid, "ACTIVE")
+    mh.assert_audit_clean(cloud)

@@ -15,7 +15,9 @@ root (``/image`` in the embedded cloud)::
                                                   sha256; ``X-Image-Chunk-Sha256``
                                                   names it
     POST   /v2/images/{id}/chunk-upload           begin: queued -> saving; returns
-                                                  the record (its ``chunk_size``)
+                                                  the record (its ``chunk_size``);
+                                                  optional body {"spool": bool,
+                                                  "taken_from": image id}
     POST   /v2/images/{id}/chunk-upload/missing   {"digests": [...]} ->
                                                   {"missing": [...]}, at most 4096
     PUT    /v2/images/{id}/chunks/{n}             one chunk (octet-stream, at most
@@ -27,6 +29,13 @@ root (``/image`` in the embedded cloud)::
                                                   "os_hash_value"?, "checksum"?} ->
                                                   the active record
     DELETE /v2/images/{id}/chunk-upload           abort: queued again
+    POST   /v2/images/{id}/spool/lend             a move's spool offered to a target
+                                                  on this filesystem: {"path",
+                                                  "signature", "indexes"}; 409 when
+                                                  there is none to offer
+    POST   /v2/images/{id}/spool/confirm          the target renamed it away: the
+                                                  record, naming those chunks taken
+    POST   /v2/images/{id}/spool/return           the target could not take it: 204
 
 Chunks of zeros are never sent: the commit names them and the store makes
 them. A commit naming a chunk the store lacks answers 409 with the digests
@@ -132,7 +141,36 @@ def put_chunk(req: webob.Request, image_id: str, chunk: str) -> webob.Response:
 
 def begin(req: webob.Request, image_id: str) -> webob.Response:
     _allowed(req, WRITE_RULE)
-    return json_response(uploads_for(service_of(req)).begin(context_of(req), image_id))
+    body = read_json(req, required=False) or {}
+    if not isinstance(body, dict):
+        raise exception.Invalid("The begin body, if any, must be a JSON object.")
+    spool, taken_from = body.get("spool", False), body.get("taken_from")
+    if not isinstance(spool, bool):
+        raise exception.Invalid(f"'spool' must be true or false, got {spool!r}.")
+    if taken_from is not None and not isinstance(taken_from, str):
+        raise exception.Invalid(f"'taken_from' must be an image id, got {taken_from!r}.")
+    return json_response(uploads_for(service_of(req)).begin(
+        context_of(req), image_id, spool=spool, taken_from=taken_from))
+
+
+def lend_spool(req: webob.Request, image_id: str) -> webob.Response:
+    _allowed(req, WRITE_RULE)
+    offered = uploads_for(service_of(req)).lend_spool(context_of(req), image_id)
+    if offered is None:
+        return _error(409, f"Image {image_id} has no spool to offer; read its chunks.")
+    return json_response(offered)
+
+
+def confirm_spool(req: webob.Request, image_id: str) -> webob.Response:
+    _allowed(req, WRITE_RULE)
+    return json_response(uploads_for(service_of(req)).confirm_spool(context_of(req),
+                                                                      image_id))
+
+
+def return_spool(req: webob.Request, image_id: str) -> webob.Response:
+    _allowed(req, WRITE_RULE)
+    uploads_for(service_of(req)).return_spool(context_of(req), image_id)
+    return webob.Response(status=204, content_type=None, body=b"")
 
 
 def missing(req: webob.Request, image_id: str) -> webob.Response:
@@ -176,4 +214,7 @@ ROUTES = {
     "/v2/images/{image_id}/chunk-upload": {"POST": begin, "DELETE": abort},
     "/v2/images/{image_id}/chunk-upload/missing": {"POST": missing},
     "/v2/images/{image_id}/chunk-upload/commit": {"POST": commit},
+    "/v2/images/{image_id}/spool/lend": {"POST": lend_spool},
+    "/v2/images/{image_id}/spool/confirm": {"POST": confirm_spool},
+    "/v2/images/{image_id}/spool/return": {"POST": return_spool},
 }
