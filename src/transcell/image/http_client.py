@@ -1,5 +1,7 @@
 """The image service reached over HTTP: what a compute host or conductor uses when the
-store lives in another process, so a host's only data path to another cell is a URL.
+store lives in another process, so a host's only data path to another cell is a URL
+(a target that shares the store's filesystem may take a move's spool by rename, but
+only one the store lends it through that URL: ``_take_spool``).
 
 It has the methods and return shapes of the in-process ``ImageClient``, and
 keeps its guarantees on the client's side of the wire: chunks are hashed here

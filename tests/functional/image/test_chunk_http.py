@@ -448,3 +448,23 @@ def test_a_host_that_cannot_rename_the_spool_returns_it_and_fetches(cloud, clien
     assert cloud.counter.take("POST", "confirm") == 0
     record = client.get(CTX, image_id)
     assert record["spool"] == [0, 1, 2] and "taken" not in record
+
+
+def test_a_later_round_names_taken_chunks_through_the_image_that_gave_them(cloud, client,
+                                                                          tmp_path):
+    first, data = _spooled_upload(client, cloud, tmp_path, "round-1")
+    client.download_to_file(CTX, first, str(tmp_path / "disk"), take=True)
+    changed = _data("round-2-1")
+    items = [("known", digest_of(data[:CHUNK]), CHUNK), changed,
+             ("known", digest_of(data[2 * CHUNK:]), 1000)]
+    second = _new_image(client, name="round-2")
+    client.upload_chunks(CTX, second, iter(items), 2 * CHUNK + 1000, taken_from=first)
+    record = client.get(CTX, second)
+    assert record["taken"] == [0, 2]
+    assert record["chunks"][1] == digest_of(changed)
+    assert list(client.read_chunks(CTX, second, [1])) == [changed]
+    # without naming the image that gave them, the same chunks are missing
+    third = _new_image(client, name="round-2-blind")
+    with pytest.raises(ChunkMissing):
+        client.upload_chunks(CTX, third, iter(items), 2 * CHUNK + 1000)
+    assert cloud.service.store.check()["missing"] == []
