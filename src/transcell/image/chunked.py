@@ -199,6 +199,8 @@ class ChunkUploads:
                 try:
                     upload.writer.put(index, digest, data)
                 except ValueError as exc:
+                    if upload.ended:
+                        raise _ended(image_id) from None
                     raise exception.Invalid(f"Chunk {index}: {exc}.") from None
             wrote = False
         else:
@@ -365,6 +367,12 @@ class ChunkUploads:
                 hash_algo != sparse.TREE_ALGO:
             raise exception.Invalid("A spooled upload, or one naming taken chunks, is named "
                                     f"by its chunk list ('os_hash_algo' {sparse.TREE_ALGO}).")
+        if upload.writer is not None:
+            upload.writer.freeze()  # what is checked below is what gets sealed
+            for index, digest in upload.writer.placed.items():
+                if index >= expected or digests[index] != digest:
+                    raise exception.Invalid(f"Chunk {index} was put as {digest} but the "
+                                            "committed chunk list says otherwise.")
         with upload.lock:
             for index, digest in upload.placed.items():
                 if index >= expected or digests[index] != digest:

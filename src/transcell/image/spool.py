@@ -72,7 +72,11 @@ class SpoolWriter:
         self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
         if size is not None:
             os.ftruncate(self.fd, size)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        #: writes running now: the file is closed only once none is (its descriptor
+        #: number could otherwise be reused under a late writer by another file)
+        self._active = 0
+        self._frozen = False
         #: index -> digest of every chunk written here, and its length
         self.placed: dict[int, str] = {}
         self.lengths: dict[int, int] = {}
@@ -82,10 +86,26 @@ class SpoolWriter:
         end = self.size if self.size is not None else MAX_CHUNKS * self.chunk_size
         if index < 0 or offset + len(data) > end or len(data) > self.chunk_size:
             raise ValueError(f"chunk {index} of {len(data)} bytes does not fit the image")
-        self._write(data, offset)
         with self._lock:
-            self.placed[index] = digest
-            self.lengths[index] = len(data)
+            if self.fd < 0 or self._frozen:
+                raise ValueError("the upload has ended")
+            self._active += 1
+        try:
+            self._write(data, offset)
+            with self._lock:
+                self.placed[index] = digest
+                self.lengths[index] = len(data)
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._lock.notify_all()
+
+    def freeze(self) -> None:
+        """No more chunks: wait for those being written. A commit checks and seals
+        what is there, and a chunk landing after that check would not be checked."""
+        with self._lock:
+            self._frozen = True
+            self._lock.wait_for(lambda: self._active == 0)
 
     def _write(self, data: bytes | memoryview, offset: int) -> None:
         view = memoryview(data)
@@ -114,9 +134,11 @@ class SpoolWriter:
         return sorted(placed)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            self._lock.wait_for(lambda: self._active == 0)
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
     def discard(self) -> None:
         self.close()

@@ -152,3 +152,23 @@ def test_a_later_upload_names_the_taken_chunks_through_their_image(service, uplo
     uploads.begin(ADMIN, third)
     with pytest.raises(ChunkMissing):
         _commit(uploads, third, [digest_of(a), digest_of(c)], 2 * CHUNK)
+
+
+def test_a_chunk_put_once_the_commit_began_is_refused(service, uploads):
+    """A chunk landing after the commit checked the spool would be sealed unchecked."""
+    a, b = _data("a"), _data("b")
+    image_id = _image(service)
+    uploads.begin(ADMIN, image_id, spool=True)
+    uploads.put(ADMIN, image_id, 0, digest_of(a), a)
+    record = _commit(uploads, image_id, [digest_of(a)], CHUNK)
+    with pytest.raises(exception.Conflict):
+        uploads.put(ADMIN, image_id, 0, digest_of(b), b)
+    with open(service.store.spools.path(record["id"]), "rb") as f:
+        assert f.read() == a
+    writer_image = _image(service)
+    uploads.begin(ADMIN, writer_image, spool=True)
+    upload = uploads._uploads[writer_image]
+    upload.writer.freeze()
+    with pytest.raises(exception.Invalid):
+        uploads.put(ADMIN, writer_image, 0, digest_of(b), b)
+    uploads.abort(ADMIN, writer_image)
