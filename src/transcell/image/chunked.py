@@ -41,6 +41,7 @@ from transcell.image.service import (
     zero_digest,
 )
 from transcell.image.spool import SpoolWriter
+from transcell.image.spool import mark as mark_spool
 from transcell.image.store import ChunkMissing, Pin, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -435,22 +436,9 @@ class ChunkUploads:
                 os_hash_value=whole,
                 virtual_size=_virtual_size(record.get("disk_format"), size, head),
                 chunk_size=chunk_size, chunks=digests, updated_at=_now())
-            record.pop("spool", None)
-            record.pop("taken", None)
-            if spooled:
-                record["spool"] = spooled
-            if taken:
-                record["taken"] = taken
+            mark_spool(record, spooled, taken)
 
-        with self.store.lock:  # held until the spool's chunks are found too
-            record = self.store.update_manifest(image_id, finish)
-            if record is None:
-                raise exception.ImageNotFound(image_id=image_id)
-            if upload.writer is not None and spooled:
-                self.store.spools.register(record, upload.writer)
-        if upload.writer is not None and not spooled:
-            upload.writer.discard()
-        return record
+        return self.store.spools.commit(image_id, finish, upload.writer)
 
     def _read(self, digest: str, length: int) -> bytes:
         if digest == zero_digest(length):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from transcell import statefiles
 from transcell.context import RequestContext
 from transcell.image import pipeline, sparse
-from transcell.image.spool import ChunksTaken
+from transcell.image.spool import ChunksTaken, taken_bytes
 
 if TYPE_CHECKING:
     from transcell.image.store import ChunkStore
@@ -173,9 +173,8 @@ class FileDataPath:
             except FileNotFoundError:
                 pass
             raise
-        chunk_size = int(record.get("chunk_size") or 1)
         return {"bytes_total": size, "bytes_written": written,
-                "bytes_taken": sum(min(chunk_size, size - i * chunk_size) for i in taken),
+                "bytes_taken": taken_bytes(record, taken),
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
                 "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
                 "stages": timings.as_dict(),

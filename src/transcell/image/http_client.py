@@ -41,6 +41,7 @@ from transcell.image.service import (
     _zeros,
     zero_digest,
 )
+from transcell.image.spool import taken_bytes
 from transcell.image.store import ChunkMissing, digest_of
 
 #: Chunks sent or fetched at once.
@@ -425,9 +426,8 @@ class HTTPImageClient:
             except FileNotFoundError:
                 pass
             raise
-        chunk_size = int(record.get("chunk_size") or 1)
         return {"bytes_total": size, "bytes_written": written,
-                "bytes_taken": sum(min(chunk_size, size - i * chunk_size) for i in taken),
+                "bytes_taken": taken_bytes(record, taken),
                 "chunks_total": len(record["chunks"]), "checksum": record["checksum"],
                 "os_hash_value": record["os_hash_value"], "written_digest": written_digest,
                 "stages": timings.as_dict()}

@@ -27,6 +27,7 @@ from transcell import exception
 from transcell.context import RequestContext
 from transcell.image import ordering, pipeline, sparse
 from transcell.image.file_path import FileDataPath, _BackgroundHash, refuse_taken
+from transcell.image.spool import mark as mark_spool
 from transcell.image.store import ChunkMissing, ChunkStore, digest_of
 
 LOG = logging.getLogger(__name__)
@@ -567,21 +568,10 @@ class ImageService(FileDataPath):
                         os_hash_value=sha256,
                         virtual_size=_virtual_size(record.get("disk_format"), total, head),
                         chunk_size=self.store.chunk_size, chunks=digests, updated_at=_now())
-                    record.pop("spool", None)
-                    record.pop("taken", None)
-                    if writer is not None and writer.placed:
-                        record["spool"] = sorted(writer.placed)
-                    if taken_here:
-                        record["taken"] = taken_here
+                    mark_spool(record, writer.placed if writer is not None else (),
+                               taken_here)
 
-                with self.store.lock:  # held until the spool's chunks are found too
-                    record = self.store.update_manifest(image_id, finish)
-                    if record is None:
-                        raise exception.ImageNotFound(image_id=image_id)
-                    if writer is not None and writer.placed:
-                        self.store.spools.register(record, writer)
-                if writer is not None and not writer.placed:
-                    writer.discard()
+                record = self.store.spools.commit(image_id, finish, writer)
         except BaseException:
             if writer is not None:
                 writer.discard()

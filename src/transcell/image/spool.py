@@ -60,6 +60,22 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def mark(record: dict[str, Any], spooled: Iterable[int], taken: Iterable[int]) -> None:
+    """Name in a manifest being committed the indexes its spool holds and those a
+    move's target holds (``taken``); an index in neither is the store's as usual."""
+    record.pop("spool", None)
+    record.pop("taken", None)
+    if spooled := sorted(spooled):
+        record["spool"] = spooled
+    if taken := sorted(taken):
+        record["taken"] = taken
+
+
+def taken_bytes(record: dict[str, Any], taken: Iterable[int]) -> int:
+    chunk_size, size = int(record.get("chunk_size") or 1), int(record["size"])
+    return sum(min(chunk_size, size - i * chunk_size) for i in taken)
+
+
 class SpoolWriter:
     """One upload's spool: chunks written at their own offsets by the upload's workers."""
 
@@ -191,6 +207,20 @@ class Spools:
             digest = record["chunks"][index]
             length = min(chunk_size, size - index * chunk_size)
             self._where.setdefault(digest, {})[record["id"]] = (index * chunk_size, length)
+
+    def commit(self, image_id: str, finish: Any, writer: SpoolWriter | None
+               ) -> dict[str, Any]:
+        """Write the manifest of an upload (``finish`` as for ``update_manifest``) and,
+        under the same lock, hold the chunks of its spool; a spool it did not use goes."""
+        with self.store.lock:
+            record = self.store.update_manifest(image_id, finish)
+            if record is None:
+                raise exception.ImageNotFound(image_id=image_id)
+            if writer is not None and record.get("spool"):
+                self.register(record, writer)
+        if writer is not None and not record.get("spool"):
+            writer.discard()
+        return record
 
     def register(self, record: dict[str, Any], writer: SpoolWriter) -> None:
         """The upload committed (``record`` is its manifest): its spooled chunks are held."""
