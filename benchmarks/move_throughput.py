@@ -86,12 +86,17 @@ def main() -> int:
                         help="MiB of new data written from the start of the 1 GiB disk")
     parser.add_argument("--runs", type=int, default=3,
                         help="moves, each of a new server filled anew; medians are shown")
+    parser.add_argument("--distributed", action="store_true",
+                        help="every service its own process (up --distributed): the "
+                             "hosts reach the image store over HTTP")
     parser.add_argument("--poll", type=float, default=0.25,
                         help="seconds between the client's polls for VERIFY_RESIZE")
     args = parser.parse_args()
     data = min(args.data_mib, 1024) * MiB
-    print(f"move throughput ({args.disk_format} root disks) on {machine()}")
-    with running_cloud(disk_format=args.disk_format, keep=args.keep) as cloud:
+    print(f"move throughput ({args.disk_format} root disks"
+          f"{', distributed' if args.distributed else ''}) on {machine()}")
+    with running_cloud(disk_format=args.disk_format, keep=args.keep,
+                       distributed=args.distributed) as cloud:
         old = cloud.create_flavor("bench.gen1.1g", 1, "CUSTOM_HW_GEN1")
         new = cloud.create_flavor("bench.gen2.1g", 1, "CUSTOM_HW_GEN2")
         runs = [one_move(cloud, old, new, data, n + 1, args.poll)
