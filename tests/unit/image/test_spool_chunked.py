@@ -172,3 +172,21 @@ def test_a_chunk_put_once_the_commit_began_is_refused(service, uploads):
     with pytest.raises(exception.Invalid):
         uploads.put(ADMIN, writer_image, 0, digest_of(b), b)
     uploads.abort(ADMIN, writer_image)
+
+
+def test_a_taker_that_died_after_the_rename_leaves_missing_chunks_the_audit_sees(
+        service, uploads, tmp_path, monkeypatch):
+    """Killed between its rename and its confirm: the store cannot get the file back.
+    The image's chunks are reported missing until the move that made it is undone and
+    deletes it; nothing else named them (they were copied out at the lend)."""
+    from transcell.image import spool
+    a = _data("a")
+    record = _spooled(service, uploads, [a])
+    offered = uploads.lend_spool(ADMIN, record["id"])
+    os.rename(offered["path"], str(tmp_path / "disk"))
+    monkeypatch.setattr(spool, "LEND_SECONDS", -1.0)
+    assert uploads.lend_spool(ADMIN, record["id"]) is None  # expired, nothing to give back
+    assert service.store.check()["missing"] == [digest_of(a)]
+    service.delete(ADMIN, record["id"])
+    assert service.store.check() == {"missing": [], "orphans": [], "corrupt": [],
+                                     "orphan_spools": []}
