@@ -184,7 +184,8 @@ class Spools:
     def path(self, image_id: str) -> str:
         return os.path.join(self.dir, os.path.basename(self.store.manifest_path(image_id))[:-5])
 
-    def start(self, image_id: str, size: int) -> SpoolWriter:
+    def start(self, image_id: str, size: int | None) -> SpoolWriter:
+        """A new spool for an upload; ``size`` None until its commit says (HTTP)."""
         return SpoolWriter(self.path(image_id), size, self.store.chunk_size)
 
     # -- what the store holds -------------------------------------------------------
