@@ -471,9 +471,13 @@ class HTTPImageClient:
             return None
         try:
             return self._call("POST", self._url(image_id, "spool", "confirm"), image_id).json()
-        except exception.TranscellError:
-            # not confirmed (lent too long, or the image changed): put it back and read
-            os.rename(dest, path)
+        except BaseException as exc:
+            # not confirmed (lent too long, the image changed, the API unreachable): the
+            # file goes back where the store (or the store restarted) will find it
+            with contextlib.suppress(OSError):
+                os.rename(dest, path)
+            if not isinstance(exc, exception.TranscellError):
+                raise
             with contextlib.suppress(exception.TranscellError):
                 self._call("POST", self._url(image_id, "spool", "return"), image_id)
             return None

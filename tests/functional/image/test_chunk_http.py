@@ -468,3 +468,23 @@ def test_a_later_round_names_taken_chunks_through_the_image_that_gave_them(cloud
     with pytest.raises(ChunkMissing):
         client.upload_chunks(CTX, third, iter(items), 2 * CHUNK + 1000)
     assert cloud.service.store.check()["missing"] == []
+
+
+def test_a_confirm_that_fails_puts_the_spool_back(cloud, client, tmp_path, monkeypatch):
+    """The image API unreachable after the rename: the file goes back to the store's
+    path, so the store (or the store restarted) still holds the chunks."""
+    image_id, data = _spooled_upload(client, cloud, tmp_path, "unconfirmed")
+    real = client._call
+
+    def confirm_fails(method, url, *args, **kwargs):
+        if url.endswith("/spool/confirm"):
+            raise ConnectionError("the image API went away")
+        return real(method, url, *args, **kwargs)
+    monkeypatch.setattr(client, "_call", confirm_fails)
+    with pytest.raises(ConnectionError):
+        client.download_to_file(CTX, image_id, str(tmp_path / "disk"), take=True)
+    monkeypatch.undo()
+    assert not (tmp_path / "disk").exists()
+    assert os.path.exists(cloud.service.store.spools.path(image_id))
+    client._call("POST", client._url(image_id, "spool", "return"), image_id)
+    assert list(client.read_chunks(CTX, image_id, [1])) == [data[CHUNK:2 * CHUNK]]
