@@ -100,8 +100,8 @@ class MoveOperations:
         else:
             sent = (self._upload_since(ctx, instance_uuid, snapshot_id, previous_id, stats)
                     or self._upload_delta(ctx, instance_uuid, snapshot_id, record["chunk_size"],
-                                          stats)
-                    or self._upload_whole(ctx, instance_uuid, snapshot_id, stats))
+                                          stats, spool=True)
+                    or self._upload_whole(ctx, instance_uuid, snapshot_id, stats, spool=True))
         self.driver.destroy(instance_uuid, destroy_disks=False)
         self.tracker.update_usage()
         stats.update(checksum=sent["os_hash_value"],
@@ -135,8 +135,11 @@ class MoveOperations:
 
     def _upload_delta(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
                       chunk_size: int, stats: dict[str, Any],
-                      path: str | None = None) -> dict[str, Any] | None:
-        """Upload only what the guest changed since its base image; None if that can't be."""
+                      path: str | None = None, spool: bool = False) -> dict[str, Any] | None:
+        """Upload only what the guest changed since its base image; None if that can't be.
+
+        ``spool``: a move's image, which a target may take over (see ``_mostly_new``);
+        images kept in the store (snapshots, shelved servers) stay chunk files."""
         base_id = self.driver.root_disk_image(instance_uuid)
         if base_id is None:
             return None
@@ -146,7 +149,7 @@ class MoveOperations:
             base = services.image.get(RequestContext.admin(), base_id)
             return snapshot.delta_items(root, "qcow2", base, chunk_size)
         done = self._upload_items(ctx, instance_uuid, snapshot_id, describe, "whole",
-                                  spool=_mostly_new)
+                                  spool=_mostly_new if spool else None)
         if done is None:
             return None
         sent, counters, seconds = done
@@ -182,7 +185,7 @@ class MoveOperations:
 
     def _upload_whole(self, ctx: RequestContext, instance_uuid: str, snapshot_id: str,
                       stats: dict[str, Any], path: str | None = None,
-                      fmt: str | None = None) -> dict[str, Any]:
+                      fmt: str | None = None, spool: bool = False) -> dict[str, Any]:
         root = path or self.driver.root_disk_path(instance_uuid)
         fmt = fmt or self.driver.root_disk_format(instance_uuid)
         started = time.monotonic()
@@ -191,15 +194,15 @@ class MoveOperations:
             # no second copy of the disk, holes and zero clusters never read
             record = services.image.get(ctx, snapshot_id)
             size, items = snapshot.whole_items(root, fmt, record["chunk_size"])
-            # no base image to build on: the target takes the store's spool whole
+            # no base image to build on: a move's target takes the store's spool whole
             sent = services.image.upload_chunks(ctx, snapshot_id, items, size,
-                                                self._progress(instance_uuid), spool=True)
+                                                self._progress(instance_uuid), spool=spool)
             stats.update(upload_seconds=round(time.monotonic() - started, 3),
                          data_path=sent.get("stages"))
             return sent
         sent = services.image.upload_file(ctx, snapshot_id, root,
                                           self._progress(instance_uuid),
-                                          hash_algo=sparse.TREE_ALGO, spool=True)
+                                          hash_algo=sparse.TREE_ALGO, spool=spool)
         stats.update(upload_seconds=round(time.monotonic() - started, 3),
                      data_path=sent.get("stages"))
         return sent

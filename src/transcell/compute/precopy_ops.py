@@ -64,9 +64,10 @@ class PrecopyOperations:
         else:
             record = services.image.get(ctx, snapshot_id)
             sent = (self._upload_delta(ctx, instance_uuid, snapshot_id, record["chunk_size"],
-                                       stats, path=frozen["path"])
+                                       stats, path=frozen["path"], spool=True)
                     or self._upload_whole(ctx, instance_uuid, snapshot_id, stats,
-                                          path=frozen["path"], fmt=frozen["format"]))
+                                          path=frozen["path"], fmt=frozen["format"],
+                                          spool=True))
             stats.update(changed_bytes=sent["bytes_sent"], chunk_size=int(record["chunk_size"]))
         stats.update(checksum=sent["os_hash_value"], bytes_uploaded=sent["bytes_sent"],
                      disk_size=sent["bytes_total"],

@@ -257,3 +257,21 @@ def test_a_server_deleted_while_it_is_imaged_goes_and_takes_the_image_along(sclo
         time.sleep(0.2)
     assert sh.image(scloud, image_id) is None
     assert not os.path.exists(sh.instance_dir(scloud, found))
+
+
+def test_a_snapshot_of_mostly_new_data_is_kept_as_chunk_files_not_a_spool(scloud):
+    """Only a move's image is laid out as a disk for a target to take over; an image
+    the store keeps (a snapshot, a shelved server) is stored chunk by chunk."""
+    source = sh.boot(scloud, "snap-new-data")
+    disk.guest_write(sh.root_disk(scloud, source), 16 * 1024 * 1024,
+                     os.urandom(24 * 1024 * 1024))
+    resp = sh.action(scloud, source["id"], {"createImage": {"name": "snap-new-data"}})
+    assert resp.status_code == 202, resp.text
+    image_id = resp.json()["image_id"]
+    sh.wait_image(scloud, image_id)
+    sh.wait_server(scloud, source["id"], "ACTIVE")
+    spools = os.path.join(scloud.state_dir, "images", "spools")
+    assert image_id not in os.listdir(spools)
+    with open(os.path.join(scloud.state_dir, "images", "images", f"{image_id}.json")) as fh:
+        assert "spool" not in fh.read()
+    sh.delete_server(scloud, source["id"])
