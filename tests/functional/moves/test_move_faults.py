@@ -151,6 +151,25 @@ def _snapshot_chunks(cloud) -> list[str]:
     return [d for d in snaps[0]["chunks"] if d not in others]
 
 
+def _corrupt(cloud, digest: str) -> None:
+    """Flip the first byte of a chunk where the store keeps it: its own file, or its place
+    in the spool of the move's snapshot (a disk of mostly new data is spooled)."""
+    images = os.path.join(cloud.state_dir, "images")
+    found = glob.glob(os.path.join(images, "chunks", "*", digest))
+    if found:
+        path, offset = found[0], 0
+    else:
+        snap = next(m for m in (json.load(open(p)) for p in glob.glob(
+            os.path.join(images, "images", "*.json"))) if m.get("transcell_migration"))
+        path = os.path.join(images, "spools", snap["id"])
+        offset = snap["chunks"].index(digest) * int(snap["chunk_size"])
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        first = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([first[0] ^ 0xFF]))
+
+
 @pytest.mark.parametrize("running", [False, True], ids=["stopped", "precopied"])
 def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud, running):
     """A stopped server's disk is read by the target after the stop; a running one's
@@ -177,11 +196,7 @@ def test_a_corrupted_chunk_makes_the_move_roll_back(mcloud, running):
             time.sleep(0.1)
         unique = _snapshot_chunks(cloud)
         assert unique, "the snapshot holds no chunk of its own"
-        chunk = glob.glob(os.path.join(cloud.state_dir, "images", "chunks", "*", unique[0]))[0]
-        with open(chunk, "r+b") as fh:
-            first = fh.read(1)
-            fh.seek(0)
-            fh.write(bytes([first[0] ^ 0xFF]))
+        _corrupt(cloud, unique[0])
     finally:
         os.unlink(hold)
         if os.path.exists(reached):

@@ -434,6 +434,9 @@ RECIPES: dict[tuple[str, str, str], Recipe] = {
     ("image", "/v2/images/{image_id}/chunk-upload/commit", "POST"): lambda w: [
         Call(f"/image/v2/images/{w['image']}/chunk-upload/commit",
              {"size": 0, "chunks": []})],
+    **{("image", f"/v2/images/{{image_id}}/spool/{step}", "POST"): (
+        lambda w, step=step: [Call(f"/image/v2/images/{w['image']}/spool/{step}")])
+       for step in ("lend", "confirm", "return")},
     ("image", "/v2/images", "DELETE"): lambda w: [Call("/image/v2/images", expect=(405,))],
     ("image", "/v2/images/{image_id}/members", "POST"): lambda w: [Call(
         f"/image/v2/images/{w['image']}/members", {"member": "reader-share"})],
