@@ -191,14 +191,19 @@ class Spools:
     # -- what the store holds -------------------------------------------------------
 
     def _load(self) -> None:
-        """After a restart: the committed spools, found from their manifests (no seals)."""
+        """After a restart: the committed spools, found from the spool files there are and
+        their manifests (no seals); a store without spools reads no manifest for it."""
         if self._loaded:
             return
         with self.store.lock, self._lock:
             if self._loaded:
                 return
-            for record in self.store.iter_manifests():
-                if record.get("spool") and os.path.exists(self.path(record["id"])):
+            for name in sorted(os.listdir(self.dir)):
+                try:
+                    record = self.store.read_manifest(name)
+                except ValueError:
+                    continue  # not an image's spool: the audit reports it
+                if record is not None and record.get("spool"):
                     self._add(record)
             self._loaded = True
 
